@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// Entry point of `async`; the code lives in src/cli/async.ts (compiled to dist/).
+import { asyncMain } from '../dist/src/cli/async.js';
+
+const controller = new AbortController();
+let signals = 0;
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    signals++;
+    // The first signal lets the run stop cleanly; a second one ends it at once.
+    if (signals > 1) process.exit(130);
+    controller.abort(new Error(`interrupted by ${sig}`));
+  });
+}
+process.exitCode = await asyncMain(process.argv.slice(2), process, controller.signal);

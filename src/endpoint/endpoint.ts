@@ -1,0 +1,150 @@
+/**
+ * The Endpoint contract: everything the engine asks of one side of a session. The engine
+ * never asks whether a side is in this process (LocalEndpoint) or behind the network
+ * (RemoteEndpoint): both implement this, and every message is plain data (JSON-safe except
+ * for the byte buffers of DataBatch), so each call maps onto one request or stream.
+ */
+import type { Change } from '../core/change.js';
+import type { Entry } from '../core/entry.js';
+import type { Op } from '../core/plan.js';
+import type { PathState } from '../core/change.js';
+import type { Problem, Warning } from '../core/problem.js';
+import type { ScanStats } from '../scan/scanner.js';
+import type { Segment } from '../transfer/batches.js';
+
+export type Direction = 'push' | 'pull' | 'bidi';
+
+/** What identifies a session; recorded in both databases and checked on every run. */
+export interface SessionIdentity {
+  readonly name: string;
+  readonly localDir: string;
+  readonly remoteDir: string;
+  /** '' for the local peer. */
+  readonly remoteHost: string;
+  readonly direction: Direction;
+}
+
+export interface PlacementPolicy {
+  readonly preserveMtime: boolean;
+  readonly preserveUid: boolean;
+  readonly preserveGid: boolean;
+}
+
+export interface SessionSpec {
+  readonly identity: SessionIdentity;
+  /** Which end of the session this endpoint is. */
+  readonly role: 'local' | 'remote';
+  /** The sync directory on this endpoint's host, as the user gave it. */
+  readonly dir: string;
+  /** -b / -B: the database directory; the sync directory when undefined. */
+  readonly dbDir?: string;
+  /** --create-dir: create the sync directory when it does not exist. */
+  readonly createDir: boolean;
+  readonly placement: PlacementPolicy;
+}
+
+export interface Prepared {
+  /** Absolute, resolved sync directory. */
+  readonly dir: string;
+  readonly dbPath: string;
+  readonly dbExisted: boolean;
+}
+
+export interface ScanReply {
+  readonly changes: Change[];
+  readonly problems: Problem[];
+  readonly warnings: Warning[];
+  readonly stats: ScanStats;
+  /** How many records the snapshot held before this scan. */
+  readonly snapshotSize: number;
+}
+
+export type HashReply = { readonly ok: true; readonly digest: string } | { readonly ok: false; readonly message: string };
+
+/** One piece of one file, as it travels from sender to receiver. */
+export interface SegmentData {
+  readonly entry: Entry;
+  readonly offset: number;
+  readonly length: number;
+  readonly index: number;
+  readonly count: number;
+  /** Where this segment's bytes start in the batch's data. */
+  readonly start: number;
+  /** Piece digests (see hash/digest.ts). */
+  readonly pieces: readonly string[];
+  /** Set when the sender could not read the file; the receiver drops what it has of it. */
+  readonly error?: string;
+  /** True when the file vanished at the sender (not an error: the next run deletes it). */
+  readonly vanished?: boolean;
+  /** The receiver's expected view of the target, from the plan (see core/plan.ts). */
+  readonly expect?: Entry | null;
+  /** Replace whatever is at the target (restores). */
+  readonly force?: boolean;
+}
+
+export interface DataBatch {
+  readonly data: Uint8Array;
+  readonly segments: readonly SegmentData[];
+}
+
+/** The receiver's word on a file once its last segment arrived (or it failed). */
+export type PlaceResult =
+  | { readonly path: string; readonly ok: true; readonly digest: string | undefined }
+  | {
+      readonly path: string;
+      readonly ok: false;
+      readonly message: string;
+      /** Worth trying again next run (a read or write failure), or not (target changed). */
+      readonly retry: boolean;
+      /** The file vanished at the sender: not an error, the next run propagates the delete. */
+      readonly vanished?: boolean;
+    };
+
+export type ApplyResult =
+  | { readonly ok: true; readonly note?: string }
+  | { readonly ok: false; readonly message: string };
+
+/** Snapshot updates the engine sends to the sending side once the receiver confirmed. */
+export type RecordUpdate =
+  | { readonly kind: 'put'; readonly entry: Entry; readonly replaceBelow: boolean }
+  | { readonly kind: 'remove'; readonly path: string }
+  | { readonly kind: 'move'; readonly from: string; readonly to: string }
+  | { readonly kind: 'mark'; readonly path: string; readonly state: PathState; readonly message: string };
+
+export interface FinishOptions {
+  readonly status: 'ok' | 'partial' | 'failed';
+}
+
+export interface Endpoint {
+  /** 'local' or 'peer', for messages. */
+  readonly label: string;
+
+  /** Validates the directories and says whether this side's snapshot database exists. */
+  prepare(spec: SessionSpec): Promise<Prepared>;
+  /** Locks the session, opens (or, with reset, rebuilds) the database, checks its identity. */
+  open(opts: { readonly reset: boolean }): Promise<void>;
+
+  /** This side's changes since its snapshot. */
+  scan(): Promise<ScanReply>;
+  /** The current state of a path and everything below it (for restores). */
+  list(path: string): Promise<Entry[]>;
+  /** Digests of files as they are now. */
+  hash(entries: readonly Entry[]): Promise<HashReply[]>;
+
+  /** Sender: reads segments. */
+  read(segments: readonly Segment[]): Promise<DataBatch>;
+  /** Receiver: stages, verifies and places; answers for every file whose last segment came. */
+  write(batch: DataBatch): Promise<PlaceResult[]>;
+  /** Receiver: renames, deletes, mkdirs and metadata, in the order given. */
+  apply(ops: readonly Op[]): Promise<ApplyResult[]>;
+  /** Receiver: sets the given directories' metadata and records every directory touched. */
+  settle(dirs: readonly Entry[]): Promise<void>;
+
+  /** Updates this side's snapshot (the sender's, after the receiver placed). */
+  record(updates: readonly RecordUpdate[]): Promise<void>;
+  /** Records per-path problems this side found. */
+  recordProblems(problems: readonly Problem[]): Promise<void>;
+
+  /** Writes the session's end state, releases the lock, closes the database. */
+  finish(opts: FinishOptions): Promise<void>;
+}

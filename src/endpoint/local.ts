@@ -1,0 +1,740 @@
+/**
+ * LocalEndpoint serves a directory on this host: its scans, its snapshot database, its
+ * transfer cache and its placements. The local side of every session is one; so is the
+ * peer when -r is a plain path; the daemon drives one per session on the server side.
+ *
+ * Placement (STYLE principle 7): file data is written into the transfer cache
+ * `<dir>/.private-asp/<name>/cache/`, each piece verified against the sender's digest by the
+ * worker that writes it, metadata set on the cached file, the target re-checked, and only
+ * then renamed into place. A final path never holds a partial file.
+ */
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import type { Stats } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { PathState, SnapshotRecord } from '../core/change.js';
+import type { Entry } from '../core/entry.js';
+import { sameLocalState } from '../core/entry.js';
+import type { Op } from '../core/plan.js';
+import { PRIVATE_DIR, comparePaths, depthOf, isWithin, parentOf, unsafeRelPathReason } from '../core/paths.js';
+import type { Problem } from '../core/problem.js';
+import { SessionError, describeIoError, errnoCode } from '../errors.js';
+import type { XXHashAPI } from 'xxhash-wasm';
+import { combineDigests, loadHasher } from '../hash/digest.js';
+import type { WorkPool, WriteItem } from '../hash/pool.js';
+import { listTree } from '../scan/list.js';
+import { entryFromStats, scanTree } from '../scan/scanner.js';
+import { SessionLock } from '../snapshot/lock.js';
+import { SnapshotStore } from '../snapshot/store.js';
+import type { Segment } from '../transfer/batches.js';
+import type {
+  ApplyResult,
+  DataBatch,
+  Endpoint,
+  FinishOptions,
+  HashReply,
+  PlaceResult,
+  Prepared,
+  RecordUpdate,
+  ScanReply,
+  SegmentData,
+  SessionIdentity,
+  SessionSpec,
+} from './endpoint.js';
+
+/** A file being received: its segments may arrive in any order, on several lanes. */
+interface Inbound {
+  readonly cache: string;
+  readonly pieces: string[][];
+  got: number;
+  failed: string | undefined;
+  vanished: boolean;
+}
+
+const META_KEYS: Record<keyof SessionIdentity, string> = {
+  name: 'name',
+  localDir: 'local_dir',
+  remoteDir: 'remote_dir',
+  remoteHost: 'remote_host',
+  direction: 'direction',
+};
+
+export class LocalEndpoint implements Endpoint {
+  readonly label: string;
+  private spec: SessionSpec | undefined;
+  private root = '';
+  private dbPath = '';
+  private sessionDir = '';
+  private cacheDir = '';
+  private store: SnapshotStore | undefined;
+  private lock: SessionLock | undefined;
+  private readonly inbound = new Map<string, Inbound>();
+  private cacheSeq = 0;
+  /** Directories whose contents or metadata this run changed; settle() records them. */
+  private readonly touchedDirs = new Set<string>();
+  private hasher: XXHashAPI | undefined;
+
+  constructor(
+    private readonly pool: WorkPool,
+    label: 'local' | 'peer',
+  ) {
+    this.label = label;
+  }
+
+  // --- session ----------------------------------------------------------------------------
+
+  async prepare(spec: SessionSpec): Promise<Prepared> {
+    this.spec = spec;
+    const which = spec.role === 'local' ? 'Local' : 'Remote';
+    const code = spec.role === 'local' ? 'ERR_LOCAL_DIR' : 'ERR_REMOTE_DIR';
+    const dir = resolve(spec.dir);
+    let st: Stats | undefined;
+    try {
+      st = statSync(dir);
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') {
+        throw new SessionError(code, `${which} directory ${spec.dir} cannot be used: ${describeIoError(e)}.`);
+      }
+    }
+    if (st === undefined) {
+      if (!spec.createDir) {
+        throw new SessionError(
+          code,
+          `${which} directory ${spec.dir} does not exist.`,
+          'Create it, or pass --create-dir to have async create it.',
+        );
+      }
+      try {
+        mkdirSync(dir, { recursive: true });
+      } catch (e) {
+        throw new SessionError(code, `Cannot create ${which.toLowerCase()} directory ${spec.dir}: ${describeIoError(e)}.`);
+      }
+    } else if (!st.isDirectory()) {
+      throw new SessionError(code, `${which} directory ${spec.dir} is not a directory.`);
+    }
+    this.root = realpathSync(dir);
+    const dbDir = spec.dbDir !== undefined ? resolve(spec.dbDir) : this.root;
+    if (spec.dbDir !== undefined) {
+      if (!existsSync(dbDir) || !statSync(dbDir).isDirectory()) {
+        throw new SessionError(
+          'ERR_DB_LOCATION',
+          `Database directory ${spec.dbDir} does not exist or is not a directory.`,
+          'Create it first; it must be on a local file system.',
+        );
+      }
+      const realDb = realpathSync(dbDir);
+      if (isWithin(realDb, this.root) && realDb !== this.root) {
+        throw new SessionError(
+          'ERR_DB_LOCATION',
+          `Database directory ${spec.dbDir} is inside the synced directory ${spec.dir}.`,
+          'Put it outside the synced tree, or leave -b/-B out to keep it in .private-asp.',
+        );
+      }
+    }
+    const name = spec.identity.name;
+    this.sessionDir = join(spec.dbDir !== undefined ? realpathSync(dbDir) : this.root, PRIVATE_DIR, name);
+    this.dbPath = join(this.sessionDir, 'snap.db');
+    this.cacheDir = join(this.root, PRIVATE_DIR, name, 'cache');
+    return { dir: this.root, dbPath: this.dbPath, dbExisted: existsSync(this.dbPath) };
+  }
+
+  async open(opts: { readonly reset: boolean }): Promise<void> {
+    const spec = this.need();
+    mkdirSync(this.sessionDir, { recursive: true, mode: 0o700 });
+    this.lock = SessionLock.acquire(join(this.sessionDir, 'lock'), `Session '${spec.identity.name}' (${this.dbPath})`);
+    try {
+      if (opts.reset) {
+        for (const suffix of ['', '-wal', '-shm']) rmSync(this.dbPath + suffix, { force: true });
+      }
+      const existed = existsSync(this.dbPath);
+      this.store = SnapshotStore.open(this.dbPath, { create: true });
+      if (existed) this.checkIdentity(this.store, spec.identity);
+      const now = new Date().toISOString();
+      const meta: Record<string, string> = {
+        role: spec.role,
+        condition: 'running',
+        last_start: now,
+        pid: String(process.pid),
+        checksum: 'xxh64',
+      };
+      if (!existed) {
+        meta.created = now;
+        for (const [k, col] of Object.entries(META_KEYS)) meta[col] = spec.identity[k as keyof SessionIdentity];
+      }
+      this.store.setMeta(meta);
+      this.hasher = await loadHasher();
+      // Whatever a killed run left in the transfer cache is incomplete by definition.
+      rmSync(this.cacheDir, { recursive: true, force: true });
+      mkdirSync(this.cacheDir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      this.store?.close();
+      this.store = undefined;
+      this.lock.release();
+      this.lock = undefined;
+      throw e;
+    }
+  }
+
+  private checkIdentity(store: SnapshotStore, id: SessionIdentity): void {
+    const stored = (k: keyof SessionIdentity): string => store.getMeta(META_KEYS[k]) ?? '';
+    const reset = 'Run with -x/--reset to rebuild both snapshots, or use a new database directory (-b/-B).';
+    for (const k of ['localDir', 'remoteDir', 'remoteHost'] as const) {
+      if (stored(k) !== id[k]) {
+        const what = { localDir: 'local directory', remoteDir: 'remote directory', remoteHost: 'peer host' }[k];
+        throw new SessionError(
+          'ERR_DB_IDENTITY',
+          `Session '${id.name}' in ${this.dbPath} belongs to ${what} '${stored(k)}', not '${id[k]}'.`,
+          `Use another session name (-N) for this pair of directories. ${reset}`,
+        );
+      }
+    }
+    if (stored('direction') !== id.direction) {
+      throw new SessionError(
+        'ERR_DB_DIRECTION',
+        `Session '${id.name}' was run with direction ${stored('direction')}; this run asks for ${id.direction} (${this.dbPath}).`,
+        reset,
+      );
+    }
+  }
+
+  async finish(opts: FinishOptions): Promise<void> {
+    try {
+      if (this.store) {
+        this.store.setMeta({ condition: 'stopped', last_stop: new Date().toISOString(), last_status: opts.status });
+        this.store.checkpoint();
+        this.store.close();
+      }
+      rmSync(this.cacheDir, { recursive: true, force: true });
+    } finally {
+      this.store = undefined;
+      this.lock?.release();
+      this.lock = undefined;
+    }
+  }
+
+  // --- scanning ---------------------------------------------------------------------------
+
+  async scan(): Promise<ScanReply> {
+    const store = this.db();
+    const snapshotSize = store.size();
+    const res = scanTree({
+      root: this.root,
+      snapshot: { children: (d) => store.children(d), descendants: (p) => store.descendants(p) },
+    });
+    this.checkDbPresent();
+    // Re-hash only what changed (STYLE principle 5): a file whose size is unchanged but
+    // whose mtime or inode moved may hold the same bytes; its digest tells.
+    const rehash = res.changes.filter(
+      (c) =>
+        c.old?.kind === 'file' &&
+        c.new?.kind === 'file' &&
+        c.old.digest !== undefined &&
+        c.old.size === c.new.size &&
+        c.from === undefined,
+    );
+    if (rehash.length > 0) {
+      const digests = await this.hash(rehash.map((c) => c.new!));
+      const byPath = new Map(rehash.map((c, i) => [c.path, digests[i]!]));
+      for (let i = 0; i < res.changes.length; i++) {
+        const c = res.changes[i]!;
+        const d = byPath.get(c.path);
+        if (d?.ok && c.new) res.changes[i] = { ...c, new: { ...c.new, digest: d.digest } };
+      }
+    }
+    return { ...res, snapshotSize };
+  }
+
+  async list(path: string): Promise<Entry[]> {
+    this.checkPath(path);
+    const store = this.db();
+    // Reuse the snapshot's digest where the file is as it was recorded.
+    return listTree(this.root, path).map((e) => {
+      const r = store.get(e.path);
+      return r?.entry && r.state === 'synced' && sameLocalState(r.entry, e) && r.entry.digest !== undefined
+        ? { ...e, digest: r.entry.digest }
+        : e;
+    });
+  }
+
+  async hash(entries: readonly Entry[]): Promise<HashReply[]> {
+    const files = entries.map((e) => {
+      this.checkPath(e.path);
+      return { abs: this.abs(e.path), expect: { size: e.size, mtimeMs: e.mtimeMs, ino: e.ino } };
+    });
+    const out: HashReply[] = [];
+    // Batches of 64 files keep both workers busy without one huge task.
+    const tasks: Promise<void>[] = [];
+    for (let i = 0; i < files.length; i += 64) {
+      const at = i;
+      tasks.push(
+        this.pool.hash(files.slice(i, i + 64)).then((res) => {
+          res.forEach((r, j) => (out[at + j] = r.ok ? { ok: true, digest: r.digest } : { ok: false, message: r.message }));
+        }),
+      );
+    }
+    await Promise.all(tasks);
+    return out;
+  }
+
+  // --- sending ----------------------------------------------------------------------------
+
+  async read(segments: readonly Segment[]): Promise<DataBatch> {
+    const files = segments.filter((s) => s.entry.kind === 'file');
+    for (const s of segments) this.checkPath(s.entry.path);
+    const reply =
+      files.length > 0
+        ? await this.pool.read(
+            files.map((s) => ({
+              abs: this.abs(s.entry.path),
+              offset: s.offset,
+              length: s.length,
+              expect: { size: s.entry.size, mtimeMs: s.entry.mtimeMs, ino: s.entry.ino },
+            })),
+          )
+        : { data: new Uint8Array(0), outcomes: [] };
+    let k = 0;
+    const out: SegmentData[] = segments.map((s) => {
+      const base = { entry: s.entry, offset: s.offset, length: s.length, index: s.index, count: s.count };
+      if (s.entry.kind !== 'file') return { ...base, start: 0, pieces: [] };
+      const o = reply.outcomes[k++]!;
+      return o.ok
+        ? { ...base, start: o.start, pieces: o.pieces }
+        : { ...base, start: 0, pieces: [], error: o.message, vanished: o.vanished };
+    });
+    return { data: reply.data, segments: out };
+  }
+
+  // --- receiving --------------------------------------------------------------------------
+
+  async write(batch: DataBatch): Promise<PlaceResult[]> {
+    const items: WriteItem[] = [];
+    const itemSegs: SegmentData[] = [];
+    const results: PlaceResult[] = [];
+    for (const s of batch.segments) {
+      const path = s.entry.path;
+      const bad = unsafeRelPathReason(path);
+      if (bad !== undefined || path === '') {
+        results.push({ path, ok: false, message: `refused path: ${bad ?? 'empty'}`, retry: false });
+        continue;
+      }
+      let inb = this.inbound.get(path);
+      if (!inb) {
+        inb = { cache: join(this.cacheDir, `${++this.cacheSeq}.part`), pieces: new Array(s.count), got: 0, failed: undefined, vanished: false };
+        this.inbound.set(path, inb);
+        // Created here, before any worker writes a piece: pieces of one file may be written
+        // by several workers at once, at their own offsets.
+        if (s.entry.kind === 'file') writeFileSync(inb.cache, '', { mode: 0o600, flag: 'wx' });
+      }
+      if (s.error !== undefined) {
+        inb.failed ??= s.error;
+        inb.vanished ||= s.vanished === true;
+        inb.got++;
+        continue;
+      }
+      if (s.entry.kind !== 'file') continue;
+      items.push({
+        abs: inb.cache,
+        offset: s.offset,
+        start: s.start,
+        length: s.length,
+        pieces: s.pieces,
+      });
+      itemSegs.push(s);
+    }
+    const outcomes = items.length > 0 ? await this.pool.write(batch.data, items) : [];
+    outcomes.forEach((o, i) => {
+      const s = itemSegs[i]!;
+      const inb = this.inbound.get(s.entry.path)!;
+      inb.got++;
+      if (o.ok) inb.pieces[s.index] = [...s.pieces];
+      else inb.failed ??= o.message;
+    });
+    this.db().write(() => {
+      for (const s of batch.segments) {
+        const path = s.entry.path;
+        const inb = this.inbound.get(path);
+        if (!inb) continue;
+        if (s.entry.kind !== 'file') inb.got = s.count;
+        if (inb.got < s.count) continue;
+        this.inbound.delete(path);
+        results.push(this.finishInbound(s, inb));
+      }
+    });
+    return results;
+  }
+
+  private finishInbound(s: SegmentData, inb: Inbound): PlaceResult {
+    const path = s.entry.path;
+    if (inb.failed !== undefined) {
+      rmSync(inb.cache, { force: true });
+      return { path, ok: false, message: inb.failed, retry: true, vanished: inb.vanished };
+    }
+    try {
+      if (s.entry.kind === 'symlink') {
+        symlinkSync(s.entry.target ?? '', inb.cache);
+      }
+      const digest =
+        s.entry.kind === 'file'
+          ? combineDigests(this.hasher!, inb.pieces.flat().map((h) => BigInt(`0x${h}`)))
+          : undefined;
+      const placed = this.place(path, inb.cache, s.entry, s.expect, s.force ?? false);
+      if (typeof placed === 'string') {
+        rmSync(inb.cache, { force: true });
+        return { path, ok: false, message: placed, retry: false };
+      }
+      this.db().put({ ...placed, ...(digest !== undefined ? { digest } : {}) });
+      return { path, ok: true, digest };
+    } catch (e) {
+      rmSync(inb.cache, { force: true });
+      return { path, ok: false, message: `cannot place: ${describeIoError(e)}`, retry: true };
+    }
+  }
+
+  /**
+   * Sets metadata on the staged object, re-checks the target and renames into place.
+   * Returns the placed entry, or a message when the target changed during the run.
+   */
+  private place(path: string, staged: string, entry: Entry, expect: Entry | null | undefined, force: boolean): Entry | string {
+    const abs = this.abs(path);
+    const policy = this.need().placement;
+    const isLink = entry.kind === 'symlink';
+    if (!isLink) chmodSync(staged, entry.mode);
+    this.setOwner(staged, entry, isLink);
+    if (policy.preserveMtime) {
+      const now = Date.now() / 1000;
+      (isLink ? lutimesSync : utimesSync)(staged, now, entry.mtimeMs / 1000);
+    }
+    const current = lstatOrNull(abs);
+    if (!force) {
+      const problem = this.recheck(path, current, expect);
+      if (problem) return problem;
+    }
+    if (current?.isDirectory()) {
+      try {
+        rmdirSync(abs);
+      } catch (e) {
+        return `a directory is in the way and could not be removed: ${describeIoError(e)}`;
+      }
+    }
+    this.ensureParent(path);
+    renameSync(staged, abs);
+    this.touch(parentOf(path));
+    const st = lstatSync(abs);
+    return entryFromStats(path, st, entry.target)!;
+  }
+
+  /** Undefined when the target still is what the plan expected, else why not. */
+  private recheck(path: string, current: Stats | null, expect: Entry | null | undefined): string | undefined {
+    let expected: Entry | null;
+    if (expect !== undefined) expected = expect;
+    else {
+      const r = this.db().get(path);
+      expected = r?.entry ?? null;
+    }
+    if (expected === null) {
+      return current === null ? undefined : 'something appeared at the target during the sync; it was left as it is';
+    }
+    if (current === null) return undefined; // deleted meanwhile: nothing is lost by placing
+    const now = entryFromStats(path, current, current.isSymbolicLink() ? expected.target : undefined);
+    if (!now) return 'the target is now a special file; it was left as it is';
+    if (now.kind === 'dir' && expected.kind === 'dir') return undefined;
+    if (sameLocalState(now, expected)) return undefined;
+    return 'the target changed at the receiver during the sync; it was left as it is';
+  }
+
+  private setOwner(abs: string, entry: Entry, isLink: boolean): void {
+    const p = this.need().placement;
+    if (!p.preserveUid && !p.preserveGid) return;
+    const uid = p.preserveUid ? entry.uid : -1;
+    const gid = p.preserveGid ? entry.gid : -1;
+    try {
+      (isLink ? lchownSync : chownSync)(abs, uid, gid);
+    } catch (e) {
+      // Without the privilege a file still syncs; its owner is the receiving user's.
+      if (errnoCode(e) !== 'EPERM') throw e;
+    }
+  }
+
+  private ensureParent(path: string): void {
+    const parent = parentOf(path);
+    if (parent === '') return;
+    const abs = this.abs(parent);
+    const st = lstatOrNull(abs);
+    if (st?.isDirectory()) return;
+    if (st) throw Object.assign(new Error(`${parent} is not a directory`), { code: 'ENOTDIR' });
+    mkdirSync(abs, { recursive: true });
+    this.touch(parentOf(parent));
+    this.touch(parent);
+  }
+
+  async apply(ops: readonly Op[]): Promise<ApplyResult[]> {
+    const store = this.db();
+    return store.write(() => ops.map((op) => this.applyOne(op)));
+  }
+
+  private applyOne(op: Op): ApplyResult {
+    const bad = unsafeRelPathReason(op.path);
+    if (bad !== undefined || op.path === '') return { ok: false, message: `refused path: ${bad ?? 'empty'}` };
+    try {
+      switch (op.op) {
+        case 'rename':
+          return this.applyRename(op.from, op.path);
+        case 'delete':
+          return this.applyDelete(op.path, op.expect);
+        case 'mkdir':
+          return this.applyMkdir(op.entry, op.expect);
+        case 'attrs':
+          return this.applyAttrs(op.entry, op.expect);
+        case 'send':
+        case 'restore':
+          return { ok: false, message: `${op.op} is not applied by apply()` };
+      }
+    } catch (e) {
+      return { ok: false, message: describeIoError(e) };
+    }
+  }
+
+  private applyRename(from: string, to: string): ApplyResult {
+    const bad = unsafeRelPathReason(from);
+    if (bad !== undefined || from === '') return { ok: false, message: `refused path: ${bad ?? 'empty'}` };
+    const store = this.db();
+    const rec = store.get(from);
+    const src = lstatOrNull(this.abs(from));
+    if (!rec?.entry || !src) return { ok: false, message: 'the source is gone at the receiver' };
+    const now = entryFromStats(from, src, src.isSymbolicLink() ? rec.entry.target : undefined);
+    if (!now || now.kind !== rec.entry.kind || (now.kind !== 'dir' && !sameLocalState(now, rec.entry))) {
+      return { ok: false, message: 'the source changed at the receiver' };
+    }
+    if (lstatOrNull(this.abs(to)) !== null) return { ok: false, message: 'the target exists at the receiver' };
+    this.ensureParent(to);
+    renameSync(this.abs(from), this.abs(to));
+    this.touch(parentOf(from));
+    this.touch(parentOf(to));
+    store.move(from, to);
+    const st = lstatSync(this.abs(to));
+    store.put({ ...entryFromStats(to, st, rec.entry.target)!, ...(rec.entry.digest ? { digest: rec.entry.digest } : {}) });
+    return { ok: true };
+  }
+
+  /**
+   * Deletes what the snapshot tracks at `path`, if the disk still holds what was recorded.
+   * For a directory, every tracked path below it first, deepest first; a file changed at
+   * the receiver, or one the snapshot never knew, is kept (and so is its directory).
+   */
+  private applyDelete(path: string, expect: Entry | null | undefined): ApplyResult {
+    const store = this.db();
+    const rec = store.get(path);
+    const cur = lstatOrNull(this.abs(path));
+    if (!cur) {
+      store.remove(path);
+      return { ok: true };
+    }
+    const recorded = expect ?? rec?.entry ?? null;
+    const now = entryFromStats(path, cur, cur.isSymbolicLink() ? recorded?.target : undefined);
+    if (!recorded || !now || now.kind !== recorded.kind || (now.kind !== 'dir' && !sameLocalState(now, recorded))) {
+      store.remove(path);
+      return { ok: true, note: 'kept: it changed at the receiver since the last sync' };
+    }
+    let kept = 0;
+    if (now.kind === 'dir') {
+      const below = store.below(path).sort((a, b) => depthOf(b.path) - depthOf(a.path) || comparePaths(a.path, b.path));
+      for (const r of below) if (!this.deleteTracked(r)) kept++;
+    }
+    store.remove(path);
+    this.touch(parentOf(path));
+    if (now.kind === 'dir') {
+      try {
+        rmdirSync(this.abs(path));
+      } catch (e) {
+        if (errnoCode(e) === 'ENOTEMPTY' || errnoCode(e) === 'EEXIST') {
+          return {
+            ok: true,
+            note: `kept: the directory holds ${kept > 0 ? 'files changed at the receiver' : 'files the sync never tracked'}`,
+          };
+        }
+        throw e;
+      }
+      return { ok: true };
+    }
+    unlinkSync(this.abs(path));
+    return { ok: true };
+  }
+
+  private deleteTracked(r: SnapshotRecord): boolean {
+    const abs = this.abs(r.path);
+    const cur = lstatOrNull(abs);
+    if (!cur) return true;
+    if (!r.entry) return false;
+    const now = entryFromStats(r.path, cur, cur.isSymbolicLink() ? r.entry.target : undefined);
+    if (!now || now.kind !== r.entry.kind) return false;
+    if (now.kind === 'dir') {
+      try {
+        rmdirSync(abs);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    if (!sameLocalState(now, r.entry)) return false;
+    unlinkSync(abs);
+    return true;
+  }
+
+  private applyMkdir(entry: Entry, expect: Entry | null | undefined): ApplyResult {
+    const abs = this.abs(entry.path);
+    const cur = lstatOrNull(abs);
+    if (cur && !cur.isDirectory()) {
+      return { ok: false, message: 'something that is not a directory is in the way at the receiver' };
+    }
+    void expect;
+    if (!cur) {
+      this.ensureParent(entry.path);
+      mkdirSync(abs, { mode: 0o700 });
+      this.touch(parentOf(entry.path));
+    }
+    return this.applyAttrs(entry, undefined);
+  }
+
+  private applyAttrs(entry: Entry, expect: Entry | null | undefined): ApplyResult {
+    const abs = this.abs(entry.path);
+    const cur = lstatOrNull(abs);
+    if (!cur) return { ok: false, message: 'the path is gone at the receiver' };
+    const now = entryFromStats(entry.path, cur, cur.isSymbolicLink() ? entry.target : undefined);
+    if (!now || now.kind !== entry.kind) return { ok: false, message: 'the path changed kind at the receiver' };
+    if (now.kind !== 'dir') {
+      const problem = this.recheck(entry.path, cur, expect);
+      if (problem) return { ok: false, message: problem };
+    }
+    const isLink = entry.kind === 'symlink';
+    if (!isLink && (cur.mode & 0o7777) !== entry.mode) chmodSync(abs, entry.mode);
+    this.setOwner(abs, entry, isLink);
+    if (entry.kind === 'dir') {
+      // Directory times are set in settle(), once nothing more is placed inside.
+      this.touch(entry.path);
+      return { ok: true };
+    }
+    if (this.need().placement.preserveMtime && cur.mtimeMs !== entry.mtimeMs) {
+      (isLink ? lutimesSync : utimesSync)(abs, cur.atimeMs / 1000, entry.mtimeMs / 1000);
+    }
+    const st = lstatSync(abs);
+    const rec = this.db().get(entry.path);
+    const digest = entry.digest ?? rec?.entry?.digest;
+    this.db().put({ ...entryFromStats(entry.path, st, entry.target)!, ...(digest !== undefined ? { digest } : {}) });
+    return { ok: true };
+  }
+
+  async settle(dirs: readonly Entry[]): Promise<void> {
+    const store = this.db();
+    const wanted = new Map(dirs.map((d) => [d.path, d]));
+    for (const d of wanted.keys()) this.touchedDirs.add(d);
+    const order = [...this.touchedDirs].filter((d) => d !== '').sort((a, b) => depthOf(b) - depthOf(a));
+    store.write(() => {
+      for (const path of order) {
+        const abs = this.abs(path);
+        const cur = lstatOrNull(abs);
+        if (!cur?.isDirectory()) continue;
+        const want = wanted.get(path);
+        if (want && this.need().placement.preserveMtime && cur.mtimeMs !== want.mtimeMs) {
+          utimesSync(abs, cur.atimeMs / 1000, want.mtimeMs / 1000);
+        }
+        const rec = store.get(path);
+        // Only directories the snapshot tracks, or that this run created from the sender.
+        if (!rec && !want) continue;
+        if (rec && rec.state !== 'synced' && !want) continue;
+        store.put(entryFromStats(path, lstatSync(abs))!);
+      }
+    });
+    this.touchedDirs.clear();
+  }
+
+  // --- snapshot ---------------------------------------------------------------------------
+
+  async record(updates: readonly RecordUpdate[]): Promise<void> {
+    const store = this.db();
+    store.write(() => {
+      for (const u of updates) {
+        switch (u.kind) {
+          case 'put':
+            if (u.replaceBelow) store.remove(u.entry.path);
+            store.put(u.entry);
+            break;
+          case 'remove':
+            store.remove(u.path);
+            break;
+          case 'move':
+            store.move(u.from, u.to);
+            break;
+          case 'mark':
+            store.mark(u.path, u.state as PathState, u.message);
+            break;
+        }
+      }
+    });
+  }
+
+  async recordProblems(problems: readonly Problem[]): Promise<void> {
+    await this.record(problems.map((p) => ({ kind: 'mark', path: p.path, state: 'error', message: p.message })));
+  }
+
+  // --- helpers ----------------------------------------------------------------------------
+
+  private need(): SessionSpec {
+    if (!this.spec) throw new Error('endpoint used before prepare()');
+    return this.spec;
+  }
+
+  private db(): SnapshotStore {
+    if (!this.store) throw new Error('endpoint used before open()');
+    return this.store;
+  }
+
+  /** Stops the run cleanly when the database was deleted under it (Aspera: undefined). */
+  private checkDbPresent(): void {
+    if (!existsSync(this.dbPath)) {
+      throw new SessionError(
+        'ERR_DB_VANISHED',
+        `Snapshot database ${this.dbPath} was deleted while the session was running.`,
+        'Run again with -x/--reset to rebuild both snapshots.',
+      );
+    }
+  }
+
+  private checkPath(path: string): void {
+    const bad = unsafeRelPathReason(path);
+    if (bad !== undefined) throw new SessionError('ERR_IO', `Refused path '${path}': ${bad}.`);
+  }
+
+  private abs(path: string): string {
+    return path === '' ? this.root : join(this.root, path);
+  }
+
+  private touch(dir: string): void {
+    this.touchedDirs.add(dir);
+  }
+}
+
+function lstatOrNull(abs: string): Stats | null {
+  try {
+    return lstatSync(abs);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return null;
+    throw e;
+  }
+}
+

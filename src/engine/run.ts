@@ -1,0 +1,399 @@
+/**
+ * The only orchestrator: one one-time run of a session between two endpoints.
+ *
+ *   prepare both -> handshake (did each have a DB?) -> open both -> scan both
+ *   -> safety checks -> reconcile -> apply the plan at the receiver (renames, deletes,
+ *   directories and metadata, file data, restores) -> record at the sender -> settle
+ *
+ * The engine never asks whether an endpoint is local or remote. A path's trouble is a
+ * Problem in the summary; only what stops the whole session throws.
+ */
+import type { Change } from '../core/change.js';
+import type { Entry } from '../core/entry.js';
+import type { Op, Plan } from '../core/plan.js';
+import type { Problem } from '../core/problem.js';
+import type { Overwrite } from '../core/reconcile.js';
+import { reconcileOneWay } from '../core/reconcile.js';
+import { SessionError } from '../errors.js';
+import type { Direction, Endpoint, PlacementPolicy, RecordUpdate, ScanReply, SessionIdentity } from '../endpoint/endpoint.js';
+import type { RateLimiter } from '../transfer/rate-limiter.js';
+import type { SendItem } from '../transfer/pump.js';
+import { pump } from '../transfer/pump.js';
+
+export interface RunOptions {
+  readonly identity: SessionIdentity;
+  readonly localDir: string;
+  readonly remoteDir: string;
+  readonly localDbDir?: string;
+  readonly remoteDbDir?: string;
+  readonly reset: boolean;
+  readonly createDir: boolean;
+  readonly overwrite: Overwrite;
+  readonly placement: PlacementPolicy;
+  readonly limiter: RateLimiter;
+  /** Parallel data lanes (--transfer-threads). */
+  readonly lanes: number;
+  readonly signal?: AbortSignal;
+  readonly events?: RunEvents;
+}
+
+export interface RunEvents {
+  /** One line per change applied, for -v and logs. */
+  change?(kind: 'send' | 'mkdir' | 'delete' | 'rename' | 'attrs', path: string, detail?: string): void;
+  bytes?(n: number): void;
+  planned?(files: number, bytes: number): void;
+}
+
+export interface RunSummary {
+  direction: Direction;
+  filesSent: number;
+  bytesSent: number;
+  linksSent: number;
+  dirsCreated: number;
+  deleted: number;
+  renamed: number;
+  metadataOnly: number;
+  unchanged: boolean;
+  problems: Problem[];
+  notes: { path: string; message: string }[];
+  warnings: { path: string; message: string }[];
+  elapsedMs: number;
+}
+
+export async function runOnce(opts: RunOptions, local: Endpoint, peer: Endpoint): Promise<RunSummary> {
+  const started = performance.now();
+  const id = opts.identity;
+  const placement = opts.placement;
+  const [lp, pp] = await Promise.all([
+    local.prepare({ identity: id, role: 'local', dir: opts.localDir, ...(opts.localDbDir !== undefined ? { dbDir: opts.localDbDir } : {}), createDir: opts.createDir, placement }),
+    peer.prepare({ identity: id, role: 'remote', dir: opts.remoteDir, ...(opts.remoteDbDir !== undefined ? { dbDir: opts.remoteDbDir } : {}), createDir: opts.createDir, placement }),
+  ]);
+  if (lp.dbPath === pp.dbPath) {
+    throw new SessionError(
+      'ERR_DB_LOCATION',
+      `Both ends of session '${id.name}' would use the same database ${lp.dbPath}.`,
+      'Give the two sides different database directories (-b / -B).',
+    );
+  }
+  if (!opts.reset && lp.dbExisted !== pp.dbExisted) {
+    const hint = `Run with -x/--reset to rebuild both snapshots from a scan (files already identical are not sent again), or remove ${lp.dbExisted ? lp.dbPath : pp.dbPath}.`;
+    throw new SessionError(
+      'ERR_DB_ONE_SIDE',
+      lp.dbExisted
+        ? `Failed. Peer error: Local snapshot DB exists but remote snapshot DB ${pp.dbPath} does not exist`
+        : `Failed. Peer error: Remote snapshot DB exists but local snapshot DB ${lp.dbPath} does not exist`,
+      hint,
+    );
+  }
+  await local.open({ reset: opts.reset });
+  try {
+    await peer.open({ reset: opts.reset });
+  } catch (e) {
+    await local.finish({ status: 'failed' });
+    throw e;
+  }
+
+  const summary: RunSummary = {
+    direction: id.direction,
+    filesSent: 0,
+    bytesSent: 0,
+    linksSent: 0,
+    dirsCreated: 0,
+    deleted: 0,
+    renamed: 0,
+    metadataOnly: 0,
+    unchanged: true,
+    problems: [],
+    notes: [],
+    warnings: [],
+    elapsedMs: 0,
+  };
+  let status: 'ok' | 'partial' | 'failed' = 'failed';
+  try {
+    if (id.direction === 'bidi') {
+      throw new SessionError('ERR_UNSUPPORTED_OPTION', 'Direction bidi is not supported yet.', 'Use -K push or -K pull.');
+    }
+    const [ls, ps] = await Promise.all([local.scan(), peer.scan()]);
+    const pull = id.direction === 'pull';
+    const sender = pull ? peer : local;
+    const receiver = pull ? local : peer;
+    const sScan = pull ? ps : ls;
+    const rScan = pull ? ls : ps;
+    const tag = (side: 'local' | 'remote') => (p: Problem) => ({ ...p, side });
+    summary.problems.push(...ls.problems.map(tag('local')), ...ps.problems.map(tag('remote')));
+    summary.warnings.push(...ls.warnings, ...ps.warnings);
+    await local.recordProblems(ls.problems);
+    await peer.recordProblems(ps.problems);
+
+    checkSafety(sScan, sender.label);
+    await fillDigests(sScan.changes, rScan.changes, sender, receiver);
+    const plan = reconcileOneWay({ sender: sScan.changes, receiver: rScan.changes, overwrite: opts.overwrite });
+    summary.notes.push(...plan.notes);
+    await execute(plan, sScan.changes, sender, receiver, opts, summary);
+    status = summary.problems.length > 0 ? 'partial' : 'ok';
+  } finally {
+    summary.elapsedMs = performance.now() - started;
+    await Promise.allSettled([local.finish({ status }), peer.finish({ status })]);
+  }
+  return summary;
+}
+
+/**
+ * Refuses to go on when the sending root is empty while its snapshot lists files: a lost
+ * mount or a wiped directory must not turn into a mass delete at the receiver.
+ */
+function checkSafety(scan: ScanReply, label: string): void {
+  const present = scan.stats.files + scan.stats.dirs + scan.stats.symlinks;
+  const deletes = scan.changes.filter((c) => c.new === null && c.old !== null).length;
+  if (present === 0 && scan.snapshotSize > 0 && deletes > 0) {
+    throw new SessionError(
+      'ERR_SAFETY',
+      `Safety halt: the ${label} directory is empty, but its snapshot lists ${scan.snapshotSize} paths. Nothing was deleted.`,
+      'If the directory was emptied on purpose, run with -x/--reset; if a mount is missing, mount it and run again.',
+    );
+  }
+}
+
+/**
+ * Where both sides added or changed a file to the same size, the plan needs to know whether
+ * the contents are equal (a reset of identical trees, a rerun after a killed run): digests
+ * on both sides, computed in each side's worker pool, tell without moving data.
+ */
+async function fillDigests(sender: Change[], receiver: Change[], s: Endpoint, r: Endpoint): Promise<void> {
+  const theirs = new Map<string, number>();
+  receiver.forEach((c, i) => theirs.set(c.path, i));
+  const pairs: [number, number][] = [];
+  sender.forEach((c, i) => {
+    const j = theirs.get(c.path);
+    if (j === undefined || c.from !== undefined) return;
+    const a = c.new;
+    const b = receiver[j]!.new;
+    if (a?.kind !== 'file' || b?.kind !== 'file' || a.size !== b.size) return;
+    if (a.digest !== undefined && b.digest !== undefined) return;
+    pairs.push([i, j]);
+  });
+  if (pairs.length === 0) return;
+  const [sd, rd] = await Promise.all([
+    s.hash(pairs.map(([i]) => sender[i]!.new!)),
+    r.hash(pairs.map(([, j]) => receiver[j]!.new!)),
+  ]);
+  pairs.forEach(([i, j], k) => {
+    const a = sd[k]!;
+    const b = rd[k]!;
+    if (a.ok) sender[i] = { ...sender[i]!, new: { ...sender[i]!.new!, digest: a.digest } };
+    if (b.ok) receiver[j] = { ...receiver[j]!, new: { ...receiver[j]!.new!, digest: b.digest } };
+  });
+}
+
+/**
+ * Sender-side snapshot updates, written in order and in batches as the receiver confirms,
+ * so a run killed half-way keeps what it finished and the rerun does not resend it.
+ * Failures are marked on both sides, so asyncadmin shows them wherever it is run.
+ */
+class Recorder {
+  private pending: RecordUpdate[] = [];
+  private failures: RecordUpdate[] = [];
+
+  constructor(
+    private readonly sender: Endpoint,
+    private readonly receiver: Endpoint,
+  ) {}
+
+  push(...u: RecordUpdate[]): void {
+    this.pending.push(...u);
+  }
+
+  fail(path: string, message: string): void {
+    this.failures.push({ kind: 'mark', path, state: 'error', message });
+  }
+
+  async flush(force = false): Promise<void> {
+    if (!force && this.pending.length < 4096) return;
+    const batch = this.pending.splice(0);
+    if (batch.length > 0) await this.sender.record(batch);
+  }
+
+  async close(): Promise<void> {
+    await this.flush(true);
+    const f = this.failures.splice(0);
+    if (f.length > 0) await Promise.all([this.sender.record(f), this.receiver.record(f)]);
+  }
+}
+
+async function execute(
+  plan: Plan,
+  senderChanges: readonly Change[],
+  sender: Endpoint,
+  receiver: Endpoint,
+  opts: RunOptions,
+  summary: RunSummary,
+): Promise<void> {
+  const ev = opts.events;
+  const senderOld = new Map<string, Entry | null>();
+  for (const c of senderChanges) senderOld.set(c.path, c.old);
+  const wasDir = (path: string): boolean => senderOld.get(path)?.kind === 'dir';
+  const problem = (path: string, message: string): void => {
+    summary.problems.push({ path, message });
+  };
+  const records = new Recorder(sender, receiver);
+  const settleDirs: Entry[] = [];
+  const restores: { path: string; expect?: Entry | null }[] = [];
+  const sends: SendItem[] = [];
+
+  const byKind = (k: Op['op']) => plan.ops.filter((o) => o.op === k);
+
+  // 1. Renames, in order (each may build on an earlier one). A rename the receiver cannot
+  //    do falls back to sending the object again and deleting its old place.
+  const renames = byKind('rename') as Extract<Op, { op: 'rename' }>[];
+  const fallbackDeletes: Op[] = [];
+  if (renames.length > 0) {
+    const res = await receiver.apply(renames);
+    renames.forEach((op, i) => {
+      const r = res[i]!;
+      if (r.ok) {
+        summary.renamed++;
+        ev?.change?.('rename', op.path, op.from);
+        records.push({ kind: 'move', from: op.from, to: op.path }, { kind: 'put', entry: op.entry, replaceBelow: false });
+        if (op.entry.kind === 'dir') settleDirs.push(op.entry);
+      } else {
+        restores.push({ path: op.path });
+        fallbackDeletes.push({ op: 'delete', path: op.from });
+        records.push({ kind: 'remove', path: op.from });
+      }
+    });
+  }
+
+  // 2. Deletes, deepest first.
+  const deletes = [...fallbackDeletes, ...byKind('delete')];
+  if (deletes.length > 0) {
+    const res = await receiver.apply(deletes);
+    deletes.forEach((op, i) => {
+      const r = res[i]!;
+      if (r.ok) {
+        if (r.note) summary.notes.push({ path: op.path, message: r.note });
+        else {
+          summary.deleted++;
+          ev?.change?.('delete', op.path);
+        }
+        // The sender's record goes unless a create at the same path follows.
+        if (!plan.ops.some((o) => (o.op === 'send' || o.op === 'mkdir') && o.path === op.path)) {
+          records.push({ kind: 'remove', path: op.path });
+        }
+      } else {
+        problem(op.path, `not deleted at the receiver: ${r.message}`);
+      }
+    });
+  }
+
+  // 3. Directories and metadata-only changes, parents first.
+  const meta = plan.ops.filter((o) => o.op === 'mkdir' || o.op === 'attrs') as Extract<Op, { op: 'mkdir' | 'attrs' }>[];
+  if (meta.length > 0) {
+    const res = await receiver.apply(meta);
+    meta.forEach((op, i) => {
+      const r = res[i]!;
+      if (!r.ok) {
+        problem(op.path, r.message);
+        records.fail(op.path, r.message);
+        return;
+      }
+      if (op.op === 'mkdir') {
+        summary.dirsCreated++;
+        ev?.change?.('mkdir', op.path);
+      } else {
+        summary.metadataOnly++;
+        ev?.change?.('attrs', op.path);
+      }
+      if (op.entry.kind === 'dir') settleDirs.push(op.entry);
+      records.push({ kind: 'put', entry: op.entry, replaceBelow: op.entry.kind !== 'dir' && wasDir(op.path) });
+    });
+  }
+
+  // 4. File data and links.
+  for (const o of plan.ops) {
+    if (o.op === 'send') sends.push({ entry: o.entry, ...(o.expect !== undefined ? { expect: o.expect } : {}) });
+    else if (o.op === 'restore') restores.push(o.expect !== undefined ? { path: o.path, expect: o.expect } : { path: o.path });
+  }
+  await records.flush(true);
+  await transfer(sends, sender, receiver, opts, summary, records, wasDir);
+
+  // 5. Restores: what the receiver lost, from the sender's current state.
+  if (restores.length > 0) {
+    const planned = new Set(sends.map((s) => s.entry.path));
+    const dirs: Op[] = [];
+    const files: SendItem[] = [];
+    for (const r of restores) {
+      for (const e of await sender.list(r.path)) {
+        if (planned.has(e.path)) continue;
+        planned.add(e.path);
+        if (e.kind === 'dir') dirs.push({ op: 'mkdir', path: e.path, entry: e });
+        else files.push({ entry: e, force: true });
+      }
+    }
+    if (dirs.length > 0) {
+      const res = await receiver.apply(dirs);
+      dirs.forEach((op, i) => {
+        const r = res[i]!;
+        const entry = (op as Extract<Op, { op: 'mkdir' }>).entry;
+        if (!r.ok) {
+          problem(op.path, r.message);
+          return;
+        }
+        summary.dirsCreated++;
+        ev?.change?.('mkdir', op.path);
+        settleDirs.push(entry);
+        records.push({ kind: 'put', entry, replaceBelow: false });
+      });
+    }
+    await records.flush(true);
+    await transfer(files, sender, receiver, opts, summary, records, wasDir);
+  }
+
+  for (const p of plan.forget) records.push({ kind: 'remove', path: p });
+  if (plan.forget.length > 0) await receiver.record(plan.forget.map((p) => ({ kind: 'remove', path: p })));
+  await receiver.settle(settleDirs);
+  await records.close();
+  summary.unchanged = plan.ops.length === 0 && restores.length === 0;
+}
+
+async function transfer(
+  items: SendItem[],
+  sender: Endpoint,
+  receiver: Endpoint,
+  opts: RunOptions,
+  summary: RunSummary,
+  records: Recorder,
+  wasDir: (path: string) => boolean,
+): Promise<void> {
+  if (items.length === 0) return;
+  const entries = new Map(items.map((i) => [i.entry.path, i.entry]));
+  opts.events?.planned?.(
+    items.length,
+    items.reduce((n, i) => n + i.entry.size, 0),
+  );
+  await pump(sender, receiver, items, {
+    limiter: opts.limiter,
+    lanes: opts.lanes,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.events?.bytes ? { onBytes: opts.events.bytes } : {}),
+    onResults: async (results) => {
+      for (const r of results) {
+        const entry = entries.get(r.path)!;
+        if (r.ok) {
+          if (entry.kind === 'file') {
+            summary.filesSent++;
+            summary.bytesSent += entry.size;
+          } else summary.linksSent++;
+          opts.events?.change?.('send', r.path);
+          const e = r.digest !== undefined ? { ...entry, digest: r.digest } : entry;
+          records.push({ kind: 'put', entry: e, replaceBelow: wasDir(r.path) });
+        } else if (r.vanished) {
+          summary.notes.push({ path: r.path, message: 'vanished at the sender during the sync' });
+        } else {
+          summary.problems.push({ path: r.path, message: r.message });
+          records.fail(r.path, r.message);
+        }
+      }
+      await records.flush();
+    },
+  });
+}

@@ -1,0 +1,100 @@
+/**
+ * A session from the command line's point of view: builds the two endpoints and the shared
+ * worker pool and rate limiter, runs it, and tears everything down. This is the one place
+ * that knows whether the peer is local (a plain -r path) or remote.
+ */
+import { existsSync, realpathSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { isWithin } from '../core/paths.js';
+import { SessionError } from '../errors.js';
+import { LocalEndpoint } from '../endpoint/local.js';
+import { WorkPool } from '../hash/pool.js';
+import { TokenBucket, unlimited } from '../transfer/rate-limiter.js';
+import type { Direction } from '../endpoint/endpoint.js';
+import type { Overwrite } from '../core/reconcile.js';
+import type { RunEvents, RunSummary } from './run.js';
+import { runOnce } from './run.js';
+
+export interface SessionConfig {
+  readonly name: string;
+  readonly localDir: string;
+  readonly remoteDir: string;
+  readonly direction: Direction;
+  readonly reset: boolean;
+  readonly createDir: boolean;
+  readonly overwrite: Overwrite;
+  readonly preserveMtime: boolean;
+  readonly preserveUid: boolean;
+  readonly preserveGid: boolean;
+  readonly targetRate?: number;
+  readonly transferThreads: number;
+  readonly localDbDir?: string;
+  readonly remoteDbDir?: string;
+  readonly signal?: AbortSignal;
+  readonly events?: RunEvents;
+}
+
+/** Resolves a path through its longest existing prefix, so a dir to be created compares too. */
+function realish(p: string): string {
+  let cur = resolve(p);
+  const tail: string[] = [];
+  while (!existsSync(cur)) {
+    const up = dirname(cur);
+    if (up === cur) break;
+    tail.unshift(cur.slice(up.length + (up.endsWith('/') ? 0 : 1)));
+    cur = up;
+  }
+  return [realpathSync(cur), ...tail].join('/').replace(/\/+/g, '/');
+}
+
+export function checkLocalPeerDirs(localDir: string, remoteDir: string): void {
+  const a = realish(localDir);
+  const b = realish(remoteDir);
+  const abs = (p: string) => p.replace(/^\//, '');
+  if (a === b) {
+    throw new SessionError('ERR_DIRS_OVERLAP', `The local directory and the peer directory are the same (${a}).`, 'Give -d and -r two different directories.');
+  }
+  if (isWithin(abs(b), abs(a)) || isWithin(abs(a), abs(b))) {
+    throw new SessionError(
+      'ERR_DIRS_OVERLAP',
+      `The ${isWithin(abs(b), abs(a)) ? 'peer directory is inside the local' : 'local directory is inside the peer'} directory (${a} and ${b}).`,
+      'Syncing a tree into itself would copy it forever: give -d and -r directories that do not contain each other.',
+    );
+  }
+}
+
+export async function runLocalPeerSession(cfg: SessionConfig): Promise<RunSummary> {
+  checkLocalPeerDirs(cfg.localDir, cfg.remoteDir);
+  const pool = new WorkPool();
+  try {
+    const local = new LocalEndpoint(pool, 'local');
+    const peer = new LocalEndpoint(pool, 'peer');
+    return await runOnce(
+      {
+        identity: {
+          name: cfg.name,
+          localDir: resolve(cfg.localDir),
+          remoteDir: resolve(cfg.remoteDir),
+          remoteHost: '',
+          direction: cfg.direction,
+        },
+        localDir: cfg.localDir,
+        remoteDir: cfg.remoteDir,
+        ...(cfg.localDbDir !== undefined ? { localDbDir: cfg.localDbDir } : {}),
+        ...(cfg.remoteDbDir !== undefined ? { remoteDbDir: cfg.remoteDbDir } : {}),
+        reset: cfg.reset,
+        createDir: cfg.createDir,
+        overwrite: cfg.overwrite,
+        placement: { preserveMtime: cfg.preserveMtime, preserveUid: cfg.preserveUid, preserveGid: cfg.preserveGid },
+        limiter: cfg.targetRate !== undefined ? new TokenBucket(cfg.targetRate) : unlimited,
+        lanes: cfg.transferThreads,
+        ...(cfg.signal ? { signal: cfg.signal } : {}),
+        ...(cfg.events ? { events: cfg.events } : {}),
+      },
+      local,
+      peer,
+    );
+  } finally {
+    await pool.close();
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The worker pool. One per process; its size follows --transfer-threads or the number of
+ * cores. Callers batch their work (see transfer/) so a task carries many small files.
+ */
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import type { Expect, HashOutcome, ReadReply, ReadSegment, WriteItem, WriteOutcome } from './worker.js';
+
+export type { Expect, HashOutcome, ReadReply, ReadOutcome, ReadSegment, WriteItem, WriteOutcome } from './worker.js';
+
+export class WorkPool {
+  private readonly pool: Piscina;
+
+  constructor(threads?: number) {
+    const n = threads ?? Math.max(1, availableParallelism());
+    this.pool = new Piscina({
+      filename: new URL('./worker.js', import.meta.url).href,
+      minThreads: 1,
+      maxThreads: n,
+      idleTimeout: 30_000,
+    });
+  }
+
+  get threads(): number {
+    return this.pool.threads.length;
+  }
+
+  read(segments: ReadSegment[]): Promise<ReadReply> {
+    return this.pool.run({ segments }, { name: 'read' }) as Promise<ReadReply>;
+  }
+
+  write(data: Uint8Array, items: WriteItem[]): Promise<WriteOutcome[]> {
+    // Perf: the bytes move to the worker; the caller must not touch `data` afterwards.
+    const transferList = data.byteLength > 0 ? [data.buffer as ArrayBuffer] : [];
+    return this.pool.run({ data, items }, { name: 'write', transferList }) as Promise<WriteOutcome[]>;
+  }
+
+  hash(files: { abs: string; expect: Expect }[]): Promise<HashOutcome[]> {
+    return this.pool.run({ files }, { name: 'hash' }) as Promise<HashOutcome[]>;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The piscina worker: everything that reads or writes file contents and hashes them runs
+ * here, off the main thread, so a sync uses every core (the main thread walks the tree,
+ * diffs and talks to the peer).
+ *
+ * Tasks work on batches (many small files, or pieces of big ones) to keep the per-message
+ * cost of the pool small. Buffers travel between threads by transfer, never by copy.
+ */
+import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import type { Stats } from 'node:fs';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { CHUNK_SIZE, combineDigests, loadHasher, pieceDigest, pieceHex } from './digest.js';
+
+/** What the reader expects the file to be; any difference means it changed under us. */
+export interface Expect {
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ino: number;
+}
+
+export interface ReadSegment {
+  readonly abs: string;
+  /** Byte offset, a multiple of CHUNK_SIZE. */
+  readonly offset: number;
+  readonly length: number;
+  readonly expect: Expect;
+}
+
+export type ReadOutcome =
+  | { readonly ok: true; readonly start: number; readonly length: number; readonly pieces: string[] }
+  | { readonly ok: false; readonly message: string; readonly vanished: boolean };
+
+export interface ReadReply {
+  /** All segments' data, back to back; each outcome says where its bytes start. */
+  readonly data: Uint8Array;
+  readonly outcomes: ReadOutcome[];
+}
+
+export interface WriteItem {
+  /** The file in the transfer cache. */
+  readonly abs: string;
+  readonly offset: number;
+  /** Where this item's bytes lie in the task's data buffer. */
+  readonly start: number;
+  readonly length: number;
+  /** Expected piece digests (hex) of the bytes, one per CHUNK_SIZE piece. */
+  readonly pieces: readonly string[];
+}
+
+export type WriteOutcome = { readonly ok: true } | { readonly ok: false; readonly message: string; readonly mismatch: boolean };
+
+export type HashOutcome =
+  | { readonly ok: true; readonly digest: string }
+  | { readonly ok: false; readonly message: string; readonly vanished: boolean };
+
+function changed(st: Stats, e: Expect): string | undefined {
+  if (st.ino !== e.ino) return 'file was replaced while reading';
+  if (st.size !== e.size) return `file changed size while reading (${e.size} -> ${st.size} bytes)`;
+  if (st.mtimeMs !== e.mtimeMs) return 'file was modified while reading';
+  return undefined;
+}
+
+function ioMessage(e: unknown): { message: string; vanished: boolean } {
+  const code = (e as { code?: string }).code;
+  if (code === 'ENOENT') return { message: 'file vanished before it could be read (ENOENT)', vanished: true };
+  if (code === 'EACCES' || code === 'EPERM') return { message: `cannot read file: permission denied (${code})`, vanished: false };
+  if (code === 'ELOOP') return { message: 'file was replaced by a symbolic link while reading', vanished: false };
+  return { message: e instanceof Error ? e.message : String(e), vanished: false };
+}
+
+class Transfer<T extends object> {
+  constructor(
+    private readonly value: T,
+    private readonly buffers: ArrayBuffer[],
+  ) {}
+  get [transferableSymbol](): ArrayBuffer[] {
+    return this.buffers;
+  }
+  get [valueSymbol](): T {
+    return this.value;
+  }
+}
+
+/** Reads segments and returns their bytes and piece digests, checking the files did not change. */
+export async function read(task: { segments: ReadSegment[] }): Promise<unknown> {
+  const h = await loadHasher();
+  const total = task.segments.reduce((n, s) => n + s.length, 0);
+  const data = new Uint8Array(total);
+  const outcomes: ReadOutcome[] = [];
+  let at = 0;
+  for (const seg of task.segments) {
+    let fd = -1;
+    try {
+      fd = openSync(seg.abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const before = changed(fstatSync(fd), seg.expect);
+      if (before) throw Object.assign(new Error(before), { code: 'ECHANGED' });
+      let got = 0;
+      while (got < seg.length) {
+        const n = readSync(fd, data, at + got, seg.length - got, seg.offset + got);
+        if (n === 0) break;
+        got += n;
+      }
+      const after = changed(fstatSync(fd), seg.expect) ?? (got < seg.length ? 'file shrank while reading' : undefined);
+      if (after) throw Object.assign(new Error(after), { code: 'ECHANGED' });
+      const pieces: string[] = [];
+      for (let p = 0; p < seg.length; p += CHUNK_SIZE) {
+        pieces.push(pieceHex(pieceDigest(h, data.subarray(at + p, at + Math.min(seg.length, p + CHUNK_SIZE)))));
+      }
+      outcomes.push({ ok: true, start: at, length: seg.length, pieces });
+      at += seg.length;
+    } catch (e) {
+      outcomes.push({ ok: false, ...ioMessage(e) });
+    } finally {
+      if (fd >= 0) closeSync(fd);
+    }
+  }
+  const reply: ReadReply = { data: at === total ? data : data.subarray(0, at), outcomes };
+  return move(new Transfer(reply, [data.buffer as ArrayBuffer]));
+}
+
+/** Verifies each item's pieces against the sender's digests and writes them at their offset. */
+export async function write(task: { data: Uint8Array; items: WriteItem[] }): Promise<WriteOutcome[]> {
+  const h = await loadHasher();
+  const out: WriteOutcome[] = [];
+  for (const it of task.items) {
+    const bytes = task.data.subarray(it.start, it.start + it.length);
+    let bad = false;
+    for (let p = 0, i = 0; p < it.length; p += CHUNK_SIZE, i++) {
+      const d = pieceHex(pieceDigest(h, bytes.subarray(p, Math.min(it.length, p + CHUNK_SIZE))));
+      if (d !== it.pieces[i]) bad = true;
+    }
+    if (bad || Math.ceil(it.length / CHUNK_SIZE) !== it.pieces.length) {
+      out.push({ ok: false, message: 'data did not match the sender digest', mismatch: true });
+      continue;
+    }
+    let fd = -1;
+    try {
+      // The file exists already (the receiver creates it before the first piece comes).
+      fd = openSync(it.abs, constants.O_WRONLY | constants.O_NOFOLLOW);
+      let put = 0;
+      while (put < it.length) put += writeSync(fd, bytes, put, it.length - put, it.offset + put);
+      out.push({ ok: true });
+    } catch (e) {
+      out.push({ ok: false, message: ioMessage(e).message, mismatch: false });
+    } finally {
+      if (fd >= 0) closeSync(fd);
+    }
+  }
+  return out;
+}
+
+/** Digest of a whole file as it is now, checking it did not change while being read. */
+export async function hash(task: { files: { abs: string; expect: Expect }[] }): Promise<HashOutcome[]> {
+  const h = await loadHasher();
+  const buf = new Uint8Array(CHUNK_SIZE);
+  const out: HashOutcome[] = [];
+  for (const f of task.files) {
+    let fd = -1;
+    try {
+      fd = openSync(f.abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const before = changed(fstatSync(fd), f.expect);
+      if (before) throw new Error(before);
+      const pieces: bigint[] = [];
+      let pos = 0;
+      for (;;) {
+        let got = 0;
+        while (got < CHUNK_SIZE) {
+          const n = readSync(fd, buf, got, CHUNK_SIZE - got, pos + got);
+          if (n === 0) break;
+          got += n;
+        }
+        if (got === 0) break;
+        pieces.push(pieceDigest(h, buf.subarray(0, got)));
+        pos += got;
+        if (got < CHUNK_SIZE) break;
+      }
+      const after = changed(fstatSync(fd), f.expect) ?? (pos !== f.expect.size ? 'file changed size while reading' : undefined);
+      if (after) throw new Error(after);
+      out.push({ ok: true, digest: combineDigests(h, pieces) });
+    } catch (e) {
+      out.push({ ok: false, ...ioMessage(e) });
+    } finally {
+      if (fd >= 0) closeSync(fd);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,326 @@
+/**
+ * The snapshot store: one SQLite file per endpoint and session, `snap.db`, on better-sqlite3
+ * in WAL mode. Statements are prepared once; writes are grouped into transactions by the
+ * caller (write()).
+ *
+ * Durability: WAL with synchronous=NORMAL. A committed transaction survives the process
+ * being killed (SIGKILL) at any moment; after a power loss the last transactions may be
+ * rolled back, which only makes the next run redo work: a path is recorded as synced only
+ * after its data is in place, so a lost record means a resend, never a lost file.
+ */
+import Database from 'better-sqlite3';
+import type { Change, PathState, SnapshotRecord } from '../core/change.js';
+import type { Entry, EntryKind } from '../core/entry.js';
+import { baseName, joinRel, parentOf } from '../core/paths.js';
+import { SessionError } from '../errors.js';
+import { latestSchemaVersion, migrations } from './schema.js';
+
+const KIND_CODE: Record<EntryKind, number> = { file: 1, dir: 2, symlink: 3 };
+const KIND_NAME: Record<number, EntryKind> = { 1: 'file', 2: 'dir', 3: 'symlink' };
+const STATE_CODE: Record<PathState, number> = { synced: 0, pending: 1, conflict: 2, error: 3 };
+const STATE_NAME: Record<number, PathState> = { 0: 'synced', 1: 'pending', 2: 'conflict', 3: 'error' };
+
+interface Row {
+  dir: string;
+  name: string;
+  kind: number | null;
+  size: number | null;
+  mtime: number | null;
+  mode: number | null;
+  ino: number | null;
+  uid: number | null;
+  gid: number | null;
+  target: string | null;
+  digest: string | null;
+  state: number;
+  message: string | null;
+}
+
+export type StateCounts = Record<PathState, number>;
+
+function rowToRecord(r: Row): SnapshotRecord {
+  const path = joinRel(r.dir, r.name);
+  const entry: Entry | null =
+    r.kind === null
+      ? null
+      : {
+          path,
+          kind: KIND_NAME[r.kind]!,
+          size: r.size ?? 0,
+          mtimeMs: r.mtime ?? 0,
+          mode: r.mode ?? 0,
+          ino: r.ino ?? 0,
+          uid: r.uid ?? 0,
+          gid: r.gid ?? 0,
+          ...(r.target !== null ? { target: r.target } : {}),
+          ...(r.digest !== null ? { digest: r.digest } : {}),
+        };
+  const state = STATE_NAME[r.state] ?? 'error';
+  return r.message !== null ? { path, entry, state, message: r.message } : { path, entry, state };
+}
+
+/** The upper bound of the key range of every dir value at or below `dir`: 'a/b' -> 'a/b0'. */
+function rangeEnd(dir: string): string {
+  return `${dir}0`; // '0' is the code point right after '/'
+}
+
+export interface OpenOptions {
+  /** Create the file and schema when missing. */
+  readonly create: boolean;
+  readonly readonly?: boolean;
+}
+
+export class SnapshotStore {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly stmts: ReturnType<SnapshotStore['prepare']>;
+
+  private constructor(path: string, db: Database.Database) {
+    this.path = path;
+    this.db = db;
+    this.stmts = this.prepare();
+  }
+
+  /**
+   * Opens (or creates) a snapshot database. A file that is not SQLite, is damaged, or was
+   * written by a newer version is refused with SessionError and never modified.
+   */
+  static open(path: string, opts: OpenOptions): SnapshotStore {
+    let db: Database.Database;
+    try {
+      db = new Database(path, { fileMustExist: !opts.create, readonly: opts.readonly ?? false });
+    } catch (e) {
+      throw corrupt(path, e);
+    }
+    try {
+      const version = db.pragma('user_version', { simple: true }) as number;
+      const latest = latestSchemaVersion();
+      if (version > latest) {
+        throw new SessionError(
+          'ERR_DB_SCHEMA',
+          `Snapshot database ${path} has schema version ${version}, newer than this program knows (${latest}).`,
+          'Use the newer version of async that wrote it, or run with -x/--reset to rebuild it.',
+        );
+      }
+      if (!opts.readonly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+      }
+      db.pragma('busy_timeout = 5000');
+      if (version === 0 && !opts.readonly) {
+        const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
+        if (tables.n > 0) throw new Error('tables present but no schema version');
+      }
+      if (version < latest && !opts.readonly) {
+        db.transaction(() => {
+          for (const m of migrations().slice(version)) db.exec(m.sql);
+          db.pragma(`user_version = ${latest}`);
+        })();
+      }
+      if (version === 0 && opts.readonly) throw new Error('empty database');
+      // Touch the table so a damaged file fails here, not in the middle of a run.
+      db.prepare('SELECT count(*) FROM meta').get();
+      return new SnapshotStore(path, db);
+    } catch (e) {
+      db.close();
+      if (e instanceof SessionError) throw e;
+      throw corrupt(path, e);
+    }
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      metaGet: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+      metaAll: db.prepare<[], { key: string; value: string }>('SELECT key, value FROM meta ORDER BY key'),
+      metaSet: db.prepare<[string, string]>('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
+      children: db.prepare<[string], Row>('SELECT * FROM entries WHERE dir = ?'),
+      get: db.prepare<[string, string], Row>('SELECT * FROM entries WHERE dir = ? AND name = ?'),
+      below: db.prepare<[string, string, string], Row>(
+        'SELECT * FROM entries WHERE dir = ? OR (dir >= ? AND dir < ?) ORDER BY dir, name',
+      ),
+      all: db.prepare<[], Row>('SELECT * FROM entries ORDER BY dir, name'),
+      upsert: db.prepare(
+        `INSERT OR REPLACE INTO entries (dir, name, kind, size, mtime, mode, ino, uid, gid, target, digest, state, message)
+         VALUES (@dir, @name, @kind, @size, @mtime, @mode, @ino, @uid, @gid, @target, @digest, @state, @message)`,
+      ),
+      setState: db.prepare<[number, string | null, string, string]>(
+        'UPDATE entries SET state = ?, message = ? WHERE dir = ? AND name = ?',
+      ),
+      insertStateOnly: db.prepare<[string, string, number, string | null]>(
+        'INSERT OR IGNORE INTO entries (dir, name, state, message) VALUES (?, ?, ?, ?)',
+      ),
+      deleteOne: db.prepare<[string, string]>('DELETE FROM entries WHERE dir = ? AND name = ?'),
+      deleteBelow: db.prepare<[string, string, string]>('DELETE FROM entries WHERE dir = ? OR (dir >= ? AND dir < ?)'),
+      moveOne: db.prepare<[string, string, string, string]>('UPDATE entries SET dir = ?, name = ? WHERE dir = ? AND name = ?'),
+      moveBelow: db.prepare<[string, number, string, string, string]>(
+        'UPDATE entries SET dir = ? || substr(dir, ?) WHERE dir = ? OR (dir >= ? AND dir < ?)',
+      ),
+      counts: db.prepare<[], { state: number; n: number }>('SELECT state, count(*) AS n FROM entries GROUP BY state'),
+      count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM entries'),
+      clear: db.prepare('DELETE FROM entries'),
+      deleteByState: db.prepare<[number]>('DELETE FROM entries WHERE state = ?'),
+    };
+  }
+
+  // --- metadata ---------------------------------------------------------------------------
+
+  getMeta(key: string): string | undefined {
+    return this.stmts.metaGet.get(key)?.value;
+  }
+
+  allMeta(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const r of this.stmts.metaAll.all()) out[r.key] = r.value;
+    return out;
+  }
+
+  setMeta(values: Record<string, string>): void {
+    this.db.transaction(() => {
+      for (const [k, v] of Object.entries(values)) this.stmts.metaSet.run(k, v);
+    })();
+  }
+
+  // --- reads ------------------------------------------------------------------------------
+
+  /** The records of the direct children of `dir` ('' for the root), in no particular order. */
+  children(dir: string): SnapshotRecord[] {
+    return this.stmts.children.all(dir).map(rowToRecord);
+  }
+
+  get(path: string): SnapshotRecord | undefined {
+    const r = this.stmts.get.get(parentOf(path), baseName(path));
+    return r ? rowToRecord(r) : undefined;
+  }
+
+  /** Records strictly below `path` (all of them for ''), ordered by directory then name. */
+  below(path: string): SnapshotRecord[] {
+    if (path === '') return this.stmts.all.all().map(rowToRecord);
+    return this.stmts.below.all(path, `${path}/`, rangeEnd(path)).map(rowToRecord);
+  }
+
+  /** Synced entries strictly below `path`. */
+  descendants(path: string): Entry[] {
+    const out: Entry[] = [];
+    for (const r of this.below(path)) if (r.entry && r.state === 'synced') out.push(r.entry);
+    return out;
+  }
+
+  *iterate(): IterableIterator<SnapshotRecord> {
+    for (const r of this.stmts.all.iterate()) yield rowToRecord(r);
+  }
+
+  counts(): StateCounts {
+    const out: StateCounts = { synced: 0, pending: 0, conflict: 0, error: 0 };
+    for (const r of this.stmts.counts.all()) out[STATE_NAME[r.state] ?? 'error'] += r.n;
+    return out;
+  }
+
+  size(): number {
+    return this.stmts.count.get()!.n;
+  }
+
+  // --- writes (call inside write() to batch) -----------------------------------------------
+
+  /** Runs `fn` in one transaction. */
+  write<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  put(entry: Entry, state: PathState = 'synced', message?: string): void {
+    this.stmts.upsert.run({
+      dir: parentOf(entry.path),
+      name: baseName(entry.path),
+      kind: KIND_CODE[entry.kind],
+      size: entry.size,
+      mtime: entry.mtimeMs,
+      mode: entry.mode,
+      ino: entry.ino,
+      uid: entry.uid,
+      gid: entry.gid,
+      target: entry.target ?? null,
+      digest: entry.digest ?? null,
+      state: STATE_CODE[state],
+      message: message ?? null,
+    });
+  }
+
+  /** Marks a path with a state, keeping its last synced entry; adds a bare row if none. */
+  mark(path: string, state: PathState, message?: string): void {
+    const dir = parentOf(path);
+    const name = baseName(path);
+    const res = this.stmts.setState.run(STATE_CODE[state], message ?? null, dir, name);
+    if (res.changes === 0) this.stmts.insertStateOnly.run(dir, name, STATE_CODE[state], message ?? null);
+  }
+
+  /** Removes the record of `path` and of everything below it. */
+  remove(path: string): void {
+    if (path === '') {
+      this.stmts.clear.run();
+      return;
+    }
+    this.stmts.deleteOne.run(parentOf(path), baseName(path));
+    this.stmts.deleteBelow.run(path, `${path}/`, rangeEnd(path));
+  }
+
+  /** Moves the records of `from` and everything below it to `to`. */
+  move(from: string, to: string): void {
+    this.remove(to);
+    this.stmts.moveOne.run(parentOf(to), baseName(to), parentOf(from), baseName(from));
+    // dir values at or below `from` become `to` + their remainder.
+    this.stmts.moveBelow.run(to, from.length + 1, from, `${from}/`, rangeEnd(from));
+  }
+
+  /** Applies one side's changes as the new snapshot (all synced). Used for adopt and tests. */
+  applyChanges(changes: readonly Change[]): void {
+    this.write(() => {
+      for (const c of changes) {
+        if (c.from !== undefined) this.move(c.from, c.path);
+        if (c.new === null) this.remove(c.path);
+        else this.put(c.new);
+      }
+    });
+  }
+
+  clear(): void {
+    this.stmts.clear.run();
+  }
+
+  deleteByState(state: PathState): number {
+    return this.stmts.deleteByState.run(STATE_CODE[state]).changes;
+  }
+
+  checkpoint(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function corrupt(path: string, cause: unknown): SessionError {
+  const code = (cause as { code?: string } | null)?.code;
+  if (code === 'SQLITE_NOTADB') {
+    return new SessionError(
+      'ERR_DB_CORRUPT',
+      `Snapshot database ${path}: file is encrypted or is not a database.`,
+      'Move the file away, or run with -x/--reset to rebuild both snapshots from a scan.',
+      { cause },
+    );
+  }
+  if (code === 'SQLITE_CANTOPEN') {
+    return new SessionError(
+      'ERR_DB_LOCATION',
+      `Cannot open snapshot database ${path}.`,
+      'Check that its directory exists and is writable by this user.',
+      { cause },
+    );
+  }
+  return new SessionError(
+    'ERR_DB_CORRUPT',
+    `Corrupt database ${path}: ${cause instanceof Error ? cause.message : String(cause)}.`,
+    'Move the file away, or run with -x/--reset to rebuild both snapshots from a scan.',
+    { cause },
+  );
+}

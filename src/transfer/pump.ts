@@ -1,0 +1,68 @@
+/**
+ * Moves file data from a sender to a receiver: reads batches of segments, waits on the
+ * session's one rate limiter, hands each batch to the receiver. Several lanes run at once so
+ * reading, the wire and writing overlap, and pieces of one big file travel in parallel.
+ * At most `lanes` batches are in memory at any time (backpressure by construction).
+ */
+import type { Entry } from '../core/entry.js';
+import type { DataBatch, Endpoint, PlaceResult } from '../endpoint/endpoint.js';
+import type { RateLimiter } from './rate-limiter.js';
+import { planBatches } from './batches.js';
+
+export interface SendItem {
+  readonly entry: Entry;
+  readonly expect?: Entry | null;
+  readonly force?: boolean;
+}
+
+export interface PumpOptions {
+  readonly limiter: RateLimiter;
+  readonly lanes: number;
+  readonly signal?: AbortSignal;
+  /** Called as bytes are handed to the receiver. */
+  readonly onBytes?: (bytes: number) => void;
+  /** Called with each batch's results before the lane goes on (to record them). */
+  readonly onResults?: (r: readonly PlaceResult[]) => Promise<void>;
+}
+
+export interface PumpResult {
+  readonly results: PlaceResult[];
+  readonly bytes: number;
+}
+
+export async function pump(sender: Endpoint, receiver: Endpoint, items: readonly SendItem[], opts: PumpOptions): Promise<PumpResult> {
+  const intent = new Map<string, SendItem>();
+  for (const it of items) intent.set(it.entry.path, it);
+  const batches = planBatches(items.map((i) => i.entry));
+  const results: PlaceResult[] = [];
+  let bytes = 0;
+
+  const lane = async (): Promise<void> => {
+    for (;;) {
+      opts.signal?.throwIfAborted();
+      const next = batches.next();
+      if (next.done) return;
+      const read = await sender.read(next.value);
+      const batch: DataBatch = {
+        data: read.data,
+        segments: read.segments.map((s) => {
+          const it = intent.get(s.entry.path);
+          return {
+            ...s,
+            ...(it?.expect !== undefined ? { expect: it.expect } : {}),
+            ...(it?.force ? { force: true } : {}),
+          };
+        }),
+      };
+      const size = batch.data.byteLength;
+      await opts.limiter.take(size, opts.signal);
+      const placed = await receiver.write(batch);
+      bytes += size;
+      opts.onBytes?.(size);
+      for (const r of placed) results.push(r);
+      await opts.onResults?.(placed);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, opts.lanes) }, lane));
+  return { results, bytes };
+}

@@ -2,6 +2,14 @@
 // Entry point of `async`; the code lives in src/cli/async.ts (compiled to dist/).
 import { asyncMain } from '../dist/src/cli/async.js';
 
+// A reader that went away (`asyncadmin -f | head`) is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 const controller = new AbortController();
 let signals = 0;
 for (const sig of ['SIGINT', 'SIGTERM']) {

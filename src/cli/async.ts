@@ -20,12 +20,19 @@ export function reportError(e: unknown, io: Io, prog: string): number {
     return exitCodeFor(e.code);
   }
   const msg = e instanceof Error ? e.message : String(e);
-  io.stderr.write(`${prog}: internal error: ${msg}\n${prog}: please report this, with the command you ran.\n`);
-  if (process.env.ASYNC_DEBUG_STACK && e instanceof Error && e.stack) io.stderr.write(`${e.stack}\n`);
+  io.stderr.write(
+    `${prog}: internal error: ${msg}\n${prog}: please report this, with the command you ran.\n`,
+  );
+  if (process.env.ASYNC_DEBUG_STACK && e instanceof Error && e.stack)
+    io.stderr.write(`${e.stack}\n`);
   return EXIT.INTERNAL;
 }
 
-export async function asyncMain(argv: readonly string[], io: Io, signal?: AbortSignal): Promise<number> {
+export async function asyncMain(
+  argv: readonly string[],
+  io: Io,
+  signal?: AbortSignal,
+): Promise<number> {
   try {
     const parsed = parseAsyncArgs(argv, io.stdout);
     if (parsed.kind === 'exit') return parsed.code;
@@ -55,7 +62,9 @@ export async function asyncMain(argv: readonly string[], io: Io, signal?: AbortS
     return summary.problems.length > 0 ? EXIT.PARTIAL : EXIT.OK;
   } catch (e) {
     if (signal?.aborted) {
-      io.stderr.write('async: interrupted; what was placed is recorded, the rest will sync on the next run.\n');
+      io.stderr.write(
+        'async: interrupted; what was placed is recorded, the rest will sync on the next run.\n',
+      );
       return EXIT.INTERRUPTED;
     }
     return reportError(e, io, 'async');

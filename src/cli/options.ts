@@ -57,75 +57,312 @@ const U: Status = 'unsupported';
 
 export const OPTION_TABLE: readonly OptionSpec[] = [
   // Identity and endpoints
-  { group: 'Session', flags: '-N, --name <name>', help: 'session name (A-Z a-z 0-9 _ -); required', status: S },
-  { group: 'Session', flags: '-d, --local-dir <dir>', help: 'local directory to sync; required', status: S },
-  { group: 'Session', flags: '-r, --remote-dir <[user@host:]dir>', help: 'peer directory; a plain path syncs with a local directory', status: S },
+  {
+    group: 'Session',
+    flags: '-N, --name <name>',
+    help: 'session name (A-Z a-z 0-9 _ -); required',
+    status: S,
+  },
+  {
+    group: 'Session',
+    flags: '-d, --local-dir <dir>',
+    help: 'local directory to sync; required',
+    status: S,
+  },
+  {
+    group: 'Session',
+    flags: '-r, --remote-dir <[user@host:]dir>',
+    help: 'peer directory; a plain path syncs with a local directory',
+    status: S,
+  },
   { group: 'Session', flags: '--user <user>', help: 'user on the peer host', status: U },
   { group: 'Session', flags: '--host <host>', help: 'peer host', status: U },
   { group: 'Session', flags: '-P, --tcp-port <port>', help: 'peer daemon port', status: U },
-  { group: 'Authentication', flags: '-i, --private-key-path <file>', help: 'SSH private key (repeatable)', status: U, repeatable: true },
-  { group: 'Authentication', flags: '-w, --password-prompt', help: 'ask for the password (else ASPERA_SCP_PASS)', status: U },
-  { group: 'Authentication', flags: '-W, --token <token>', help: 'Basic token (else ASPERA_SCP_TOKEN)', status: U },
+  {
+    group: 'Authentication',
+    flags: '-i, --private-key-path <file>',
+    help: 'SSH private key (repeatable)',
+    status: U,
+    repeatable: true,
+  },
+  {
+    group: 'Authentication',
+    flags: '-w, --password-prompt',
+    help: 'ask for the password (else ASPERA_SCP_PASS)',
+    status: U,
+  },
+  {
+    group: 'Authentication',
+    flags: '-W, --token <token>',
+    help: 'Basic token (else ASPERA_SCP_TOKEN)',
+    status: U,
+  },
   // Mode
-  { group: 'Mode', flags: '-K, --direction <dir>', help: 'push (default), pull or bidi', status: S, choices: ['push', 'pull', 'bidi'] },
-  { group: 'Mode', flags: '-C, --continuous', help: 'keep running and sync changes as they happen', status: U },
-  { group: 'Mode', flags: '-x, --reset', help: 'rebuild both snapshots from a scan of both trees', status: S },
-  { group: 'Mode', flags: '-o, --overwrite <policy>', help: 'always (push/pull default), older, conflict (bidi default)', status: S, choices: ['always', 'older', 'conflict'] },
-  { group: 'Mode', flags: '--mirror', help: 'make the receiver an exact copy (removes its extra files)', status: U },
-  { group: 'Mode', flags: '--create-dir', help: 'create the local and peer directories if missing', status: S },
-  { group: 'Mode', flags: '-k, --checksum <kind>', help: 'accepted for compatibility; content is always verified with xxh64', status: S, choices: ['sha1', 'md5', 'sha1_sparse', 'md5_sparse', 'none'] },
+  {
+    group: 'Mode',
+    flags: '-K, --direction <dir>',
+    help: 'push (default), pull or bidi',
+    status: S,
+    choices: ['push', 'pull', 'bidi'],
+  },
+  {
+    group: 'Mode',
+    flags: '-C, --continuous',
+    help: 'keep running and sync changes as they happen',
+    status: U,
+  },
+  {
+    group: 'Mode',
+    flags: '-x, --reset',
+    help: 'rebuild both snapshots from a scan of both trees',
+    status: S,
+  },
+  {
+    group: 'Mode',
+    flags: '-o, --overwrite <policy>',
+    help: 'always (push/pull default), older, conflict (bidi default)',
+    status: S,
+    choices: ['always', 'older', 'conflict'],
+  },
+  {
+    group: 'Mode',
+    flags: '--mirror',
+    help: 'make the receiver an exact copy (removes its extra files)',
+    status: U,
+  },
+  {
+    group: 'Mode',
+    flags: '--create-dir',
+    help: 'create the local and peer directories if missing',
+    status: S,
+  },
+  {
+    group: 'Mode',
+    flags: '-k, --checksum <kind>',
+    help: 'accepted for compatibility; content is always verified with xxh64',
+    status: S,
+    choices: ['sha1', 'md5', 'sha1_sparse', 'md5_sparse', 'none'],
+  },
   { group: 'Mode', flags: '--dry-run', help: 'print the plan and change nothing', status: U },
   // Scan and timing
   { group: 'Scan', flags: '--scan-threads <n>', help: 'threads that scan the tree', status: U },
-  { group: 'Scan', flags: '--local-checksum-threads <n>', help: 'threads that hash files', status: U },
-  { group: 'Scan', flags: '--scan-interval <seconds>', help: 'periodic local rescan in continuous mode', status: U },
-  { group: 'Scan', flags: '--remote-scan-interval <seconds>', help: 'periodic peer rescan in continuous mode', status: U },
-  { group: 'Scan', flags: '--scan-file-rename', help: 'detect renamed files (always on)', status: U },
-  { group: 'Scan', flags: '--scan-dir-rename', help: 'detect renamed directories (always on)', status: U },
-  { group: 'Scan', flags: '--exclude-dirs-older-than <time>', help: 'skip directories not modified since', status: U },
-  { group: 'Scan', flags: '--cooloff <seconds>', help: 'wait for a file to stop changing (continuous)', status: U },
-  { group: 'Scan', flags: '--cooloff-max <seconds>', help: 'give up on a file that never settles', status: U },
+  {
+    group: 'Scan',
+    flags: '--local-checksum-threads <n>',
+    help: 'threads that hash files',
+    status: U,
+  },
+  {
+    group: 'Scan',
+    flags: '--scan-interval <seconds>',
+    help: 'periodic local rescan in continuous mode',
+    status: U,
+  },
+  {
+    group: 'Scan',
+    flags: '--remote-scan-interval <seconds>',
+    help: 'periodic peer rescan in continuous mode',
+    status: U,
+  },
+  {
+    group: 'Scan',
+    flags: '--scan-file-rename',
+    help: 'detect renamed files (always on)',
+    status: U,
+  },
+  {
+    group: 'Scan',
+    flags: '--scan-dir-rename',
+    help: 'detect renamed directories (always on)',
+    status: U,
+  },
+  {
+    group: 'Scan',
+    flags: '--exclude-dirs-older-than <time>',
+    help: 'skip directories not modified since',
+    status: U,
+  },
+  {
+    group: 'Scan',
+    flags: '--cooloff <seconds>',
+    help: 'wait for a file to stop changing (continuous)',
+    status: U,
+  },
+  {
+    group: 'Scan',
+    flags: '--cooloff-max <seconds>',
+    help: 'give up on a file that never settles',
+    status: U,
+  },
   { group: 'Scan', flags: '--pending-max <n>', help: 'bound on queued work', status: U },
   // Deletes and safety
   { group: 'Deletes', flags: '--ignore-delete', help: 'do not propagate deletes', status: U },
   { group: 'Deletes', flags: '--delete-delay', help: 'delete after transfers', status: U },
   { group: 'Deletes', flags: '--delete-before', help: 'delete before transfers', status: U },
-  { group: 'Deletes', flags: '--keep-dir-local <dir>', help: 'move local deletes there', status: U },
-  { group: 'Deletes', flags: '--keep-dir-remote <dir>', help: 'move peer deletes there', status: U },
-  { group: 'Deletes', flags: '--local-mount-signature <file>', help: 'sync only if this file exists locally', status: U },
-  { group: 'Deletes', flags: '--remote-mount-signature <file>', help: 'sync only if this file exists at the peer', status: U },
-  { group: 'Deletes', flags: '--remove-after-transfer', help: 'remove source files once sent', status: U },
+  {
+    group: 'Deletes',
+    flags: '--keep-dir-local <dir>',
+    help: 'move local deletes there',
+    status: U,
+  },
+  {
+    group: 'Deletes',
+    flags: '--keep-dir-remote <dir>',
+    help: 'move peer deletes there',
+    status: U,
+  },
+  {
+    group: 'Deletes',
+    flags: '--local-mount-signature <file>',
+    help: 'sync only if this file exists locally',
+    status: U,
+  },
+  {
+    group: 'Deletes',
+    flags: '--remote-mount-signature <file>',
+    help: 'sync only if this file exists at the peer',
+    status: U,
+  },
+  {
+    group: 'Deletes',
+    flags: '--remove-after-transfer',
+    help: 'remove source files once sent',
+    status: U,
+  },
   // Filters
-  { group: 'Filters', flags: '--include <pattern>', help: 'include rule (repeatable, in order)', status: U, repeatable: true },
-  { group: 'Filters', flags: '--exclude <pattern>', help: 'exclude rule (repeatable, in order)', status: U, repeatable: true },
-  { group: 'Filters', flags: '--include-from <file>', help: 'include rules from a file (- for stdin)', status: U, repeatable: true },
-  { group: 'Filters', flags: '--exclude-from <file>', help: 'exclude rules from a file (- for stdin)', status: U, repeatable: true },
-  { group: 'Filters', flags: '--clean-excluded', help: 'drop records of excluded paths', status: U },
+  {
+    group: 'Filters',
+    flags: '--include <pattern>',
+    help: 'include rule (repeatable, in order)',
+    status: U,
+    repeatable: true,
+  },
+  {
+    group: 'Filters',
+    flags: '--exclude <pattern>',
+    help: 'exclude rule (repeatable, in order)',
+    status: U,
+    repeatable: true,
+  },
+  {
+    group: 'Filters',
+    flags: '--include-from <file>',
+    help: 'include rules from a file (- for stdin)',
+    status: U,
+    repeatable: true,
+  },
+  {
+    group: 'Filters',
+    flags: '--exclude-from <file>',
+    help: 'exclude rules from a file (- for stdin)',
+    status: U,
+    repeatable: true,
+  },
+  {
+    group: 'Filters',
+    flags: '--clean-excluded',
+    help: 'drop records of excluded paths',
+    status: U,
+  },
   // Metadata
-  { group: 'Metadata', flags: '-t, --preserve-time', help: 'preserve modification times', status: S },
-  { group: 'Metadata', flags: '--preserve-modification-time', help: 'preserve modification times', status: S },
+  {
+    group: 'Metadata',
+    flags: '-t, --preserve-time',
+    help: 'preserve modification times',
+    status: S,
+  },
+  {
+    group: 'Metadata',
+    flags: '--preserve-modification-time',
+    help: 'preserve modification times',
+    status: S,
+  },
   { group: 'Metadata', flags: '--preserve-access-time', help: 'preserve access times', status: U },
-  { group: 'Metadata', flags: '-u, --preserve-uid', help: 'preserve the owner (when permitted)', status: S },
-  { group: 'Metadata', flags: '-j, --preserve-gid', help: 'preserve the group (when permitted)', status: S },
-  { group: 'Metadata', flags: '--preserve-xattrs', help: 'preserve extended attributes', status: U },
+  {
+    group: 'Metadata',
+    flags: '-u, --preserve-uid',
+    help: 'preserve the owner (when permitted)',
+    status: S,
+  },
+  {
+    group: 'Metadata',
+    flags: '-j, --preserve-gid',
+    help: 'preserve the group (when permitted)',
+    status: S,
+  },
+  {
+    group: 'Metadata',
+    flags: '--preserve-xattrs',
+    help: 'preserve extended attributes',
+    status: U,
+  },
   { group: 'Metadata', flags: '--preserve-acls', help: 'preserve POSIX ACLs', status: U },
   { group: 'Metadata', flags: '--ignore-mode', help: 'do not sync permission bits', status: U },
-  { group: 'Metadata', flags: '-n, --symbolic-links <mode>', help: 'copy (default), skip or follow', status: U, choices: ['copy', 'skip', 'follow'] },
+  {
+    group: 'Metadata',
+    flags: '-n, --symbolic-links <mode>',
+    help: 'copy (default), skip or follow',
+    status: U,
+    choices: ['copy', 'skip', 'follow'],
+  },
   // Transfer
-  { group: 'Transfer', flags: '-l, --target-rate <rate>', help: 'target rate in bits/s, suffixes k/m/g (-l 500m)', status: S },
+  {
+    group: 'Transfer',
+    flags: '-l, --target-rate <rate>',
+    help: 'target rate in bits/s, suffixes k/m/g (-l 500m)',
+    status: S,
+  },
   { group: 'Transfer', flags: '-m, --min-rate <rate>', help: 'minimum rate', status: U },
-  { group: 'Transfer', flags: '-a, --rate-policy <policy>', help: 'fair, fixed, high or low', status: U, choices: ['fair', 'fixed', 'high', 'low'] },
-  { group: 'Transfer', flags: '--compression <kind>', help: 'none or zlib', status: U, choices: ['none', 'zlib'] },
-  { group: 'Transfer', flags: '--transfer-threads <n>', help: 'parallel data lanes (default 4)', status: S },
+  {
+    group: 'Transfer',
+    flags: '-a, --rate-policy <policy>',
+    help: 'fair, fixed, high or low',
+    status: U,
+    choices: ['fair', 'fixed', 'high', 'low'],
+  },
+  {
+    group: 'Transfer',
+    flags: '--compression <kind>',
+    help: 'none or zlib',
+    status: U,
+    choices: ['none', 'zlib'],
+  },
+  {
+    group: 'Transfer',
+    flags: '--transfer-threads <n>',
+    help: 'parallel data lanes (default 4)',
+    status: S,
+  },
   // Logs and databases
-  { group: 'Logs', flags: '-L, --alt-logdir <dir[:sizeMB]>', help: 'local log directory and rotation size', status: U },
+  {
+    group: 'Logs',
+    flags: '-L, --alt-logdir <dir[:sizeMB]>',
+    help: 'local log directory and rotation size',
+    status: U,
+  },
   { group: 'Logs', flags: '-R, --remote-logdir <dir>', help: 'peer log directory', status: U },
-  { group: 'Logs', flags: '-D, --debug', help: 'raise the log level (-D, -DD, -DDD)', status: U, counter: true },
+  {
+    group: 'Logs',
+    flags: '-D, --debug',
+    help: 'raise the log level (-D, -DD, -DDD)',
+    status: U,
+    counter: true,
+  },
   { group: 'Logs', flags: '-q, --quiet', help: 'print no summary or progress', status: S },
   { group: 'Logs', flags: '-v, --verbose', help: 'print each change', status: U },
   { group: 'Logs', flags: '--json', help: 'print the summary as JSON', status: U },
-  { group: 'Logs', flags: '-b, --local-db-dir <dir>', help: 'local snapshot database directory', status: S },
-  { group: 'Logs', flags: '-B, --remote-db-dir <dir>', help: 'peer snapshot database directory', status: S },
+  {
+    group: 'Logs',
+    flags: '-b, --local-db-dir <dir>',
+    help: 'local snapshot database directory',
+    status: S,
+  },
+  {
+    group: 'Logs',
+    flags: '-B, --remote-db-dir <dir>',
+    help: 'peer snapshot database directory',
+    status: S,
+  },
 ];
 
 export const VERSION = '0.1.0';
@@ -153,7 +390,8 @@ export function buildAsyncCommand(out: { write(s: string): void }): Command {
     const help = spec.status === 'unsupported' ? `${spec.help} [not supported yet]` : spec.help;
     const opt = new Option(spec.flags, help).helpGroup(`${spec.group}:`);
     if (spec.choices) opt.choices(spec.choices as string[]);
-    if (spec.repeatable) opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+    if (spec.repeatable)
+      opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
     if (spec.counter) opt.argParser((_v: string, prev: number | undefined) => (prev ?? 0) + 1);
     cmd.addOption(opt);
   }
@@ -169,19 +407,28 @@ export function parseRemote(text: string): RemoteSpec {
   return { ...(user !== undefined ? { user } : {}), host: host!, path: path === '' ? '.' : path! };
 }
 
-export type ParseOutcome = { readonly kind: 'run'; readonly options: AsyncOptions } | { readonly kind: 'exit'; readonly code: number };
+export type ParseOutcome =
+  | { readonly kind: 'run'; readonly options: AsyncOptions }
+  | { readonly kind: 'exit'; readonly code: number };
 
 /**
  * Parses argv (without node and script). Help and version print to `out` and return an
  * exit outcome; every usage problem throws UsageError or UnsupportedOptionError.
  */
-export function parseAsyncArgs(argv: readonly string[], out: { write(s: string): void }): ParseOutcome {
+export function parseAsyncArgs(
+  argv: readonly string[],
+  out: { write(s: string): void },
+): ParseOutcome {
   const cmd = buildAsyncCommand(out);
   try {
     cmd.parse(argv as string[], { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') {
+      if (
+        e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.version' ||
+        e.code === 'commander.help'
+      ) {
         return { kind: 'exit', code: 0 };
       }
       throw new UsageError(e.message.replace(/^error: /, ''));
@@ -191,35 +438,45 @@ export function parseAsyncArgs(argv: readonly string[], out: { write(s: string):
   const o = cmd.opts<Record<string, unknown>>();
   for (const spec of OPTION_TABLE) {
     if (spec.status !== 'unsupported') continue;
-    if (cmd.getOptionValueSource(attrName(spec.flags)) === 'cli') throw new UnsupportedOptionError(longFlag(spec.flags));
+    if (cmd.getOptionValueSource(attrName(spec.flags)) === 'cli')
+      throw new UnsupportedOptionError(longFlag(spec.flags));
   }
-  const str = (k: string): string | undefined => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
+  const str = (k: string): string | undefined =>
+    typeof o[k] === 'string' ? (o[k] as string) : undefined;
 
   const name = str('name');
   if (name === undefined) throw new UsageError('Missing the session name: pass -N/--name <name>.');
   const nameProblem = sessionNameProblem(name);
   if (nameProblem) throw new UsageError(`Invalid -N/--name: ${nameProblem}.`);
   const localDir = str('localDir');
-  if (localDir === undefined || localDir === '') throw new UsageError('Missing the local directory: pass -d/--local-dir <dir>.');
+  if (localDir === undefined || localDir === '')
+    throw new UsageError('Missing the local directory: pass -d/--local-dir <dir>.');
   const remoteText = str('remoteDir');
   if (remoteText === undefined || remoteText === '') {
     throw new UsageError('Missing the peer directory: pass -r/--remote-dir <[user@host:]dir>.');
   }
   const remote = parseRemote(remoteText);
   if (remote.host !== undefined) {
-    throw new UnsupportedOptionError(`-r with a host (${remote.host}:); remote peers over the daemon`);
+    throw new UnsupportedOptionError(
+      `-r with a host (${remote.host}:); remote peers over the daemon`,
+    );
   }
   const direction = (str('direction') ?? 'push') as Direction;
-  const overwrite = (str('overwrite') ?? (direction === 'bidi' ? 'conflict' : 'always')) as AsyncOptions['overwrite'];
+  const overwrite = (str('overwrite') ??
+    (direction === 'bidi' ? 'conflict' : 'always')) as AsyncOptions['overwrite'];
   if (overwrite === 'conflict' && direction !== 'bidi') {
-    throw new UsageError('-o/--overwrite conflict applies to -K bidi only; use always or older with push and pull.');
+    throw new UsageError(
+      '-o/--overwrite conflict applies to -K bidi only; use always or older with push and pull.',
+    );
   }
   let targetRate: number | undefined;
   const rate = str('targetRate');
   if (rate !== undefined) {
     targetRate = parseRate(rate);
     if (targetRate === undefined) {
-      throw new UsageError(`Invalid -l/--target-rate '${rate}': give bits per second with an optional k, m or g suffix, e.g. -l 500m.`);
+      throw new UsageError(
+        `Invalid -l/--target-rate '${rate}': give bits per second with an optional k, m or g suffix, e.g. -l 500m.`,
+      );
     }
   }
   let transferThreads = 4;

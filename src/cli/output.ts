@@ -22,7 +22,8 @@ export function summaryLine(name: string, s: RunSummary): string {
 export function detailLines(s: RunSummary): string[] {
   const out: string[] = [];
   const list = (label: string, items: { path: string; message: string }[]): void => {
-    for (const it of items.slice(0, MAX_LISTED)) out.push(`${label}: ${it.path === '' ? '.' : it.path}: ${it.message}`);
+    for (const it of items.slice(0, MAX_LISTED))
+      out.push(`${label}: ${it.path === '' ? '.' : it.path}: ${it.message}`);
     if (items.length > MAX_LISTED) out.push(`${label}: ... and ${items.length - MAX_LISTED} more`);
   };
   list('error', s.problems);

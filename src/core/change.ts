@@ -120,11 +120,14 @@ export function detectRenames(
 
   const renames: Change[] = [];
   const remaining: Change[] = [];
-  const sorted = [...adds].sort((a, b) => depthOf(a.path) - depthOf(b.path) || comparePaths(a.path, b.path));
+  const sorted = [...adds].sort(
+    (a, b) => depthOf(a.path) - depthOf(b.path) || comparePaths(a.path, b.path),
+  );
   for (const a of sorted) {
     const n = a.new!;
     // An add that meets a (rebased) delete at its own path is the same place, modified.
-    const d = n.kind === 'dir' && !gone.has(a.path) ? take(n.ino, (o) => o.kind === 'dir') : undefined;
+    const d =
+      n.kind === 'dir' && !gone.has(a.path) ? take(n.ino, (o) => o.kind === 'dir') : undefined;
     if (!d) {
       remaining.push(a);
       continue;
@@ -134,7 +137,11 @@ export function detectRenames(
       for (const g of [...gone.values()]) {
         if (!isWithin(g.path, d.path)) continue;
         unindex(g);
-        index({ ...g, path: rebase(g.path, d.path, a.path), old: withPath(g.old, rebase(g.path, d.path, a.path)) });
+        index({
+          ...g,
+          path: rebase(g.path, d.path, a.path),
+          old: withPath(g.old, rebase(g.path, d.path, a.path)),
+        });
       }
     } else {
       for (const e of descendantsOf(d.snapPath)) {
@@ -157,7 +164,12 @@ export function detectRenames(
     const d =
       n.kind === 'dir'
         ? undefined
-        : take(n.ino, (o) => o.kind === n.kind && (n.kind !== 'file' || (o.size === n.size && o.mtimeMs === n.mtimeMs)));
+        : take(
+            n.ino,
+            (o) =>
+              o.kind === n.kind &&
+              (n.kind !== 'file' || (o.size === n.size && o.mtimeMs === n.mtimeMs)),
+          );
     if (d) {
       out.push({ path: a.path, old: withPath(d.old, a.path), new: n, from: d.path });
     } else {
@@ -179,7 +191,9 @@ export function detectRenames(
 /** Renames first in the order found (each may depend on an earlier one), then by path. */
 export function orderChanges(changes: readonly Change[]): Change[] {
   const renames = changes.filter((c) => c.from !== undefined);
-  const others = changes.filter((c) => c.from === undefined).sort((a, b) => comparePaths(a.path, b.path));
+  const others = changes
+    .filter((c) => c.from === undefined)
+    .sort((a, b) => comparePaths(a.path, b.path));
   return [...renames, ...others];
 }
 
@@ -187,7 +201,10 @@ export function orderChanges(changes: readonly Change[]): Change[] {
  * Applies one side's changes to a snapshot held as a map. Diff and apply are inverses:
  * applyChanges(old, detectRenames(diff(old, disk))) describes the disk.
  */
-export function applyChanges(snapshot: ReadonlyMap<string, Entry>, changes: readonly Change[]): Map<string, Entry> {
+export function applyChanges(
+  snapshot: ReadonlyMap<string, Entry>,
+  changes: readonly Change[],
+): Map<string, Entry> {
   const out = new Map(snapshot);
   for (const c of orderChanges(changes)) {
     if (c.from !== undefined) {

@@ -24,7 +24,9 @@ export function joinRel(dir: string, name: string): string {
 /** True when `path` is `dir` itself or lies below it. */
 export function isWithin(path: string, dir: string): boolean {
   if (dir === '') return true;
-  return path === dir || (path.length > dir.length && path.startsWith(dir) && path[dir.length] === '/');
+  return (
+    path === dir || (path.length > dir.length && path.startsWith(dir) && path[dir.length] === '/')
+  );
 }
 
 /** Replaces the leading `from` of `path` (which must be within it) with `to`. */

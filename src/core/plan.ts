@@ -13,11 +13,26 @@ export type Op =
   | { readonly op: 'rename'; readonly from: string; readonly path: string; readonly entry: Entry }
   /** Delete at the receiver; for a directory, every tracked and unchanged path below it. */
   | { readonly op: 'delete'; readonly path: string; readonly expect?: Entry | null }
-  | { readonly op: 'mkdir'; readonly path: string; readonly entry: Entry; readonly expect?: Entry | null }
+  | {
+      readonly op: 'mkdir';
+      readonly path: string;
+      readonly entry: Entry;
+      readonly expect?: Entry | null;
+    }
   /** Transfer a file's data (or create a symlink) from the sender. */
-  | { readonly op: 'send'; readonly path: string; readonly entry: Entry; readonly expect?: Entry | null }
+  | {
+      readonly op: 'send';
+      readonly path: string;
+      readonly entry: Entry;
+      readonly expect?: Entry | null;
+    }
   /** Same content on both sides: set metadata only and record the path as synced. */
-  | { readonly op: 'attrs'; readonly path: string; readonly entry: Entry; readonly expect?: Entry | null }
+  | {
+      readonly op: 'attrs';
+      readonly path: string;
+      readonly entry: Entry;
+      readonly expect?: Entry | null;
+    }
   /**
    * The receiver changed or lost a path that the sender did not touch: the engine looks
    * up the sender's current state of `path` (a whole subtree for a directory) and sends it.

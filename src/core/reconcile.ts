@@ -113,7 +113,12 @@ export function reconcileOneWay(input: OneWayInput): Plan {
     const n = s.new;
     const o = s.old;
     if (n === null) {
-      if (o !== null) deletes.push(expect === undefined ? { op: 'delete', path: s.path } : { op: 'delete', path: s.path, expect });
+      if (o !== null)
+        deletes.push(
+          expect === undefined
+            ? { op: 'delete', path: s.path }
+            : { op: 'delete', path: s.path, expect },
+        );
       else forget.push(s.path);
       return;
     }
@@ -127,7 +132,11 @@ export function reconcileOneWay(input: OneWayInput): Plan {
       creates.push({ op: 'attrs', path: s.path, entry: n, ...e });
       return;
     }
-    creates.push(n.kind === 'dir' ? { op: 'mkdir', path: s.path, entry: n, ...e } : { op: 'send', path: s.path, entry: n, ...e });
+    creates.push(
+      n.kind === 'dir'
+        ? { op: 'mkdir', path: s.path, entry: n, ...e }
+        : { op: 'send', path: s.path, entry: n, ...e },
+    );
   }
 
   function bothChanged(s: Change, r: Change): void {
@@ -136,7 +145,10 @@ export function reconcileOneWay(input: OneWayInput): Plan {
       if (r.new === null) forget.push(s.path);
       else {
         forget.push(s.path);
-        notes.push({ path: s.path, message: 'deleted by the sender but changed at the receiver: the receiver copy is kept' });
+        notes.push({
+          path: s.path,
+          message: 'deleted by the sender but changed at the receiver: the receiver copy is kept',
+        });
       }
       return;
     }

@@ -59,7 +59,8 @@ export interface ScanReply {
   readonly snapshotSize: number;
 }
 
-export type HashReply = { readonly ok: true; readonly digest: string } | { readonly ok: false; readonly message: string };
+export type HashReply =
+  { readonly ok: true; readonly digest: string } | { readonly ok: false; readonly message: string };
 
 /** One piece of one file, as it travels from sender to receiver. */
 export interface SegmentData {
@@ -101,15 +102,19 @@ export type PlaceResult =
     };
 
 export type ApplyResult =
-  | { readonly ok: true; readonly note?: string }
-  | { readonly ok: false; readonly message: string };
+  { readonly ok: true; readonly note?: string } | { readonly ok: false; readonly message: string };
 
 /** Snapshot updates the engine sends to the sending side once the receiver confirmed. */
 export type RecordUpdate =
   | { readonly kind: 'put'; readonly entry: Entry; readonly replaceBelow: boolean }
   | { readonly kind: 'remove'; readonly path: string }
   | { readonly kind: 'move'; readonly from: string; readonly to: string }
-  | { readonly kind: 'mark'; readonly path: string; readonly state: PathState; readonly message: string };
+  | {
+      readonly kind: 'mark';
+      readonly path: string;
+      readonly state: PathState;
+      readonly message: string;
+    };
 
 export interface FinishOptions {
   readonly status: 'ok' | 'partial' | 'failed';

@@ -32,7 +32,14 @@ import type { PathState, SnapshotRecord } from '../core/change.js';
 import type { Entry } from '../core/entry.js';
 import { sameLocalState } from '../core/entry.js';
 import type { Op } from '../core/plan.js';
-import { PRIVATE_DIR, comparePaths, depthOf, isWithin, parentOf, unsafeRelPathReason } from '../core/paths.js';
+import {
+  PRIVATE_DIR,
+  comparePaths,
+  depthOf,
+  isWithin,
+  parentOf,
+  unsafeRelPathReason,
+} from '../core/paths.js';
 import type { Problem } from '../core/problem.js';
 import { SessionError, describeIoError, errnoCode } from '../errors.js';
 import type { XXHashAPI } from 'xxhash-wasm';
@@ -109,7 +116,10 @@ export class LocalEndpoint implements Endpoint {
       st = statSync(dir);
     } catch (e) {
       if (errnoCode(e) !== 'ENOENT') {
-        throw new SessionError(code, `${which} directory ${spec.dir} cannot be used: ${describeIoError(e)}.`);
+        throw new SessionError(
+          code,
+          `${which} directory ${spec.dir} cannot be used: ${describeIoError(e)}.`,
+        );
       }
     }
     if (st === undefined) {
@@ -123,7 +133,10 @@ export class LocalEndpoint implements Endpoint {
       try {
         mkdirSync(dir, { recursive: true });
       } catch (e) {
-        throw new SessionError(code, `Cannot create ${which.toLowerCase()} directory ${spec.dir}: ${describeIoError(e)}.`);
+        throw new SessionError(
+          code,
+          `Cannot create ${which.toLowerCase()} directory ${spec.dir}: ${describeIoError(e)}.`,
+        );
       }
     } else if (!st.isDirectory()) {
       throw new SessionError(code, `${which} directory ${spec.dir} is not a directory.`);
@@ -148,7 +161,11 @@ export class LocalEndpoint implements Endpoint {
       }
     }
     const name = spec.identity.name;
-    this.sessionDir = join(spec.dbDir !== undefined ? realpathSync(dbDir) : this.root, PRIVATE_DIR, name);
+    this.sessionDir = join(
+      spec.dbDir !== undefined ? realpathSync(dbDir) : this.root,
+      PRIVATE_DIR,
+      name,
+    );
     this.dbPath = join(this.sessionDir, 'snap.db');
     this.cacheDir = join(this.root, PRIVATE_DIR, name, 'cache');
     return { dir: this.root, dbPath: this.dbPath, dbExisted: existsSync(this.dbPath) };
@@ -157,7 +174,10 @@ export class LocalEndpoint implements Endpoint {
   async open(opts: { readonly reset: boolean }): Promise<void> {
     const spec = this.need();
     mkdirSync(this.sessionDir, { recursive: true, mode: 0o700 });
-    this.lock = SessionLock.acquire(join(this.sessionDir, 'lock'), `Session '${spec.identity.name}' (${this.dbPath})`);
+    this.lock = SessionLock.acquire(
+      join(this.sessionDir, 'lock'),
+      `Session '${spec.identity.name}' (${this.dbPath})`,
+    );
     try {
       if (opts.reset) {
         for (const suffix of ['', '-wal', '-shm']) rmSync(this.dbPath + suffix, { force: true });
@@ -175,7 +195,8 @@ export class LocalEndpoint implements Endpoint {
       };
       if (!existed) {
         meta.created = now;
-        for (const [k, col] of Object.entries(META_KEYS)) meta[col] = spec.identity[k as keyof SessionIdentity];
+        for (const [k, col] of Object.entries(META_KEYS))
+          meta[col] = spec.identity[k as keyof SessionIdentity];
       }
       this.store.setMeta(meta);
       this.hasher = await loadHasher();
@@ -193,10 +214,15 @@ export class LocalEndpoint implements Endpoint {
 
   private checkIdentity(store: SnapshotStore, id: SessionIdentity): void {
     const stored = (k: keyof SessionIdentity): string => store.getMeta(META_KEYS[k]) ?? '';
-    const reset = 'Run with -x/--reset to rebuild both snapshots, or use a new database directory (-b/-B).';
+    const reset =
+      'Run with -x/--reset to rebuild both snapshots, or use a new database directory (-b/-B).';
     for (const k of ['localDir', 'remoteDir', 'remoteHost'] as const) {
       if (stored(k) !== id[k]) {
-        const what = { localDir: 'local directory', remoteDir: 'remote directory', remoteHost: 'peer host' }[k];
+        const what = {
+          localDir: 'local directory',
+          remoteDir: 'remote directory',
+          remoteHost: 'peer host',
+        }[k];
         throw new SessionError(
           'ERR_DB_IDENTITY',
           `Session '${id.name}' in ${this.dbPath} belongs to ${what} '${stored(k)}', not '${id[k]}'.`,
@@ -216,7 +242,11 @@ export class LocalEndpoint implements Endpoint {
   async finish(opts: FinishOptions): Promise<void> {
     try {
       if (this.store) {
-        this.store.setMeta({ condition: 'stopped', last_stop: new Date().toISOString(), last_status: opts.status });
+        this.store.setMeta({
+          condition: 'stopped',
+          last_stop: new Date().toISOString(),
+          last_status: opts.status,
+        });
         this.store.checkpoint();
         this.store.close();
       }
@@ -266,7 +296,10 @@ export class LocalEndpoint implements Endpoint {
     // Reuse the snapshot's digest where the file is as it was recorded.
     return listTree(this.root, path).map((e) => {
       const r = store.get(e.path);
-      return r?.entry && r.state === 'synced' && sameLocalState(r.entry, e) && r.entry.digest !== undefined
+      return r?.entry &&
+        r.state === 'synced' &&
+        sameLocalState(r.entry, e) &&
+        r.entry.digest !== undefined
         ? { ...e, digest: r.entry.digest }
         : e;
     });
@@ -284,7 +317,12 @@ export class LocalEndpoint implements Endpoint {
       const at = i;
       tasks.push(
         this.pool.hash(files.slice(i, i + 64)).then((res) => {
-          res.forEach((r, j) => (out[at + j] = r.ok ? { ok: true, digest: r.digest } : { ok: false, message: r.message }));
+          res.forEach(
+            (r, j) =>
+              (out[at + j] = r.ok
+                ? { ok: true, digest: r.digest }
+                : { ok: false, message: r.message }),
+          );
         }),
       );
     }
@@ -310,7 +348,13 @@ export class LocalEndpoint implements Endpoint {
         : { data: new Uint8Array(0), outcomes: [] };
     let k = 0;
     const out: SegmentData[] = segments.map((s) => {
-      const base = { entry: s.entry, offset: s.offset, length: s.length, index: s.index, count: s.count };
+      const base = {
+        entry: s.entry,
+        offset: s.offset,
+        length: s.length,
+        index: s.index,
+        count: s.count,
+      };
       if (s.entry.kind !== 'file') return { ...base, start: 0, pieces: [] };
       const o = reply.outcomes[k++]!;
       return o.ok
@@ -335,7 +379,13 @@ export class LocalEndpoint implements Endpoint {
       }
       let inb = this.inbound.get(path);
       if (!inb) {
-        inb = { cache: join(this.cacheDir, `${++this.cacheSeq}.part`), pieces: new Array(s.count), got: 0, failed: undefined, vanished: false };
+        inb = {
+          cache: join(this.cacheDir, `${++this.cacheSeq}.part`),
+          pieces: new Array(s.count),
+          got: 0,
+          failed: undefined,
+          vanished: false,
+        };
         this.inbound.set(path, inb);
         // Created here, before any worker writes a piece: pieces of one file may be written
         // by several workers at once, at their own offsets.
@@ -391,7 +441,10 @@ export class LocalEndpoint implements Endpoint {
       }
       const digest =
         s.entry.kind === 'file'
-          ? combineDigests(this.hasher!, inb.pieces.flat().map((h) => BigInt(`0x${h}`)))
+          ? combineDigests(
+              this.hasher!,
+              inb.pieces.flat().map((h) => BigInt(`0x${h}`)),
+            )
           : undefined;
       const placed = this.place(path, inb.cache, s.entry, s.expect, s.force ?? false);
       if (typeof placed === 'string') {
@@ -410,7 +463,13 @@ export class LocalEndpoint implements Endpoint {
    * Sets metadata on the staged object, re-checks the target and renames into place.
    * Returns the placed entry, or a message when the target changed during the run.
    */
-  private place(path: string, staged: string, entry: Entry, expect: Entry | null | undefined, force: boolean): Entry | string {
+  private place(
+    path: string,
+    staged: string,
+    entry: Entry,
+    expect: Entry | null | undefined,
+    force: boolean,
+  ): Entry | string {
     const abs = this.abs(path);
     const policy = this.need().placement;
     const isLink = entry.kind === 'symlink';
@@ -440,7 +499,11 @@ export class LocalEndpoint implements Endpoint {
   }
 
   /** Undefined when the target still is what the plan expected, else why not. */
-  private recheck(path: string, current: Stats | null, expect: Entry | null | undefined): string | undefined {
+  private recheck(
+    path: string,
+    current: Stats | null,
+    expect: Entry | null | undefined,
+  ): string | undefined {
     let expected: Entry | null;
     if (expect !== undefined) expected = expect;
     else {
@@ -448,10 +511,16 @@ export class LocalEndpoint implements Endpoint {
       expected = r?.entry ?? null;
     }
     if (expected === null) {
-      return current === null ? undefined : 'something appeared at the target during the sync; it was left as it is';
+      return current === null
+        ? undefined
+        : 'something appeared at the target during the sync; it was left as it is';
     }
     if (current === null) return undefined; // deleted meanwhile: nothing is lost by placing
-    const now = entryFromStats(path, current, current.isSymbolicLink() ? expected.target : undefined);
+    const now = entryFromStats(
+      path,
+      current,
+      current.isSymbolicLink() ? expected.target : undefined,
+    );
     if (!now) return 'the target is now a special file; it was left as it is';
     if (now.kind === 'dir' && expected.kind === 'dir') return undefined;
     if (sameLocalState(now, expected)) return undefined;
@@ -490,7 +559,8 @@ export class LocalEndpoint implements Endpoint {
 
   private applyOne(op: Op): ApplyResult {
     const bad = unsafeRelPathReason(op.path);
-    if (bad !== undefined || op.path === '') return { ok: false, message: `refused path: ${bad ?? 'empty'}` };
+    if (bad !== undefined || op.path === '')
+      return { ok: false, message: `refused path: ${bad ?? 'empty'}` };
     try {
       switch (op.op) {
         case 'rename':
@@ -512,23 +582,32 @@ export class LocalEndpoint implements Endpoint {
 
   private applyRename(from: string, to: string): ApplyResult {
     const bad = unsafeRelPathReason(from);
-    if (bad !== undefined || from === '') return { ok: false, message: `refused path: ${bad ?? 'empty'}` };
+    if (bad !== undefined || from === '')
+      return { ok: false, message: `refused path: ${bad ?? 'empty'}` };
     const store = this.db();
     const rec = store.get(from);
     const src = lstatOrNull(this.abs(from));
     if (!rec?.entry || !src) return { ok: false, message: 'the source is gone at the receiver' };
     const now = entryFromStats(from, src, src.isSymbolicLink() ? rec.entry.target : undefined);
-    if (!now || now.kind !== rec.entry.kind || (now.kind !== 'dir' && !sameLocalState(now, rec.entry))) {
+    if (
+      !now ||
+      now.kind !== rec.entry.kind ||
+      (now.kind !== 'dir' && !sameLocalState(now, rec.entry))
+    ) {
       return { ok: false, message: 'the source changed at the receiver' };
     }
-    if (lstatOrNull(this.abs(to)) !== null) return { ok: false, message: 'the target exists at the receiver' };
+    if (lstatOrNull(this.abs(to)) !== null)
+      return { ok: false, message: 'the target exists at the receiver' };
     this.ensureParent(to);
     renameSync(this.abs(from), this.abs(to));
     this.touch(parentOf(from));
     this.touch(parentOf(to));
     store.move(from, to);
     const st = lstatSync(this.abs(to));
-    store.put({ ...entryFromStats(to, st, rec.entry.target)!, ...(rec.entry.digest ? { digest: rec.entry.digest } : {}) });
+    store.put({
+      ...entryFromStats(to, st, rec.entry.target)!,
+      ...(rec.entry.digest ? { digest: rec.entry.digest } : {}),
+    });
     return { ok: true };
   }
 
@@ -547,13 +626,20 @@ export class LocalEndpoint implements Endpoint {
     }
     const recorded = expect ?? rec?.entry ?? null;
     const now = entryFromStats(path, cur, cur.isSymbolicLink() ? recorded?.target : undefined);
-    if (!recorded || !now || now.kind !== recorded.kind || (now.kind !== 'dir' && !sameLocalState(now, recorded))) {
+    if (
+      !recorded ||
+      !now ||
+      now.kind !== recorded.kind ||
+      (now.kind !== 'dir' && !sameLocalState(now, recorded))
+    ) {
       store.remove(path);
       return { ok: true, note: 'kept: it changed at the receiver since the last sync' };
     }
     let kept = 0;
     if (now.kind === 'dir') {
-      const below = store.below(path).sort((a, b) => depthOf(b.path) - depthOf(a.path) || comparePaths(a.path, b.path));
+      const below = store
+        .below(path)
+        .sort((a, b) => depthOf(b.path) - depthOf(a.path) || comparePaths(a.path, b.path));
       for (const r of below) if (!this.deleteTracked(r)) kept++;
     }
     store.remove(path);
@@ -600,7 +686,10 @@ export class LocalEndpoint implements Endpoint {
     const abs = this.abs(entry.path);
     const cur = lstatOrNull(abs);
     if (cur && !cur.isDirectory()) {
-      return { ok: false, message: 'something that is not a directory is in the way at the receiver' };
+      return {
+        ok: false,
+        message: 'something that is not a directory is in the way at the receiver',
+      };
     }
     void expect;
     if (!cur) {
@@ -616,7 +705,8 @@ export class LocalEndpoint implements Endpoint {
     const cur = lstatOrNull(abs);
     if (!cur) return { ok: false, message: 'the path is gone at the receiver' };
     const now = entryFromStats(entry.path, cur, cur.isSymbolicLink() ? entry.target : undefined);
-    if (!now || now.kind !== entry.kind) return { ok: false, message: 'the path changed kind at the receiver' };
+    if (!now || now.kind !== entry.kind)
+      return { ok: false, message: 'the path changed kind at the receiver' };
     if (now.kind !== 'dir') {
       const problem = this.recheck(entry.path, cur, expect);
       if (problem) return { ok: false, message: problem };
@@ -635,7 +725,10 @@ export class LocalEndpoint implements Endpoint {
     const st = lstatSync(abs);
     const rec = this.db().get(entry.path);
     const digest = entry.digest ?? rec?.entry?.digest;
-    this.db().put({ ...entryFromStats(entry.path, st, entry.target)!, ...(digest !== undefined ? { digest } : {}) });
+    this.db().put({
+      ...entryFromStats(entry.path, st, entry.target)!,
+      ...(digest !== undefined ? { digest } : {}),
+    });
     return { ok: true };
   }
 
@@ -643,7 +736,9 @@ export class LocalEndpoint implements Endpoint {
     const store = this.db();
     const wanted = new Map(dirs.map((d) => [d.path, d]));
     for (const d of wanted.keys()) this.touchedDirs.add(d);
-    const order = [...this.touchedDirs].filter((d) => d !== '').sort((a, b) => depthOf(b) - depthOf(a));
+    const order = [...this.touchedDirs]
+      .filter((d) => d !== '')
+      .sort((a, b) => depthOf(b) - depthOf(a));
     store.write(() => {
       for (const path of order) {
         const abs = this.abs(path);
@@ -689,7 +784,9 @@ export class LocalEndpoint implements Endpoint {
   }
 
   async recordProblems(problems: readonly Problem[]): Promise<void> {
-    await this.record(problems.map((p) => ({ kind: 'mark', path: p.path, state: 'error', message: p.message })));
+    await this.record(
+      problems.map((p) => ({ kind: 'mark', path: p.path, state: 'error', message: p.message })),
+    );
   }
 
   // --- helpers ----------------------------------------------------------------------------
@@ -737,4 +834,3 @@ function lstatOrNull(abs: string): Stats | null {
     throw e;
   }
 }
-

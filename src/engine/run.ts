@@ -15,7 +15,14 @@ import type { Problem } from '../core/problem.js';
 import type { Overwrite } from '../core/reconcile.js';
 import { reconcileOneWay } from '../core/reconcile.js';
 import { SessionError } from '../errors.js';
-import type { Direction, Endpoint, PlacementPolicy, RecordUpdate, ScanReply, SessionIdentity } from '../endpoint/endpoint.js';
+import type {
+  Direction,
+  Endpoint,
+  PlacementPolicy,
+  RecordUpdate,
+  ScanReply,
+  SessionIdentity,
+} from '../endpoint/endpoint.js';
 import type { RateLimiter } from '../transfer/rate-limiter.js';
 import type { SendItem } from '../transfer/pump.js';
 import { pump } from '../transfer/pump.js';
@@ -39,7 +46,11 @@ export interface RunOptions {
 
 export interface RunEvents {
   /** One line per change applied, for -v and logs. */
-  change?(kind: 'send' | 'mkdir' | 'delete' | 'rename' | 'attrs', path: string, detail?: string): void;
+  change?(
+    kind: 'send' | 'mkdir' | 'delete' | 'rename' | 'attrs',
+    path: string,
+    detail?: string,
+  ): void;
   bytes?(n: number): void;
   planned?(files: number, bytes: number): void;
 }
@@ -60,13 +71,31 @@ export interface RunSummary {
   elapsedMs: number;
 }
 
-export async function runOnce(opts: RunOptions, local: Endpoint, peer: Endpoint): Promise<RunSummary> {
+export async function runOnce(
+  opts: RunOptions,
+  local: Endpoint,
+  peer: Endpoint,
+): Promise<RunSummary> {
   const started = performance.now();
   const id = opts.identity;
   const placement = opts.placement;
   const [lp, pp] = await Promise.all([
-    local.prepare({ identity: id, role: 'local', dir: opts.localDir, ...(opts.localDbDir !== undefined ? { dbDir: opts.localDbDir } : {}), createDir: opts.createDir, placement }),
-    peer.prepare({ identity: id, role: 'remote', dir: opts.remoteDir, ...(opts.remoteDbDir !== undefined ? { dbDir: opts.remoteDbDir } : {}), createDir: opts.createDir, placement }),
+    local.prepare({
+      identity: id,
+      role: 'local',
+      dir: opts.localDir,
+      ...(opts.localDbDir !== undefined ? { dbDir: opts.localDbDir } : {}),
+      createDir: opts.createDir,
+      placement,
+    }),
+    peer.prepare({
+      identity: id,
+      role: 'remote',
+      dir: opts.remoteDir,
+      ...(opts.remoteDbDir !== undefined ? { dbDir: opts.remoteDbDir } : {}),
+      createDir: opts.createDir,
+      placement,
+    }),
   ]);
   if (lp.dbPath === pp.dbPath) {
     throw new SessionError(
@@ -111,7 +140,11 @@ export async function runOnce(opts: RunOptions, local: Endpoint, peer: Endpoint)
   let status: 'ok' | 'partial' | 'failed' = 'failed';
   try {
     if (id.direction === 'bidi') {
-      throw new SessionError('ERR_UNSUPPORTED_OPTION', 'Direction bidi is not supported yet.', 'Use -K push or -K pull.');
+      throw new SessionError(
+        'ERR_UNSUPPORTED_OPTION',
+        'Direction bidi is not supported yet.',
+        'Use -K push or -K pull.',
+      );
     }
     const [ls, ps] = await Promise.all([local.scan(), peer.scan()]);
     const pull = id.direction === 'pull';
@@ -127,7 +160,11 @@ export async function runOnce(opts: RunOptions, local: Endpoint, peer: Endpoint)
 
     checkSafety(sScan, sender.label);
     await fillDigests(sScan.changes, rScan.changes, sender, receiver);
-    const plan = reconcileOneWay({ sender: sScan.changes, receiver: rScan.changes, overwrite: opts.overwrite });
+    const plan = reconcileOneWay({
+      sender: sScan.changes,
+      receiver: rScan.changes,
+      overwrite: opts.overwrite,
+    });
     summary.notes.push(...plan.notes);
     await execute(plan, sScan.changes, sender, receiver, opts, summary);
     status = summary.problems.length > 0 ? 'partial' : 'ok';
@@ -159,7 +196,12 @@ function checkSafety(scan: ScanReply, label: string): void {
  * the contents are equal (a reset of identical trees, a rerun after a killed run): digests
  * on both sides, computed in each side's worker pool, tell without moving data.
  */
-async function fillDigests(sender: Change[], receiver: Change[], s: Endpoint, r: Endpoint): Promise<void> {
+async function fillDigests(
+  sender: Change[],
+  receiver: Change[],
+  s: Endpoint,
+  r: Endpoint,
+): Promise<void> {
   const theirs = new Map<string, number>();
   receiver.forEach((c, i) => theirs.set(c.path, i));
   const pairs: [number, number][] = [];
@@ -253,7 +295,10 @@ async function execute(
       if (r.ok) {
         summary.renamed++;
         ev?.change?.('rename', op.path, op.from);
-        records.push({ kind: 'move', from: op.from, to: op.path }, { kind: 'put', entry: op.entry, replaceBelow: false });
+        records.push(
+          { kind: 'move', from: op.from, to: op.path },
+          { kind: 'put', entry: op.entry, replaceBelow: false },
+        );
         if (op.entry.kind === 'dir') settleDirs.push(op.entry);
       } else {
         restores.push({ path: op.path });
@@ -286,7 +331,10 @@ async function execute(
   }
 
   // 3. Directories and metadata-only changes, parents first.
-  const meta = plan.ops.filter((o) => o.op === 'mkdir' || o.op === 'attrs') as Extract<Op, { op: 'mkdir' | 'attrs' }>[];
+  const meta = plan.ops.filter((o) => o.op === 'mkdir' || o.op === 'attrs') as Extract<
+    Op,
+    { op: 'mkdir' | 'attrs' }
+  >[];
   if (meta.length > 0) {
     const res = await receiver.apply(meta);
     meta.forEach((op, i) => {
@@ -304,14 +352,20 @@ async function execute(
         ev?.change?.('attrs', op.path);
       }
       if (op.entry.kind === 'dir') settleDirs.push(op.entry);
-      records.push({ kind: 'put', entry: op.entry, replaceBelow: op.entry.kind !== 'dir' && wasDir(op.path) });
+      records.push({
+        kind: 'put',
+        entry: op.entry,
+        replaceBelow: op.entry.kind !== 'dir' && wasDir(op.path),
+      });
     });
   }
 
   // 4. File data and links.
   for (const o of plan.ops) {
-    if (o.op === 'send') sends.push({ entry: o.entry, ...(o.expect !== undefined ? { expect: o.expect } : {}) });
-    else if (o.op === 'restore') restores.push(o.expect !== undefined ? { path: o.path, expect: o.expect } : { path: o.path });
+    if (o.op === 'send')
+      sends.push({ entry: o.entry, ...(o.expect !== undefined ? { expect: o.expect } : {}) });
+    else if (o.op === 'restore')
+      restores.push(o.expect !== undefined ? { path: o.path, expect: o.expect } : { path: o.path });
   }
   await records.flush(true);
   await transfer(sends, sender, receiver, opts, summary, records, wasDir);
@@ -349,7 +403,8 @@ async function execute(
   }
 
   for (const p of plan.forget) records.push({ kind: 'remove', path: p });
-  if (plan.forget.length > 0) await receiver.record(plan.forget.map((p) => ({ kind: 'remove', path: p })));
+  if (plan.forget.length > 0)
+    await receiver.record(plan.forget.map((p) => ({ kind: 'remove', path: p })));
   await receiver.settle(settleDirs);
   await records.close();
   summary.unchanged = plan.ops.length === 0 && restores.length === 0;

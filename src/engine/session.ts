@@ -52,7 +52,11 @@ export function checkLocalPeerDirs(localDir: string, remoteDir: string): void {
   const b = realish(remoteDir);
   const abs = (p: string) => p.replace(/^\//, '');
   if (a === b) {
-    throw new SessionError('ERR_DIRS_OVERLAP', `The local directory and the peer directory are the same (${a}).`, 'Give -d and -r two different directories.');
+    throw new SessionError(
+      'ERR_DIRS_OVERLAP',
+      `The local directory and the peer directory are the same (${a}).`,
+      'Give -d and -r two different directories.',
+    );
   }
   if (isWithin(abs(b), abs(a)) || isWithin(abs(a), abs(b))) {
     throw new SessionError(
@@ -85,7 +89,11 @@ export async function runLocalPeerSession(cfg: SessionConfig): Promise<RunSummar
         reset: cfg.reset,
         createDir: cfg.createDir,
         overwrite: cfg.overwrite,
-        placement: { preserveMtime: cfg.preserveMtime, preserveUid: cfg.preserveUid, preserveGid: cfg.preserveGid },
+        placement: {
+          preserveMtime: cfg.preserveMtime,
+          preserveUid: cfg.preserveUid,
+          preserveGid: cfg.preserveGid,
+        },
         limiter: cfg.targetRate !== undefined ? new TokenBucket(cfg.targetRate) : unlimited,
         lanes: cfg.transferThreads,
         ...(cfg.signal ? { signal: cfg.signal } : {}),

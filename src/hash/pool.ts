@@ -4,9 +4,24 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import type { Expect, HashOutcome, ReadReply, ReadSegment, WriteItem, WriteOutcome } from './worker.js';
+import type {
+  Expect,
+  HashOutcome,
+  ReadReply,
+  ReadSegment,
+  WriteItem,
+  WriteOutcome,
+} from './worker.js';
 
-export type { Expect, HashOutcome, ReadReply, ReadOutcome, ReadSegment, WriteItem, WriteOutcome } from './worker.js';
+export type {
+  Expect,
+  HashOutcome,
+  ReadReply,
+  ReadOutcome,
+  ReadSegment,
+  WriteItem,
+  WriteOutcome,
+} from './worker.js';
 
 export class WorkPool {
   private readonly pool: Piscina;
@@ -32,7 +47,9 @@ export class WorkPool {
   write(data: Uint8Array, items: WriteItem[]): Promise<WriteOutcome[]> {
     // Perf: the bytes move to the worker; the caller must not touch `data` afterwards.
     const transferList = data.byteLength > 0 ? [data.buffer as ArrayBuffer] : [];
-    return this.pool.run({ data, items }, { name: 'write', transferList }) as Promise<WriteOutcome[]>;
+    return this.pool.run({ data, items }, { name: 'write', transferList }) as Promise<
+      WriteOutcome[]
+    >;
   }
 
   hash(files: { abs: string; expect: Expect }[]): Promise<HashOutcome[]> {

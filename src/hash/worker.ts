@@ -27,7 +27,12 @@ export interface ReadSegment {
 }
 
 export type ReadOutcome =
-  | { readonly ok: true; readonly start: number; readonly length: number; readonly pieces: string[] }
+  | {
+      readonly ok: true;
+      readonly start: number;
+      readonly length: number;
+      readonly pieces: string[];
+    }
   | { readonly ok: false; readonly message: string; readonly vanished: boolean };
 
 export interface ReadReply {
@@ -47,7 +52,9 @@ export interface WriteItem {
   readonly pieces: readonly string[];
 }
 
-export type WriteOutcome = { readonly ok: true } | { readonly ok: false; readonly message: string; readonly mismatch: boolean };
+export type WriteOutcome =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly message: string; readonly mismatch: boolean };
 
 export type HashOutcome =
   | { readonly ok: true; readonly digest: string }
@@ -62,9 +69,12 @@ function changed(st: Stats, e: Expect): string | undefined {
 
 function ioMessage(e: unknown): { message: string; vanished: boolean } {
   const code = (e as { code?: string }).code;
-  if (code === 'ENOENT') return { message: 'file vanished before it could be read (ENOENT)', vanished: true };
-  if (code === 'EACCES' || code === 'EPERM') return { message: `cannot read file: permission denied (${code})`, vanished: false };
-  if (code === 'ELOOP') return { message: 'file was replaced by a symbolic link while reading', vanished: false };
+  if (code === 'ENOENT')
+    return { message: 'file vanished before it could be read (ENOENT)', vanished: true };
+  if (code === 'EACCES' || code === 'EPERM')
+    return { message: `cannot read file: permission denied (${code})`, vanished: false };
+  if (code === 'ELOOP')
+    return { message: 'file was replaced by a symbolic link while reading', vanished: false };
   return { message: e instanceof Error ? e.message : String(e), vanished: false };
 }
 
@@ -100,11 +110,17 @@ export async function read(task: { segments: ReadSegment[] }): Promise<unknown> 
         if (n === 0) break;
         got += n;
       }
-      const after = changed(fstatSync(fd), seg.expect) ?? (got < seg.length ? 'file shrank while reading' : undefined);
+      const after =
+        changed(fstatSync(fd), seg.expect) ??
+        (got < seg.length ? 'file shrank while reading' : undefined);
       if (after) throw Object.assign(new Error(after), { code: 'ECHANGED' });
       const pieces: string[] = [];
       for (let p = 0; p < seg.length; p += CHUNK_SIZE) {
-        pieces.push(pieceHex(pieceDigest(h, data.subarray(at + p, at + Math.min(seg.length, p + CHUNK_SIZE)))));
+        pieces.push(
+          pieceHex(
+            pieceDigest(h, data.subarray(at + p, at + Math.min(seg.length, p + CHUNK_SIZE))),
+          ),
+        );
       }
       outcomes.push({ ok: true, start: at, length: seg.length, pieces });
       at += seg.length;
@@ -119,7 +135,10 @@ export async function read(task: { segments: ReadSegment[] }): Promise<unknown> 
 }
 
 /** Verifies each item's pieces against the sender's digests and writes them at their offset. */
-export async function write(task: { data: Uint8Array; items: WriteItem[] }): Promise<WriteOutcome[]> {
+export async function write(task: {
+  data: Uint8Array;
+  items: WriteItem[];
+}): Promise<WriteOutcome[]> {
   const h = await loadHasher();
   const out: WriteOutcome[] = [];
   for (const it of task.items) {
@@ -150,7 +169,9 @@ export async function write(task: { data: Uint8Array; items: WriteItem[] }): Pro
 }
 
 /** Digest of a whole file as it is now, checking it did not change while being read. */
-export async function hash(task: { files: { abs: string; expect: Expect }[] }): Promise<HashOutcome[]> {
+export async function hash(task: {
+  files: { abs: string; expect: Expect }[];
+}): Promise<HashOutcome[]> {
   const h = await loadHasher();
   const buf = new Uint8Array(CHUNK_SIZE);
   const out: HashOutcome[] = [];
@@ -174,7 +195,9 @@ export async function hash(task: { files: { abs: string; expect: Expect }[] }): 
         pos += got;
         if (got < CHUNK_SIZE) break;
       }
-      const after = changed(fstatSync(fd), f.expect) ?? (pos !== f.expect.size ? 'file changed size while reading' : undefined);
+      const after =
+        changed(fstatSync(fd), f.expect) ??
+        (pos !== f.expect.size ? 'file changed size while reading' : undefined);
       if (after) throw new Error(after);
       out.push({ ok: true, digest: combineDigests(h, pieces) });
     } catch (e) {

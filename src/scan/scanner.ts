@@ -52,7 +52,13 @@ export interface ScanResult {
 type Listing = string[];
 
 export function entryFromStats(path: string, st: Stats, target?: string): Entry | undefined {
-  const kind = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : undefined;
+  const kind = st.isFile()
+    ? 'file'
+    : st.isDirectory()
+      ? 'dir'
+      : st.isSymbolicLink()
+        ? 'symlink'
+        : undefined;
   if (kind === undefined) return undefined;
   const e: Entry = {
     path,
@@ -89,7 +95,10 @@ function crawl(root: string, problems: Problem[]): Map<string, Listing> {
       ents = nodeFs.readdirSync(path, options);
     } catch (e) {
       if (errnoCode(e) !== 'ENOENT') {
-        problems.push({ path: relOf(path), message: `cannot read directory: ${describeIoError(e)}` });
+        problems.push({
+          path: relOf(path),
+          message: `cannot read directory: ${describeIoError(e)}`,
+        });
       }
       throw e;
     }
@@ -161,7 +170,10 @@ export function scanTree(opts: ScanOptions): ScanResult {
       }
       const e = entryFromStats(path, st, target);
       if (e === undefined) {
-        warnings.push({ path, message: `skipped: ${specialKind(st)} (only files, directories and symbolic links are synced)` });
+        warnings.push({
+          path,
+          message: `skipped: ${specialKind(st)} (only files, directories and symbolic links are synced)`,
+        });
         unknown.add(path);
         continue;
       }

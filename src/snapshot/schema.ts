@@ -15,7 +15,10 @@ export interface Migration {
 function schemaDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   // Compiled code lives in dist/src/snapshot; the SQL files stay in src/snapshot/schema.
-  const candidates = [join(here, 'schema'), join(here, '..', '..', '..', 'src', 'snapshot', 'schema')];
+  const candidates = [
+    join(here, 'schema'),
+    join(here, '..', '..', '..', 'src', 'snapshot', 'schema'),
+  ];
   for (const c of candidates) if (existsSync(c)) return c;
   throw new Error(`snapshot schema files not found (looked in ${candidates.join(', ')})`);
 }
@@ -28,7 +31,11 @@ export function migrations(): Migration[] {
   cached = readdirSync(dir)
     .filter((f) => /^\d{3}-.*\.sql$/.test(f))
     .sort()
-    .map((f) => ({ version: Number(f.slice(0, 3)), name: f, sql: readFileSync(join(dir, f), 'utf8') }));
+    .map((f) => ({
+      version: Number(f.slice(0, 3)),
+      name: f,
+      sql: readFileSync(join(dir, f), 'utf8'),
+    }));
   cached.forEach((m, i) => {
     if (m.version !== i + 1) throw new Error(`schema file ${m.name} is out of sequence`);
   });

@@ -18,7 +18,12 @@ import { latestSchemaVersion, migrations } from './schema.js';
 const KIND_CODE: Record<EntryKind, number> = { file: 1, dir: 2, symlink: 3 };
 const KIND_NAME: Record<number, EntryKind> = { 1: 'file', 2: 'dir', 3: 'symlink' };
 const STATE_CODE: Record<PathState, number> = { synced: 0, pending: 1, conflict: 2, error: 3 };
-const STATE_NAME: Record<number, PathState> = { 0: 'synced', 1: 'pending', 2: 'conflict', 3: 'error' };
+const STATE_NAME: Record<number, PathState> = {
+  0: 'synced',
+  1: 'pending',
+  2: 'conflict',
+  3: 'error',
+};
 
 interface Row {
   dir: string;
@@ -108,7 +113,9 @@ export class SnapshotStore {
       }
       db.pragma('busy_timeout = 5000');
       if (version === 0 && !opts.readonly) {
-        const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
+        const tables = db
+          .prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'")
+          .get() as { n: number };
         if (tables.n > 0) throw new Error('tables present but no schema version');
       }
       if (version < latest && !opts.readonly) {
@@ -132,8 +139,12 @@ export class SnapshotStore {
     const db = this.db;
     return {
       metaGet: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
-      metaAll: db.prepare<[], { key: string; value: string }>('SELECT key, value FROM meta ORDER BY key'),
-      metaSet: db.prepare<[string, string]>('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
+      metaAll: db.prepare<[], { key: string; value: string }>(
+        'SELECT key, value FROM meta ORDER BY key',
+      ),
+      metaSet: db.prepare<[string, string]>(
+        'INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)',
+      ),
       children: db.prepare<[string], Row>('SELECT * FROM entries WHERE dir = ?'),
       get: db.prepare<[string, string], Row>('SELECT * FROM entries WHERE dir = ? AND name = ?'),
       below: db.prepare<[string, string, string], Row>(
@@ -151,12 +162,18 @@ export class SnapshotStore {
         'INSERT OR IGNORE INTO entries (dir, name, state, message) VALUES (?, ?, ?, ?)',
       ),
       deleteOne: db.prepare<[string, string]>('DELETE FROM entries WHERE dir = ? AND name = ?'),
-      deleteBelow: db.prepare<[string, string, string]>('DELETE FROM entries WHERE dir = ? OR (dir >= ? AND dir < ?)'),
-      moveOne: db.prepare<[string, string, string, string]>('UPDATE entries SET dir = ?, name = ? WHERE dir = ? AND name = ?'),
+      deleteBelow: db.prepare<[string, string, string]>(
+        'DELETE FROM entries WHERE dir = ? OR (dir >= ? AND dir < ?)',
+      ),
+      moveOne: db.prepare<[string, string, string, string]>(
+        'UPDATE entries SET dir = ?, name = ? WHERE dir = ? AND name = ?',
+      ),
       moveBelow: db.prepare<[string, number, string, string, string]>(
         'UPDATE entries SET dir = ? || substr(dir, ?) WHERE dir = ? OR (dir >= ? AND dir < ?)',
       ),
-      counts: db.prepare<[], { state: number; n: number }>('SELECT state, count(*) AS n FROM entries GROUP BY state'),
+      counts: db.prepare<[], { state: number; n: number }>(
+        'SELECT state, count(*) AS n FROM entries GROUP BY state',
+      ),
       count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM entries'),
       clear: db.prepare('DELETE FROM entries'),
       deleteByState: db.prepare<[number]>('DELETE FROM entries WHERE state = ?'),
@@ -250,7 +267,8 @@ export class SnapshotStore {
     const dir = parentOf(path);
     const name = baseName(path);
     const res = this.stmts.setState.run(STATE_CODE[state], message ?? null, dir, name);
-    if (res.changes === 0) this.stmts.insertStateOnly.run(dir, name, STATE_CODE[state], message ?? null);
+    if (res.changes === 0)
+      this.stmts.insertStateOnly.run(dir, name, STATE_CODE[state], message ?? null);
   }
 
   /** Removes the record of `path` and of everything below it. */

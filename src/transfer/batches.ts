@@ -23,7 +23,10 @@ export interface BatchLimits {
 export const DEFAULT_LIMITS: BatchLimits = { maxFiles: 256, maxBytes: 8 * 1024 * 1024 };
 
 /** Yields batches of segments; each file's segments are yielded in order. */
-export function* planBatches(files: Iterable<Entry>, limits: BatchLimits = DEFAULT_LIMITS): Generator<Segment[]> {
+export function* planBatches(
+  files: Iterable<Entry>,
+  limits: BatchLimits = DEFAULT_LIMITS,
+): Generator<Segment[]> {
   let batch: Segment[] = [];
   let bytes = 0;
   for (const e of files) {
@@ -41,7 +44,13 @@ export function* planBatches(files: Iterable<Entry>, limits: BatchLimits = DEFAU
     const count = Math.ceil(e.size / CHUNK_SIZE);
     for (let i = 0; i < count; i++) {
       const offset = i * CHUNK_SIZE;
-      const seg: Segment = { entry: e, offset, length: Math.min(CHUNK_SIZE, e.size - offset), index: i, count };
+      const seg: Segment = {
+        entry: e,
+        offset,
+        length: Math.min(CHUNK_SIZE, e.size - offset),
+        index: i,
+        count,
+      };
       if (batch.length > 0 && bytes + seg.length > limits.maxBytes) {
         yield batch;
         batch = [];

@@ -30,7 +30,12 @@ export interface PumpResult {
   readonly bytes: number;
 }
 
-export async function pump(sender: Endpoint, receiver: Endpoint, items: readonly SendItem[], opts: PumpOptions): Promise<PumpResult> {
+export async function pump(
+  sender: Endpoint,
+  receiver: Endpoint,
+  items: readonly SendItem[],
+  opts: PumpOptions,
+): Promise<PumpResult> {
   const intent = new Map<string, SendItem>();
   for (const it of items) intent.set(it.entry.path, it);
   const batches = planBatches(items.map((i) => i.entry));

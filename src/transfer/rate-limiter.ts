@@ -22,7 +22,11 @@ export class TokenBucket implements RateLimiter {
 
   constructor(
     bitsPerSecond: number,
-    opts: { burstBytes?: number; now?: () => number; sleep?: (ms: number, signal?: AbortSignal) => Promise<void> } = {},
+    opts: {
+      burstBytes?: number;
+      now?: () => number;
+      sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+    } = {},
   ) {
     this.bytesPerMs = bitsPerSecond / 8 / 1000;
     // A burst of 50 ms of traffic, at least one 4 MiB piece so a piece never waits twice.

@@ -1,0 +1,100 @@
+/**
+ * A run killed with SIGKILL at any moment: no partial file is ever visible at a final path,
+ * and the rerun converges. The kill is triggered by what the run has visibly done (a file in
+ * the transfer cache, a number of files placed), never by a timer; -l slows the run so the
+ * moment falls mid-transfer.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { describe, test } from 'node:test';
+import { asyncCli, describeTree, spawnAsync, tmp, writeTree } from '../helpers.js';
+
+function fixture(): { data: string; mirror: string; files: Record<string, Buffer> } {
+  const root = tmp();
+  const data = join(root, 'data');
+  const mirror = join(root, 'mirror');
+  mkdirSync(mirror);
+  const files: Record<string, Buffer> = {};
+  for (let i = 0; i < 300; i++)
+    files[`small/d${i % 10}/f${i}.txt`] = Buffer.from(`file ${i} `.repeat(50));
+  for (let i = 0; i < 3; i++) files[`big/b${i}.bin`] = Buffer.alloc(12 * 1024 * 1024, i + 1);
+  writeTree(data, files);
+  return { data, mirror, files };
+}
+
+/** Every regular file visible at the receiver is complete and correct. */
+function assertNoPartialFiles(mirror: string, files: Record<string, Buffer>): number {
+  let n = 0;
+  for (const [p, want] of Object.entries(files)) {
+    const abs = join(mirror, p);
+    if (!existsSync(abs)) continue;
+    n++;
+    assert.ok(readFileSync(abs).equals(want), `${p} is complete or absent`);
+  }
+  return n;
+}
+
+function countFiles(dir: string): number {
+  if (!existsSync(dir)) return 0;
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) n++;
+  return n;
+}
+
+async function killWhen(args: string[], ready: () => boolean): Promise<void> {
+  const child = spawnAsync(args);
+  const exited = once(child, 'exit');
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      if (ready() || child.exitCode !== null) {
+        clearInterval(poll);
+        resolve();
+      }
+    }, 5);
+  });
+  child.kill('SIGKILL');
+  await exited;
+}
+
+describe('kill -9 then rerun', () => {
+  const triggers: [string, (mirror: string) => boolean][] = [
+    [
+      'as soon as the transfer cache holds data',
+      (m) => {
+        const cache = join(m, '.private-asp/k/cache');
+        return (
+          existsSync(cache) && readdirSync(cache).some((f) => statSync(join(cache, f)).size > 0)
+        );
+      },
+    ],
+    ['after some small files are placed', (m) => countFiles(join(m, 'small')) >= 100],
+    [
+      'while a big file is half received',
+      (m) => {
+        const cache = join(m, '.private-asp/k/cache');
+        return (
+          existsSync(cache) &&
+          readdirSync(cache).some((f) => statSync(join(cache, f)).size >= 4 * 1024 * 1024)
+        );
+      },
+    ],
+  ];
+  for (const [when, ready] of triggers) {
+    test(`killed ${when}: no partial file at a final path, and the rerun converges`, async () => {
+      const { data, mirror, files } = fixture();
+      const args = ['-N', 'k', '-d', data, '-r', mirror, '-l', '200m', '-q'];
+      await killWhen(args, () => ready(mirror));
+      assertNoPartialFiles(mirror, files);
+      const r = asyncCli(args);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(assertNoPartialFiles(mirror, files), Object.keys(files).length);
+      assert.deepEqual(describeTree(mirror), describeTree(data));
+      // And the run after that has nothing left to do.
+      const again = asyncCli(['-N', 'k', '-d', data, '-r', mirror]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout, / 0 files \(0 B\) sent/);
+    });
+  }
+});

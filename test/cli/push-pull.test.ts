@@ -1,0 +1,221 @@
+/**
+ * The core engine through the real CLI: one-time push and pull with a local peer, checked
+ * by content, mode and mtime after every run.
+ */
+import assert from 'node:assert/strict';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { asyncCli, describeTree, statTree, tmp, writeTree } from '../helpers.js';
+
+function setup(files: Record<string, string | Buffer> = {}): {
+  root: string;
+  data: string;
+  mirror: string;
+} {
+  const root = tmp();
+  const data = join(root, 'data');
+  const mirror = join(root, 'mirror');
+  mkdirSync(data);
+  mkdirSync(mirror);
+  writeTree(data, files);
+  return { root, data, mirror };
+}
+
+function push(data: string, mirror: string, ...extra: string[]) {
+  return asyncCli(['-N', 'job1', '-d', data, '-r', mirror, '-K', 'push', ...extra]);
+}
+
+function sentOf(stdout: string): { files: number; renamed: number; deleted: number } {
+  const m = /(\d+) files \(.*?\) sent.*?(\d+) renamed, (\d+) deleted/.exec(stdout);
+  assert.ok(m, `no summary line in: ${stdout}`);
+  return { files: Number(m[1]), renamed: Number(m[2]), deleted: Number(m[3]) };
+}
+
+describe('async push with a local peer', () => {
+  test('a fresh push copies files, empty dirs, links and modes', () => {
+    const { data, mirror } = setup({
+      'a.txt': 'alpha',
+      'sub/b.txt': 'beta',
+      'sub/deep/c.bin': Buffer.alloc(9 * 1024 * 1024, 7),
+    });
+    mkdirSync(join(data, 'empty'));
+    symlinkSync('a.txt', join(data, 'link'));
+    symlinkSync('/nowhere/at/all', join(data, 'dangling'));
+    chmodSync(join(data, 'sub/b.txt'), 0o640);
+    const r = push(data, mirror);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^async: job1 push: 3 files/);
+    assert.deepEqual(describeTree(mirror), describeTree(data));
+    assert.ok(existsSync(join(data, '.private-asp/job1/snap.db')));
+    assert.ok(existsSync(join(mirror, '.private-asp/job1/snap.db')));
+  });
+
+  test('a rerun with no change sends nothing and touches nothing at the receiver', () => {
+    const { data, mirror } = setup({ 'a.txt': 'alpha', 'sub/b.txt': 'beta' });
+    assert.equal(push(data, mirror).code, 0);
+    const before = statTree(mirror);
+    const r = push(data, mirror);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(sentOf(r.stdout), { files: 0, renamed: 0, deleted: 0 });
+    assert.deepEqual(statTree(mirror), before);
+  });
+
+  test('added, modified and deleted files and directories propagate', () => {
+    const { data, mirror } = setup({
+      'keep.txt': 'k',
+      'mod.txt': 'v1',
+      'del.txt': 'x',
+      'gone/inner/f': 'f',
+      'gone/g': 'g',
+    });
+    assert.equal(push(data, mirror).code, 0);
+    writeFileSync(join(data, 'mod.txt'), 'version two');
+    rmSync(join(data, 'del.txt'));
+    rmSync(join(data, 'gone'), { recursive: true });
+    writeTree(data, { 'new/dir/n.txt': 'new' });
+    chmodSync(join(data, 'keep.txt'), 0o600);
+    const r = push(data, mirror);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(describeTree(mirror), describeTree(data));
+  });
+
+  test('a renamed file and a renamed directory are renamed at the receiver, not resent', () => {
+    const { data, mirror } = setup({
+      'a.txt': 'alpha',
+      'dir/x': 'x'.repeat(1000),
+      'dir/sub/y': 'y',
+    });
+    assert.equal(push(data, mirror).code, 0);
+    const inoBefore = describeTree(mirror, { inodes: true });
+    renameSync(join(data, 'a.txt'), join(data, 'b.txt'));
+    renameSync(join(data, 'dir'), join(data, 'moved'));
+    const r = push(data, mirror);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(sentOf(r.stdout), { files: 0, renamed: 2, deleted: 0 });
+    assert.deepEqual(describeTree(mirror), describeTree(data));
+    const inoAfter = describeTree(mirror, { inodes: true });
+    assert.equal(inoAfter['b.txt']!.ino, inoBefore['a.txt']!.ino);
+    assert.equal(inoAfter['moved/sub/y']!.ino, inoBefore['dir/sub/y']!.ino);
+  });
+
+  test('a file moved into a renamed directory and changed there is renamed, then resent', () => {
+    const { data, mirror } = setup({ 'top.txt': 'top', 'd/x': 'x', 'd/y': 'y' });
+    assert.equal(push(data, mirror).code, 0);
+    renameSync(join(data, 'd'), join(data, 'e'));
+    renameSync(join(data, 'top.txt'), join(data, 'e/top.txt'));
+    writeFileSync(join(data, 'e/x'), 'x changed');
+    rmSync(join(data, 'e/y'));
+    const r = push(data, mirror);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(sentOf(r.stdout), { files: 1, renamed: 2, deleted: 1 });
+    assert.deepEqual(describeTree(mirror), describeTree(data));
+  });
+
+  test('-t preserves modification times; a touched file sends no data', () => {
+    const { data, mirror } = setup({ 'a.txt': 'alpha', 'd/b.txt': 'beta' });
+    utimesSync(
+      join(data, 'a.txt'),
+      new Date('2001-02-03T04:05:06Z'),
+      new Date('2001-02-03T04:05:06Z'),
+    );
+    assert.equal(push(data, mirror, '-t').code, 0);
+    assert.deepEqual(describeTree(mirror, { mtimes: true }), describeTree(data, { mtimes: true }));
+    utimesSync(
+      join(data, 'a.txt'),
+      new Date('2011-02-03T04:05:06Z'),
+      new Date('2011-02-03T04:05:06Z'),
+    );
+    const r = push(data, mirror, '-t');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(sentOf(r.stdout).files, 0);
+    assert.match(r.stdout, /1 metadata only/);
+    assert.deepEqual(describeTree(mirror, { mtimes: true }), describeTree(data, { mtimes: true }));
+  });
+
+  test('a file changed or deleted at the receiver is restored by the next push', () => {
+    const { data, mirror } = setup({ 'a.txt': 'alpha', 'b.txt': 'beta', 'd/c.txt': 'gamma' });
+    assert.equal(push(data, mirror).code, 0);
+    writeFileSync(join(mirror, 'a.txt'), 'tampered');
+    rmSync(join(mirror, 'b.txt'));
+    rmSync(join(mirror, 'd'), { recursive: true });
+    writeFileSync(join(mirror, 'extra.txt'), 'receiver only');
+    const r = push(data, mirror);
+    assert.equal(r.code, 0, r.stderr);
+    const want = describeTree(data);
+    const got = describeTree(mirror);
+    assert.equal(got['extra.txt']?.content, Buffer.from('receiver only').toString('base64'));
+    delete got['extra.txt'];
+    assert.deepEqual(got, want);
+  });
+
+  test('a type change (file to directory and back) propagates', () => {
+    const { data, mirror } = setup({ x: 'file', 'y/inner': 'in y' });
+    assert.equal(push(data, mirror).code, 0);
+    rmSync(join(data, 'x'));
+    rmSync(join(data, 'y'), { recursive: true });
+    writeTree(data, { 'x/now-a-dir': 'd' });
+    writeFileSync(join(data, 'y'), 'now a file');
+    const r = push(data, mirror);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(describeTree(mirror), describeTree(data));
+    assert.equal(push(data, mirror).code, 0);
+  });
+});
+
+describe('async pull with a local peer', () => {
+  test('pull brings the peer tree into the local directory, then follows its changes', () => {
+    const { data, mirror } = setup();
+    writeTree(mirror, { 'p.txt': 'from peer', 'dir/q.txt': 'q' });
+    const args = ['-N', 'pj', '-d', data, '-r', mirror, '-K', 'pull'];
+    let r = asyncCli(args);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(describeTree(data), describeTree(mirror));
+    renameSync(join(mirror, 'dir'), join(mirror, 'dir2'));
+    writeFileSync(join(mirror, 'p.txt'), 'changed at peer');
+    r = asyncCli(args);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(sentOf(r.stdout), { files: 1, renamed: 1, deleted: 0 });
+    assert.deepEqual(describeTree(data), describeTree(mirror));
+  });
+});
+
+describe('-x/--reset', () => {
+  test('rebuilding the snapshots of identical trees sends no file data', () => {
+    const { data, mirror } = setup({ 'a.txt': 'alpha', 'd/b.bin': Buffer.alloc(100_000, 3) });
+    assert.equal(push(data, mirror).code, 0);
+    rmSync(join(data, '.private-asp'), { recursive: true });
+    let r = push(data, mirror);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /Remote snapshot DB exists but local snapshot DB .* does not exist/);
+    assert.match(r.stderr, /--reset/);
+    r = push(data, mirror, '-x');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(sentOf(r.stdout).files, 0);
+    r = push(data, mirror);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(sentOf(r.stdout).files, 0);
+  });
+
+  test('reset sends what differs and allows a direction change', () => {
+    const { data, mirror } = setup({ 'a.txt': 'alpha', 'b.txt': 'beta' });
+    assert.equal(push(data, mirror).code, 0);
+    writeFileSync(join(mirror, 'b.txt'), 'BETA');
+    let r = asyncCli(['-N', 'job1', '-d', data, '-r', mirror, '-K', 'pull']);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /direction push; this run asks for pull/);
+    r = asyncCli(['-N', 'job1', '-d', data, '-r', mirror, '-K', 'pull', '-x']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(sentOf(r.stdout).files, 1);
+    assert.deepEqual(describeTree(data), describeTree(mirror));
+  });
+});

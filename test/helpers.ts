@@ -1,0 +1,137 @@
+/**
+ * Test helpers: temporary directories that are always removed, the real CLI run as a child
+ * process, and a tree description (content, mode, mtime, link targets) to compare trees.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after } from 'node:test';
+
+export const REPO = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
+export const ASYNC_BIN = join(REPO, 'bin', 'async.js');
+export const ASYNCADMIN_BIN = join(REPO, 'bin', 'asyncadmin.js');
+
+const made: string[] = [];
+after(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh temporary directory, removed when the test file ends. */
+export function tmp(prefix = 'async-test-'): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
+}
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function runCli(
+  bin: string,
+  args: readonly string[],
+  opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {},
+): CliResult {
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    cwd: opts.cwd,
+    input: opts.input ?? '',
+    encoding: 'utf8',
+    env: { ...process.env, ...opts.env },
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function asyncCli(
+  args: readonly string[],
+  opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {},
+): CliResult {
+  return runCli(ASYNC_BIN, args, opts);
+}
+
+export function asyncadminCli(args: readonly string[], opts: { cwd?: string } = {}): CliResult {
+  return runCli(ASYNCADMIN_BIN, args, opts);
+}
+
+export function spawnAsync(args: readonly string[], cwd?: string): ChildProcess {
+  return spawn(process.execPath, [ASYNC_BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export interface TreeItem {
+  kind: 'file' | 'dir' | 'symlink';
+  mode: number;
+  content?: string;
+  target?: string;
+  mtimeMs?: number;
+  ino?: number;
+}
+
+/** Describes a tree (without .private-asp): kind, mode, content, link target, optionally mtime. */
+export function describeTree(
+  root: string,
+  opts: { mtimes?: boolean; inodes?: boolean } = {},
+): Record<string, TreeItem> {
+  const out: Record<string, TreeItem> = {};
+  const walk = (rel: string): void => {
+    const abs = rel === '' ? root : join(root, rel);
+    for (const name of readdirSync(abs).sort()) {
+      if (name === '.private-asp') continue;
+      const p = rel === '' ? name : `${rel}/${name}`;
+      const st = lstatSync(join(root, p));
+      const item: TreeItem = {
+        kind: st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file',
+        mode: st.isSymbolicLink() ? 0 : st.mode & 0o7777,
+      };
+      if (st.isFile()) item.content = readFileSync(join(root, p)).toString('base64');
+      if (st.isSymbolicLink()) item.target = readlinkSync(join(root, p));
+      if (opts.mtimes && !st.isDirectory()) item.mtimeMs = Math.round(st.mtimeMs);
+      if (opts.inodes) item.ino = st.ino;
+      out[p] = item;
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk('');
+  return out;
+}
+
+/** Exact stats of every path, to prove a run touched nothing. */
+export function statTree(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string): void => {
+    for (const name of readdirSync(rel === '' ? root : join(root, rel)).sort()) {
+      if (name === '.private-asp') continue;
+      const p = rel === '' ? name : `${rel}/${name}`;
+      const st = lstatSync(join(root, p));
+      out[p] = `${st.ino}:${st.mode}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk('');
+  return out;
+}
+
+/** Creates files from a map of relative path -> content, making parents. */
+export function writeTree(root: string, files: Record<string, string | Buffer>): void {
+  for (const [p, content] of Object.entries(files)) {
+    const abs = join(root, p);
+    mkdirSync(join(abs, '..'), { recursive: true });
+    writeFileSync(abs, content);
+  }
+}
+
+export function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}

@@ -15,7 +15,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { asyncCli, describeTree, statTree, tmp, writeTree } from '../helpers.js';
+import { asyncCli, describeTree, isRoot, statTree, tmp, writeTree } from '../helpers.js';
+import { chownSync, lstatSync } from 'node:fs';
 
 function setup(files: Record<string, string | Buffer> = {}): {
   root: string;
@@ -140,6 +141,34 @@ describe('async push with a local peer', () => {
     assert.equal(sentOf(r.stdout).files, 0);
     assert.match(r.stdout, /1 metadata only/);
     assert.deepEqual(describeTree(mirror, { mtimes: true }), describeTree(data, { mtimes: true }));
+  });
+
+  test(
+    '-u and -j preserve owner and group',
+    { skip: isRoot() ? false : 'changing owners needs root' },
+    () => {
+      const { data, mirror } = setup({ 'owned.txt': 'x', 'd/inner': 'y' });
+      chownSync(join(data, 'owned.txt'), 1234, 5678);
+      chownSync(join(data, 'd'), 4321, 8765);
+      assert.equal(push(data, mirror, '-u', '-j').code, 0);
+      assert.equal(lstatSync(join(mirror, 'owned.txt')).uid, 1234);
+      assert.equal(lstatSync(join(mirror, 'owned.txt')).gid, 5678);
+      assert.equal(lstatSync(join(mirror, 'd')).uid, 4321);
+      assert.equal(lstatSync(join(mirror, 'd')).gid, 8765);
+    },
+  );
+
+  test('-t also preserves directory times, set once their contents are placed', () => {
+    const { data, mirror } = setup({ 'd/a': 'a', 'd/e/b': 'b' });
+    const when = new Date('2005-06-07T08:09:10Z');
+    utimesSync(join(data, 'd/e'), when, when);
+    utimesSync(join(data, 'd'), when, when);
+    assert.equal(push(data, mirror, '-t').code, 0);
+    assert.equal(lstatSync(join(mirror, 'd')).mtimeMs, when.getTime());
+    assert.equal(lstatSync(join(mirror, 'd/e')).mtimeMs, when.getTime());
+    const r = push(data, mirror, '-t');
+    assert.deepEqual(sentOf(r.stdout), { files: 0, renamed: 0, deleted: 0 });
+    assert.doesNotMatch(r.stdout, /metadata only/);
   });
 
   test('a file changed or deleted at the receiver is restored by the next push', () => {

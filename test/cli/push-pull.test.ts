@@ -171,6 +171,47 @@ describe('async push with a local peer', () => {
     assert.doesNotMatch(r.stdout, /metadata only/);
   });
 
+  test('a read-only directory is synced with its contents, as an unprivileged user too', () => {
+    const { root, data, mirror } = setup({
+      'ro/inner.txt': 'inside',
+      'ro/sub/deeper.txt': 'deeper',
+    });
+    const as = isRoot() ? { uid: 65534, gid: 65534 } : undefined;
+    if (as) {
+      chmodSync(root, 0o755);
+      for (const p of [
+        data,
+        mirror,
+        join(data, 'ro'),
+        join(data, 'ro/inner.txt'),
+        join(data, 'ro/sub'),
+        join(data, 'ro/sub/deeper.txt'),
+      ]) {
+        chownSync(p, as.uid, as.gid);
+      }
+    }
+    chmodSync(join(data, 'ro/sub'), 0o555);
+    chmodSync(join(data, 'ro'), 0o555);
+    try {
+      const r = asyncCli(['-N', 'job1', '-d', data, '-r', mirror], as ? { as } : {});
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(describeTree(mirror), describeTree(data));
+    } finally {
+      for (const p of [
+        join(data, 'ro'),
+        join(data, 'ro/sub'),
+        join(mirror, 'ro'),
+        join(mirror, 'ro/sub'),
+      ]) {
+        try {
+          chmodSync(p, 0o755);
+        } catch {
+          // not created
+        }
+      }
+    }
+  });
+
   test('a file changed or deleted at the receiver is restored by the next push', () => {
     const { data, mirror } = setup({ 'a.txt': 'alpha', 'b.txt': 'beta', 'd/c.txt': 'gamma' });
     assert.equal(push(data, mirror).code, 0);

@@ -694,7 +694,8 @@ export class LocalEndpoint implements Endpoint {
     void expect;
     if (!cur) {
       this.ensureParent(entry.path);
-      mkdirSync(abs, { mode: 0o700 });
+      // Final bits now where they leave the owner able to write; settle() sets the rest.
+      mkdirSync(abs, { mode: entry.mode | 0o700 });
       this.touch(parentOf(entry.path));
     }
     return this.applyAttrs(entry, undefined);

@@ -279,6 +279,10 @@ async function execute(
   };
   const records = new Recorder(sender, receiver);
   const settleDirs: Entry[] = [];
+  // Directories are recorded at the sender only once the receiver has settled them (mode
+  // and times set after their contents): a run killed before that leaves them unrecorded,
+  // so the rerun settles them again.
+  const dirRecords: RecordUpdate[] = [];
   const restores: { path: string; expect?: Entry | null }[] = [];
   const sends: SendItem[] = [];
 
@@ -351,12 +355,12 @@ async function execute(
         summary.metadataOnly++;
         ev?.change?.('attrs', op.path);
       }
-      if (op.entry.kind === 'dir') settleDirs.push(op.entry);
-      records.push({
-        kind: 'put',
-        entry: op.entry,
-        replaceBelow: op.entry.kind !== 'dir' && wasDir(op.path),
-      });
+      if (op.entry.kind === 'dir') {
+        settleDirs.push(op.entry);
+        dirRecords.push({ kind: 'put', entry: op.entry, replaceBelow: false });
+      } else {
+        records.push({ kind: 'put', entry: op.entry, replaceBelow: wasDir(op.path) });
+      }
     });
   }
 
@@ -395,7 +399,7 @@ async function execute(
         summary.dirsCreated++;
         ev?.change?.('mkdir', op.path);
         settleDirs.push(entry);
-        records.push({ kind: 'put', entry, replaceBelow: false });
+        dirRecords.push({ kind: 'put', entry, replaceBelow: false });
       });
     }
     await records.flush(true);
@@ -406,6 +410,7 @@ async function execute(
   if (plan.forget.length > 0)
     await receiver.record(plan.forget.map((p) => ({ kind: 'remove', path: p })));
   await receiver.settle(settleDirs);
+  records.push(...dirRecords);
   await records.close();
   summary.unchanged = plan.ops.length === 0 && restores.length === 0;
 }

@@ -10,10 +10,13 @@
  */
 import type { Change } from '../core/change.js';
 import type { Entry } from '../core/entry.js';
-import type { Op, Plan } from '../core/plan.js';
+import type { BidiPlan, Op, Plan } from '../core/plan.js';
 import type { Problem } from '../core/problem.js';
 import type { Overwrite } from '../core/reconcile.js';
 import { reconcileOneWay } from '../core/reconcile.js';
+import type { ConflictPolicy, Keep } from '../core/reconcile-bidi.js';
+import { reconcileBidi } from '../core/reconcile-bidi.js';
+import { isWithin } from '../core/paths.js';
 import { SessionError } from '../errors.js';
 import type {
   Direction,
@@ -36,6 +39,8 @@ export interface RunOptions {
   readonly reset: boolean;
   readonly createDir: boolean;
   readonly overwrite: Overwrite;
+  /** Bidi: what happens to a path changed differently on both sides (default: conflict). */
+  readonly conflictPolicy?: ConflictPolicy;
   readonly placement: PlacementPolicy;
   readonly limiter: RateLimiter;
   /** Parallel data lanes (--transfer-threads). */
@@ -66,6 +71,8 @@ export interface RunSummary {
   metadataOnly: number;
   unchanged: boolean;
   problems: Problem[];
+  /** Bidi: paths left in state Conflict on both sides. */
+  conflicts: { path: string; message: string }[];
   notes: { path: string; message: string }[];
   warnings: { path: string; message: string }[];
   elapsedMs: number;
@@ -133,31 +140,30 @@ export async function runOnce(
     metadataOnly: 0,
     unchanged: true,
     problems: [],
+    conflicts: [],
     notes: [],
     warnings: [],
     elapsedMs: 0,
   };
   let status: 'ok' | 'partial' | 'failed' = 'failed';
   try {
-    if (id.direction === 'bidi') {
-      throw new SessionError(
-        'ERR_UNSUPPORTED_OPTION',
-        'Direction bidi is not supported yet.',
-        'Use -K push or -K pull.',
-      );
-    }
     const [ls, ps] = await Promise.all([local.scan(), peer.scan()]);
-    const pull = id.direction === 'pull';
-    const sender = pull ? peer : local;
-    const receiver = pull ? local : peer;
-    const sScan = pull ? ps : ls;
-    const rScan = pull ? ls : ps;
     const tag = (side: 'local' | 'remote') => (p: Problem) => ({ ...p, side });
     summary.problems.push(...ls.problems.map(tag('local')), ...ps.problems.map(tag('remote')));
     summary.warnings.push(...ls.warnings, ...ps.warnings);
     await local.recordProblems(ls.problems);
     await peer.recordProblems(ps.problems);
+    if (id.direction === 'bidi') {
+      await runBidi(ls, ps, local, peer, opts, summary);
+      status = summary.problems.length > 0 ? 'partial' : 'ok';
+      return summary;
+    }
 
+    const pull = id.direction === 'pull';
+    const sender = pull ? peer : local;
+    const receiver = pull ? local : peer;
+    const sScan = pull ? ps : ls;
+    const rScan = pull ? ls : ps;
     checkSafety(sScan, sender.label);
     await fillDigests(sScan.changes, rScan.changes, sender, receiver);
     const plan = reconcileOneWay({
@@ -173,6 +179,109 @@ export async function runOnce(
     await Promise.allSettled([local.finish({ status }), peer.finish({ status })]);
   }
   return summary;
+}
+
+/**
+ * A bidirectional run: the three-way reconcile gives one plan per receiving side, and the
+ * same execute machinery runs once per direction (local -> remote, then remote -> local).
+ * Copies a keep-both decision moves aside are listed after the move and sent to the other
+ * side in the same run. Conflicts are marked in both databases; stored resolutions that
+ * the plan applied (or that no longer matter) are cleared on both sides.
+ */
+async function runBidi(
+  ls: ScanReply,
+  ps: ScanReply,
+  local: Endpoint,
+  peer: Endpoint,
+  opts: RunOptions,
+  summary: RunSummary,
+): Promise<void> {
+  // Both sides send, so both sides get the empty-root safety check.
+  checkSafety(ls, local.label);
+  checkSafety(ps, peer.label);
+  await fillDigests(ls.changes, ps.changes, local, peer);
+  const resolutions = new Map<string, Keep>();
+  for (const r of [...(ps.resolutions ?? []), ...(ls.resolutions ?? [])])
+    resolutions.set(r.path, r.keep);
+  const plan: BidiPlan = reconcileBidi({
+    local: ls.changes,
+    remote: ps.changes,
+    policy: opts.conflictPolicy ?? 'conflict',
+    resolutions,
+    stamp: new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+/, ''),
+  });
+  const conflictAt = (p: string): boolean => plan.conflicts.some((c) => isWithin(p, c.path));
+  // A restore (a whole subtree from the sender) never overwrites what the receiver itself
+  // changed, nor anything in conflict: those paths have their own decisions.
+  const keepAt = (receiverChanges: readonly Change[]) => {
+    const changed = new Map(receiverChanges.map((c) => [c.path, c]));
+    return (e: Entry): boolean => {
+      if (conflictAt(e.path)) return true;
+      const c = changed.get(e.path);
+      if (c === undefined || c.new === null) return false;
+      return !(e.kind === 'dir' && c.new.kind === 'dir');
+    };
+  };
+  let toRemote = plan.toRemote;
+  let toLocal = plan.toLocal;
+  // Keep-both: move the losing copies aside first, then send them to the other side.
+  const asideSends = async (p: Plan, receiver: Endpoint): Promise<Op[]> => {
+    const asides = p.ops.filter((o) => o.op === 'aside') as Extract<Op, { op: 'aside' }>[];
+    if (asides.length === 0) return [];
+    const res = await receiver.apply(asides);
+    const extra: Op[] = [];
+    for (let i = 0; i < asides.length; i++) {
+      const a = asides[i]!;
+      const r = res[i]!;
+      if (!r.ok) {
+        summary.problems.push({
+          path: a.path,
+          message: `the losing copy was not moved aside: ${r.message}`,
+        });
+        continue;
+      }
+      for (const e of await receiver.list(a.to))
+        extra.push(
+          e.kind === 'dir'
+            ? { op: 'mkdir', path: e.path, entry: e, expect: null }
+            : { op: 'send', path: e.path, entry: e, expect: null },
+        );
+    }
+    return extra;
+  };
+  const fromLocalAsides = await asideSends(toLocal, local);
+  const fromRemoteAsides = await asideSends(toRemote, peer);
+  const failedAside = new Set(summary.problems.map((p) => p.path));
+  const strip = (p: Plan, extra: Op[]): Plan => ({
+    ...p,
+    ops: [
+      ...p.ops.filter(
+        (o) =>
+          o.op !== 'aside' && !(failedAside.has(o.path) && o.op === 'send' && o.expect === null),
+      ),
+      ...extra,
+    ],
+  });
+  toRemote = strip(toRemote, fromLocalAsides);
+  toLocal = strip(toLocal, fromRemoteAsides);
+  summary.notes.push(...toRemote.notes, ...toLocal.notes);
+  await execute(toRemote, ls.changes, local, peer, opts, summary, keepAt(ps.changes));
+  await execute(toLocal, ps.changes, peer, local, opts, summary, keepAt(ls.changes));
+  if (plan.conflicts.length > 0) {
+    const marks = plan.conflicts.map((c): RecordUpdate => ({
+      kind: 'mark',
+      path: c.path,
+      state: 'conflict',
+      message: c.message,
+    }));
+    await Promise.all([local.record(marks), peer.record(marks)]);
+    summary.conflicts.push(...plan.conflicts.map((c) => ({ path: c.path, message: c.message })));
+    summary.unchanged = false;
+  }
+  if (plan.resolved.length > 0) {
+    const done = plan.resolved.map((path): RecordUpdate => ({ kind: 'resolved', path }));
+    await Promise.all([local.record(done), peer.record(done)]);
+  }
 }
 
 /**
@@ -269,6 +378,7 @@ async function execute(
   receiver: Endpoint,
   opts: RunOptions,
   summary: RunSummary,
+  keep?: (e: Entry) => boolean,
 ): Promise<void> {
   const ev = opts.events;
   const senderOld = new Map<string, Entry | null>();
@@ -377,7 +487,7 @@ async function execute(
     const files: SendItem[] = [];
     for (const r of restores) {
       for (const e of await sender.list(r.path)) {
-        if (planned.has(e.path)) continue;
+        if (planned.has(e.path) || keep?.(e)) continue;
         planned.add(e.path);
         if (e.kind === 'dir') dirs.push({ op: 'mkdir', path: e.path, entry: e });
         else files.push({ entry: e, force: true });
@@ -407,7 +517,7 @@ async function execute(
     await receiver.record(plan.forget.map((p) => ({ kind: 'remove', path: p })));
   await receiver.settle(settleDirs);
   await records.close();
-  summary.unchanged = plan.ops.length === 0 && restores.length === 0;
+  summary.unchanged &&= plan.ops.length === 0 && restores.length === 0;
 }
 
 async function transfer(

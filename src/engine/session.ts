@@ -12,6 +12,7 @@ import { WorkPool } from '../hash/pool.js';
 import { TokenBucket, unlimited } from '../transfer/rate-limiter.js';
 import type { Direction } from '../endpoint/endpoint.js';
 import type { Overwrite } from '../core/reconcile.js';
+import type { ConflictPolicy } from '../core/reconcile-bidi.js';
 import type { RunEvents, RunSummary } from './run.js';
 import { runOnce } from './run.js';
 
@@ -23,6 +24,8 @@ export interface SessionConfig {
   readonly reset: boolean;
   readonly createDir: boolean;
   readonly overwrite: Overwrite;
+  /** Bidi: how conflicts are settled (default: left as conflicts). */
+  readonly conflictPolicy?: ConflictPolicy;
   readonly preserveMtime: boolean;
   readonly preserveUid: boolean;
   readonly preserveGid: boolean;
@@ -89,6 +92,7 @@ export async function runLocalPeerSession(cfg: SessionConfig): Promise<RunSummar
         reset: cfg.reset,
         createDir: cfg.createDir,
         overwrite: cfg.overwrite,
+        ...(cfg.conflictPolicy !== undefined ? { conflictPolicy: cfg.conflictPolicy } : {}),
         placement: {
           preserveMtime: cfg.preserveMtime,
           preserveUid: cfg.preserveUid,

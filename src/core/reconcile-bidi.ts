@@ -1,0 +1,347 @@
+/**
+ * The three-way reconcile of a bidirectional session, a pure function (after Mutagen's
+ * core.Reconcile): each side's changes since its own snapshot (old = the snapshot entry,
+ * new = the disk now) go in; one one-way plan per receiving side and the conflicts come out.
+ * No I/O, no clock (the caller passes the time stamp used to name kept copies).
+ *
+ * What only one side changed is handed to the one-way reconcile (reconcile.ts) with that
+ * side as sender and an untouched receiver, so push, pull and bidi share one set of rules
+ * for renames, kind changes and metadata. What both sides changed is decided here:
+ *
+ * | local                     | remote                    | decision                                     |
+ * |---------------------------|---------------------------|----------------------------------------------|
+ * | changed                   | unchanged                 | propagate to remote                          |
+ * | unchanged                 | changed                   | propagate to local                           |
+ * | deleted                   | deleted                   | forget the record on both sides              |
+ * | same content (any meta)   | same content              | no conflict: metadata of the newer copy      |
+ * |                           |                           | (local on a tie) is applied, both synced     |
+ * | modified / added          | modified / added, differs | CONFLICT (both copies kept, state Conflict); |
+ * |                           |                           | a policy or a stored resolution picks a copy |
+ * | deleted                   | modified (file or kind)   | the modified copy wins: sent back to local   |
+ * | deleted directory         | directory, metadata only  | the delete wins; anything changed or added   |
+ * |                           |                           | below it is kept and sent back (own rows)    |
+ * | directory                 | file or link (differs)    | CONFLICT, whatever the policy (a directory   |
+ * |                           |                           | is never replaced wholesale); paths below    |
+ * |                           |                           | the conflict wait with it                    |
+ * | renamed F -> T            | nothing at/in/above F, T  | propagate the rename                         |
+ * | renamed F -> T            | changed F (or in F, or T) | no rename: T is added, F is deleted, and the |
+ * |                           |                           | rows above decide (rename vs modify keeps    |
+ * |                           |                           | both: the moved copy at T, the edit at F)    |
+ * | renamed F -> T1           | renamed F -> T2           | both demoted: T1 and T2 exist on both sides, |
+ * |                           |                           | F is forgotten (no version is dropped)       |
+ *
+ * The mirrored rows (local and remote swapped) are decided the same way. A stored
+ * resolution (asyncadmin --resolve) outranks the policy for its path.
+ *
+ * Policies for a conflict between two files or links: `conflict` (leave both, the default
+ * and Aspera's behaviour), `newer` / `older` (the copy with the later / earlier mtime wins,
+ * local on a tie), `local` / `remote`, `keep-both` (the newer copy keeps the path, the older
+ * one is moved aside to `name.conflict-<side>-<stamp>.ext` and reaches the other side too).
+ */
+import type { Change } from './change.js';
+import type { Entry } from './entry.js';
+import { sameContent, withPath } from './entry.js';
+import type { BidiPlan, Conflict, Op, Plan, Side } from './plan.js';
+import { baseName, comparePaths, depthOf, isWithin, joinRel, parentOf } from './paths.js';
+import { reconcileOneWay } from './reconcile.js';
+
+export type ConflictPolicy = 'conflict' | 'newer' | 'older' | 'local' | 'remote' | 'keep-both';
+
+/** What a user decided for a conflicting path (asyncadmin --resolve PATH --keep ...). */
+export type Keep = 'local' | 'remote' | 'both';
+
+export interface BidiInput {
+  /** The local side's changes since its snapshot, renames detected. */
+  readonly local: readonly Change[];
+  /** The remote side's changes since its snapshot, renames detected. */
+  readonly remote: readonly Change[];
+  readonly policy: ConflictPolicy;
+  /** Stored decisions by path; applied when the path is in conflict, cleared either way. */
+  readonly resolutions?: ReadonlyMap<string, Keep>;
+  /** Names kept copies (keep-both), e.g. '20261121T142000Z'. */
+  readonly stamp: string;
+}
+
+const CONFLICT_MARK = /\.conflict-(?:local|remote)-\d{8}T\d{6}Z(?:-\d+)?/g;
+
+/**
+ * The name a losing copy is kept under: `a/name.conflict-remote-<stamp>.ext`. A name that
+ * already carries a conflict mark loses it first, so a kept copy never becomes a conflict
+ * of a conflict; `taken` makes the name unique among the paths this plan knows.
+ */
+export function asideName(path: string, side: Side, stamp: string, taken: (p: string) => boolean) {
+  const base = baseName(path).replace(CONFLICT_MARK, '');
+  const dot = base.lastIndexOf('.');
+  const stem = dot > 0 ? base.slice(0, dot) : base;
+  const ext = dot > 0 ? base.slice(dot) : '';
+  for (let n = 0; ; n++) {
+    const name = `${stem}.conflict-${side}-${stamp}${n > 0 ? `-${n}` : ''}${ext}`;
+    const p = joinRel(parentOf(path), name);
+    if (!taken(p)) return p;
+  }
+}
+
+/** True for a directory that stayed a directory: only its metadata (or mtime) changed. */
+function dirMetaOnly(c: Change): boolean {
+  return c.old?.kind === 'dir' && c.new?.kind === 'dir';
+}
+
+/**
+ * Keeps the renames of `mine` that `theirs` did not touch; the others become an add at the
+ * new place (a whole subtree for a directory, listed in `subtrees`) and a delete at the old
+ * one. Changes found below a demoted directory become plain adds.
+ */
+function demoteRenames(
+  mine: readonly Change[],
+  theirs: readonly Change[],
+  subtrees: Set<string>,
+): Change[] {
+  const touches = (c: Change, f: string, t: string): boolean => {
+    // Below or at F or T, or at a parent that was deleted, replaced or moved; a parent
+    // whose metadata alone changed (its mtime, when a child came or went) does not count.
+    const near = (p: string): boolean =>
+      isWithin(p, f) || isWithin(p, t) || isWithin(f, p) || isWithin(t, p);
+    const ancestorOnlyMeta = dirMetaOnly(c) && c.from === undefined;
+    return (
+      isWithin(c.path, f) ||
+      isWithin(c.path, t) ||
+      (near(c.path) && !ancestorOnlyMeta) ||
+      (c.from !== undefined && near(c.from))
+    );
+  };
+  const demoted: string[] = [];
+  const out: Change[] = [];
+  for (const c of mine) {
+    if (c.from === undefined) continue;
+    if (!theirs.some((o) => touches(o, c.from!, c.path))) continue;
+    demoted.push(c.path);
+  }
+  if (demoted.length === 0) return [...mine];
+  const under = (p: string): string | undefined => demoted.find((d) => isWithin(p, d));
+  const deletes = new Map<string, Change>();
+  for (const c of mine) {
+    const d = under(c.path);
+    if (d === undefined) {
+      out.push(c);
+      continue;
+    }
+    if (c.new === null) continue; // gone below a moved tree: the delete at F covers it
+    if (c.path === d) {
+      if (c.new.kind === 'dir') subtrees.add(c.path);
+      if (c.from !== undefined && c.old !== null && under(c.from) === undefined)
+        deletes.set(c.from, { path: c.from, old: withPath(c.old, c.from), new: null });
+    } else if (c.new.kind === 'dir' && c.from !== undefined) {
+      subtrees.add(c.path);
+    }
+    out.push({ path: c.path, old: null, new: c.new });
+  }
+  for (const [p, del] of deletes) if (!out.some((c) => c.path === p)) out.push(del);
+  return out;
+}
+
+function createOp(n: Entry, expect: Entry | null): Op {
+  return n.kind === 'dir'
+    ? { op: 'restore', path: n.path, expect }
+    : { op: 'send', path: n.path, entry: n, expect };
+}
+
+class PlanBuilder {
+  readonly renames: Op[] = [];
+  readonly deletes: Op[] = [];
+  readonly creates: Op[] = [];
+  readonly restores: Op[] = [];
+  readonly asides: Op[] = [];
+  readonly forget: string[] = [];
+  readonly notes: { path: string; message: string }[] = [];
+
+  add(op: Op): void {
+    switch (op.op) {
+      case 'rename':
+        this.renames.push(op);
+        break;
+      case 'delete':
+        this.deletes.push(op);
+        break;
+      case 'restore':
+        this.restores.push(op);
+        break;
+      case 'aside':
+        this.asides.push(op);
+        break;
+      default:
+        this.creates.push(op);
+    }
+  }
+
+  merge(p: Plan): void {
+    for (const o of p.ops) this.add(o);
+    this.forget.push(...p.forget);
+    this.notes.push(...p.notes);
+  }
+
+  build(): Plan {
+    this.deletes.sort((a, b) => depthOf(b.path) - depthOf(a.path) || comparePaths(a.path, b.path));
+    this.creates.sort((a, b) => comparePaths(a.path, b.path));
+    this.restores.sort((a, b) => comparePaths(a.path, b.path));
+    return {
+      ops: [...this.asides, ...this.renames, ...this.deletes, ...this.creates, ...this.restores],
+      forget: this.forget,
+      notes: this.notes,
+    };
+  }
+}
+
+export function reconcileBidi(input: BidiInput): BidiPlan {
+  const subL = new Set<string>();
+  const subR = new Set<string>();
+  const lc = demoteRenames(input.local, input.remote, subL);
+  const rc = demoteRenames(input.remote, input.local, subR);
+  const L = new Map(lc.map((c) => [c.path, c]));
+  const R = new Map(rc.map((c) => [c.path, c]));
+  const toRemote = new PlanBuilder();
+  const toLocal = new PlanBuilder();
+  const conflicts: Conflict[] = [];
+  const resolved = new Set<string>(input.resolutions?.keys() ?? []);
+  const known = new Set<string>([...L.keys(), ...R.keys()]);
+  const handled = new Set<string>();
+  const builderTo = (side: Side): PlanBuilder => (side === 'remote' ? toRemote : toLocal);
+  const other = (side: Side): Side => (side === 'local' ? 'remote' : 'local');
+  const subtree = (side: Side, path: string): boolean => (side === 'local' ? subL : subR).has(path);
+
+  for (const path of [...L.keys()].filter((p) => R.has(p)).sort(comparePaths)) {
+    const l = L.get(path)!;
+    const r = R.get(path)!;
+    handled.add(path);
+    const ln = l.new;
+    const rn = r.new;
+    if (ln === null && rn === null) {
+      toRemote.forget.push(path);
+      continue;
+    }
+    if (ln !== null && rn !== null && sameContent(ln, rn)) {
+      // Identical on both sides: no conflict. A directory that arrived as a whole moved
+      // tree still needs its contents; otherwise the newer copy's metadata is applied.
+      if (ln.kind === 'dir' && (subtree('local', path) || subtree('remote', path))) {
+        if (subtree('local', path)) toRemote.add({ op: 'restore', path });
+        if (subtree('remote', path)) toLocal.add({ op: 'restore', path });
+      } else if (rn.mtimeMs > ln.mtimeMs) {
+        toLocal.add({ op: 'attrs', path, entry: rn, expect: ln });
+      } else {
+        toRemote.add({ op: 'attrs', path, entry: ln, expect: rn });
+      }
+      continue;
+    }
+    if (ln === null || rn === null) {
+      const keptSide: Side = ln === null ? 'remote' : 'local';
+      const kept = (ln ?? rn)!;
+      const keptChange = keptSide === 'local' ? l : r;
+      const gone = keptSide === 'local' ? r : l;
+      const deleterSide = other(keptSide);
+      if (dirMetaOnly(keptChange) && gone.old?.kind === 'dir') {
+        // A directory deleted on one side whose metadata changed on the other (adding a
+        // file changes a directory's mtime): the delete goes ahead; the receiver keeps
+        // what changed below it, and those paths travel back on their own.
+        builderTo(keptSide).add({ op: 'delete', path });
+        builderTo(keptSide).notes.push({
+          path,
+          message: `deleted on the ${deleterSide} side: deleted on the ${keptSide} side too, except what changed below it`,
+        });
+        continue;
+      }
+      builderTo(deleterSide).add(createOp(kept, null));
+      builderTo(deleterSide).notes.push({
+        path,
+        message: `deleted on the ${deleterSide} side but changed on the ${keptSide} side: the changed copy is kept on both`,
+      });
+      continue;
+    }
+    // Both present with different content.
+    const isDirConflict = (ln.kind === 'dir') !== (rn.kind === 'dir');
+    const stored = input.resolutions?.get(path);
+    let keep: Keep | undefined = stored;
+    if (keep === undefined) {
+      switch (input.policy) {
+        case 'conflict':
+          break;
+        case 'local':
+        case 'remote':
+          keep = input.policy;
+          break;
+        case 'keep-both':
+          keep = 'both';
+          break;
+        case 'newer':
+          keep = rn.mtimeMs > ln.mtimeMs ? 'remote' : 'local';
+          break;
+        case 'older':
+          keep = rn.mtimeMs < ln.mtimeMs ? 'remote' : 'local';
+          break;
+      }
+    }
+    if (keep === undefined || isDirConflict) {
+      conflicts.push({
+        path,
+        local: ln,
+        remote: rn,
+        message: isDirConflict
+          ? `a ${ln.kind} on the local side, a ${rn.kind} on the remote side: resolve by hand`
+          : 'changed on both sides',
+      });
+      continue;
+    }
+    let winner: Side;
+    if (keep === 'both') {
+      winner = rn.mtimeMs > ln.mtimeMs ? 'remote' : 'local';
+      const loser = other(winner);
+      const loserEntry = loser === 'local' ? ln : rn;
+      const to = asideName(path, loser, input.stamp, (p) => known.has(p));
+      known.add(to);
+      builderTo(loser).add({ op: 'aside', path, to, expect: loserEntry });
+      builderTo(loser).add(createOp(winner === 'local' ? ln : rn, null));
+      builderTo(loser).notes.push({
+        path,
+        message: `conflict: the ${winner} copy kept the name, the ${loser} copy is kept as ${to}`,
+      });
+      continue;
+    }
+    winner = keep;
+    const w = winner === 'local' ? ln : rn;
+    const lose = winner === 'local' ? rn : ln;
+    const b = builderTo(other(winner));
+    if (w.kind !== lose.kind) {
+      b.add({ op: 'delete', path, expect: lose });
+      b.add(createOp(w, null));
+    } else {
+      b.add(createOp(w, lose));
+    }
+    b.notes.push({
+      path,
+      message: `conflict resolved${stored !== undefined ? ' (asyncadmin --resolve)' : ` (${input.policy})`}: the ${winner} copy wins`,
+    });
+  }
+
+  // What only one side changed, minus what waits below a conflict.
+  const blocked = (p: string): boolean =>
+    conflicts.some((c) => isWithin(p, c.path) && p !== c.path);
+  const onlyL = lc.filter((c) => !handled.has(c.path) && !blocked(c.path));
+  const onlyR = rc.filter((c) => !handled.has(c.path) && !blocked(c.path));
+  const oneWay = (changes: Change[], subs: Set<string>): Plan => {
+    const p = reconcileOneWay({ sender: changes, receiver: [], overwrite: 'always' });
+    // A directory added as a moved tree carries unchanged contents the change list does
+    // not name: the engine lists them from the sender (restore).
+    return {
+      ...p,
+      ops: p.ops.map((o) =>
+        o.op === 'mkdir' && subs.has(o.path) ? { op: 'restore', path: o.path } : o,
+      ),
+    };
+  };
+  toRemote.merge(oneWay(onlyL, subL));
+  toLocal.merge(oneWay(onlyR, subR));
+  return {
+    toRemote: toRemote.build(),
+    toLocal: toLocal.build(),
+    conflicts: conflicts.sort((a, b) => comparePaths(a.path, b.path)),
+    resolved: [...resolved].sort(comparePaths),
+  };
+}

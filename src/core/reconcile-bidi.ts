@@ -207,6 +207,32 @@ export function reconcileBidi(input: BidiInput): BidiPlan {
   const builderTo = (side: Side): PlanBuilder => (side === 'remote' ? toRemote : toLocal);
   const other = (side: Side): Side => (side === 'local' ? 'remote' : 'local');
   const subtree = (side: Side, path: string): boolean => (side === 'local' ? subL : subR).has(path);
+  /**
+   * The deleting side gets back the directory `dir` and every directory between it and a
+   * path the other side changed below it, so each path that travels back has tracked
+   * parents on both sides. A directory the other side did not change itself is described
+   * by `like` (its snapshot entry); the next run settles its metadata.
+   */
+  const revive = (deleter: Side, dir: string, like: Entry): void => {
+    const keeper = other(deleter);
+    if (!changedBelow(keeper, dir)) return;
+    const theirs = new Map((keeper === 'local' ? lc : rc).map((c) => [c.path, c]));
+    const dirs = new Set<string>([dir]);
+    for (const [p, c] of theirs) {
+      if (c.new === null || p === dir || !isWithin(p, dir)) continue;
+      for (let a = parentOf(p); a !== dir && isWithin(a, dir); a = parentOf(a)) dirs.add(a);
+    }
+    for (const d of dirs) {
+      const own = theirs.get(d);
+      if (d !== dir && own?.new != null) continue; // the keeper's own change creates it
+      const entry = own?.new?.kind === 'dir' ? own.new : withPath(like, d);
+      builderTo(deleter).add({ op: 'mkdir', path: d, entry, expect: null });
+    }
+  };
+  const changedBelow = (side: Side, dir: string): boolean =>
+    (side === 'local' ? lc : rc).some(
+      (c) => c.new !== null && c.path !== dir && isWithin(c.path, dir),
+    );
 
   for (const path of [...L.keys()].filter((p) => R.has(p)).sort(comparePaths)) {
     const l = L.get(path)!;
@@ -242,6 +268,9 @@ export function reconcileBidi(input: BidiInput): BidiPlan {
         // file changes a directory's mtime): the delete goes ahead; the receiver keeps
         // what changed below it, and those paths travel back on their own.
         builderTo(keptSide).add({ op: 'delete', path });
+        // What changed below survives the delete, so its directory must exist on both
+        // sides and be tracked there (a path is never recorded under an untracked parent).
+        revive(deleterSide, path, kept);
         builderTo(keptSide).notes.push({
           path,
           message: `deleted on the ${deleterSide} side: deleted on the ${keptSide} side too, except what changed below it`,
@@ -325,19 +354,47 @@ export function reconcileBidi(input: BidiInput): BidiPlan {
     conflicts.some((c) => isWithin(p, c.path) && p !== c.path);
   const onlyL = lc.filter((c) => !handled.has(c.path) && !blocked(c.path));
   const onlyR = rc.filter((c) => !handled.has(c.path) && !blocked(c.path));
-  const oneWay = (changes: Change[], subs: Set<string>): Plan => {
+  const oneWay = (changes: Change[], subs: Set<string>, receiver: readonly Change[]): Plan => {
     const p = reconcileOneWay({ sender: changes, receiver: [], overwrite: 'always' });
+    // Below a directory the receiver deleted, a metadata-only change has nothing left to
+    // adjust: the whole object travels (a change wins over a delete).
+    const goneDirs = receiver
+      .filter((c) => c.new === null && c.old?.kind === 'dir')
+      .map((c) => c.path);
+    const underGone = (path: string): boolean =>
+      goneDirs.some((d) => d !== path && isWithin(path, d));
     // A directory added as a moved tree carries unchanged contents the change list does
     // not name: the engine lists them from the sender (restore).
     return {
       ...p,
-      ops: p.ops.map((o) =>
-        o.op === 'mkdir' && subs.has(o.path) ? { op: 'restore', path: o.path } : o,
-      ),
+      ops: p.ops.map((o): Op => {
+        if (o.op === 'mkdir' && subs.has(o.path)) return { op: 'restore', path: o.path };
+        if (o.op === 'attrs' && underGone(o.path))
+          return o.entry.kind === 'dir'
+            ? { op: 'mkdir', path: o.path, entry: o.entry, expect: null }
+            : { op: 'send', path: o.path, entry: o.entry, expect: null };
+        return o;
+      }),
     };
   };
-  toRemote.merge(oneWay(onlyL, subL));
-  toLocal.merge(oneWay(onlyR, subR));
+  // A directory deleted on one side while the other changed something below it: the
+  // delete goes ahead there (keeping what changed), and the deleting side gets the
+  // directory back, tracked, to hold what travels back.
+  for (const [side, list] of [
+    ['local', onlyL],
+    ['remote', onlyR],
+  ] as const) {
+    for (const c of list) {
+      if (c.new !== null || c.old?.kind !== 'dir' || !changedBelow(other(side), c.path)) continue;
+      revive(side, c.path, c.old);
+      builderTo(other(side)).notes.push({
+        path: c.path,
+        message: `deleted on the ${side} side, but paths below it changed on the ${other(side)} side: those are kept on both`,
+      });
+    }
+  }
+  toRemote.merge(oneWay(onlyL, subL, rc));
+  toLocal.merge(oneWay(onlyR, subR, lc));
   return {
     toRemote: toRemote.build(),
     toLocal: toLocal.build(),

@@ -265,8 +265,38 @@ async function runBidi(
   toRemote = strip(toRemote, fromLocalAsides);
   toLocal = strip(toLocal, fromRemoteAsides);
   summary.notes.push(...toRemote.notes, ...toLocal.notes);
-  await execute(toRemote, ls.changes, local, peer, opts, summary, keepAt(ps.changes));
-  await execute(toLocal, ps.changes, peer, local, opts, summary, keepAt(ls.changes));
+  // Renames and deletes of both directions first, then the rest of local -> remote, then
+  // the rest of remote -> local.
+  let localPre!: () => void;
+  const localPreDone = new Promise<void>((r) => (localPre = r));
+  const first = execute(
+    toRemote,
+    ls.changes,
+    local,
+    peer,
+    opts,
+    summary,
+    keepAt(ps.changes),
+    () => localPreDone,
+  );
+  const second = execute(
+    toLocal,
+    ps.changes,
+    peer,
+    local,
+    opts,
+    summary,
+    keepAt(ls.changes),
+    () => {
+      localPre();
+      return first.then(
+        () => undefined,
+        () => undefined,
+      );
+    },
+  );
+  second.catch(() => localPre());
+  await Promise.all([first, second]);
   if (plan.conflicts.length > 0) {
     const marks = plan.conflicts.map((c): RecordUpdate => ({
       kind: 'mark',
@@ -379,6 +409,7 @@ async function execute(
   opts: RunOptions,
   summary: RunSummary,
   keep?: (e: Entry) => boolean,
+  between?: () => Promise<void>,
 ): Promise<void> {
   const ev = opts.events;
   const senderOld = new Map<string, Entry | null>();
@@ -438,6 +469,13 @@ async function execute(
         problem(op.path, `not deleted at the receiver: ${r.message}`);
       }
     });
+  }
+
+  // Bidi: the other direction's renames and deletes happen before anything is placed, so
+  // a directory deleted on one side never takes with it a path just synced from the other.
+  if (between) {
+    await records.flush(true);
+    await between();
   }
 
   // 3. Directories and metadata-only changes, parents first.

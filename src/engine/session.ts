@@ -35,6 +35,8 @@ export interface SessionConfig {
   readonly remoteDbDir?: string;
   readonly signal?: AbortSignal;
   readonly events?: RunEvents;
+  /** A worker pool to reuse (many runs in one process, e.g. tests); closed by its owner. */
+  readonly pool?: WorkPool;
 }
 
 /** Resolves a path through its longest existing prefix, so a dir to be created compares too. */
@@ -72,7 +74,7 @@ export function checkLocalPeerDirs(localDir: string, remoteDir: string): void {
 
 export async function runLocalPeerSession(cfg: SessionConfig): Promise<RunSummary> {
   checkLocalPeerDirs(cfg.localDir, cfg.remoteDir);
-  const pool = new WorkPool();
+  const pool = cfg.pool ?? new WorkPool();
   try {
     const local = new LocalEndpoint(pool, 'local');
     const peer = new LocalEndpoint(pool, 'peer');
@@ -107,6 +109,6 @@ export async function runLocalPeerSession(cfg: SessionConfig): Promise<RunSummar
       peer,
     );
   } finally {
-    await pool.close();
+    if (cfg.pool === undefined) await pool.close();
   }
 }

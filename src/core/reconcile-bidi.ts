@@ -219,19 +219,20 @@ export function reconcileBidi(input: BidiInput): BidiPlan {
     const theirs = new Map((keeper === 'local' ? lc : rc).map((c) => [c.path, c]));
     const dirs = new Set<string>([dir]);
     for (const [p, c] of theirs) {
-      if (c.new === null || p === dir || !isWithin(p, dir)) continue;
+      if (c.new === null || dirMetaOnly(c) || p === dir || !isWithin(p, dir)) continue;
       for (let a = parentOf(p); a !== dir && isWithin(a, dir); a = parentOf(a)) dirs.add(a);
     }
     for (const d of dirs) {
       const own = theirs.get(d);
-      if (d !== dir && own?.new != null) continue; // the keeper's own change creates it
+      // The keeper's own add or replacement creates it.
+      if (d !== dir && own?.new != null && !dirMetaOnly(own)) continue;
       const entry = own?.new?.kind === 'dir' ? own.new : withPath(like, d);
       builderTo(deleter).add({ op: 'mkdir', path: d, entry, expect: null });
     }
   };
   const changedBelow = (side: Side, dir: string): boolean =>
     (side === 'local' ? lc : rc).some(
-      (c) => c.new !== null && c.path !== dir && isWithin(c.path, dir),
+      (c) => c.new !== null && !dirMetaOnly(c) && c.path !== dir && isWithin(c.path, dir),
     );
 
   for (const path of [...L.keys()].filter((p) => R.has(p)).sort(comparePaths)) {
@@ -367,13 +368,15 @@ export function reconcileBidi(input: BidiInput): BidiPlan {
     // not name: the engine lists them from the sender (restore).
     return {
       ...p,
-      ops: p.ops.map((o): Op => {
-        if (o.op === 'mkdir' && subs.has(o.path)) return { op: 'restore', path: o.path };
+      ops: p.ops.flatMap((o): Op[] => {
+        if (o.op === 'mkdir' && subs.has(o.path)) return [{ op: 'restore', path: o.path }];
         if (o.op === 'attrs' && underGone(o.path))
+          // A directory whose metadata alone changed goes with the delete (revive() brings
+          // it back if it holds changes); a file's change wins over the delete.
           return o.entry.kind === 'dir'
-            ? { op: 'mkdir', path: o.path, entry: o.entry, expect: null }
-            : { op: 'send', path: o.path, entry: o.entry, expect: null };
-        return o;
+            ? []
+            : [{ op: 'send', path: o.path, entry: o.entry, expect: null }];
+        return [o];
       }),
     };
   };

@@ -43,6 +43,7 @@ import type { Entry } from './entry.js';
 import { sameContent, withPath } from './entry.js';
 import type { BidiPlan, Conflict, Op, Plan, Side } from './plan.js';
 import { baseName, comparePaths, depthOf, isWithin, joinRel, parentOf } from './paths.js';
+import { PathIndex, ancestorsOf } from './path-index.js';
 import { reconcileOneWay } from './reconcile.js';
 
 export type ConflictPolicy = 'conflict' | 'newer' | 'older' | 'local' | 'remote' | 'keep-both';
@@ -96,28 +97,31 @@ function demoteRenames(
   theirs: readonly Change[],
   subtrees: Set<string>,
 ): Change[] {
-  const touches = (c: Change, f: string, t: string): boolean => {
-    // Below or at F or T, or at a parent that was deleted, replaced or moved; a parent
-    // whose metadata alone changed (its mtime, when a child came or went) does not count.
-    const near = (p: string): boolean =>
-      isWithin(p, f) || isWithin(p, t) || isWithin(f, p) || isWithin(t, p);
-    const ancestorOnlyMeta = dirMetaOnly(c) && c.from === undefined;
-    return (
-      isWithin(c.path, f) ||
-      isWithin(c.path, t) ||
-      (near(c.path) && !ancestorOnlyMeta) ||
-      (c.from !== undefined && near(c.from))
-    );
+  if (!mine.some((c) => c.from !== undefined)) return [...mine];
+  const theirPaths = new PathIndex(theirs.map((c) => c.path));
+  const froms = theirs.flatMap((c) => (c.from !== undefined ? [c.from] : []));
+  const theirFroms = new PathIndex(froms);
+  const fromSet = new Set(froms);
+  const theirByPath = new Map(theirs.map((c) => [c.path, c]));
+  // Touched: anything the other side changed at or below F or T, a rename of theirs that
+  // starts near F or T, or a parent of F or T that they deleted, replaced or moved (a
+  // parent whose metadata alone changed, say its mtime as a child came or went, does not).
+  const touched = (f: string, t: string): boolean => {
+    if (theirPaths.anyWithin(f) || theirPaths.anyWithin(t)) return true;
+    if (theirFroms.anyWithin(f) || theirFroms.anyWithin(t)) return true;
+    for (const a of [...ancestorsOf(f), ...ancestorsOf(t)]) {
+      const c = theirByPath.get(a);
+      if (c !== undefined && (!dirMetaOnly(c) || c.from !== undefined)) return true;
+      if (fromSet.has(a)) return true;
+    }
+    return false;
   };
-  const demoted: string[] = [];
+  const demoted = new Set<string>();
+  for (const c of mine) if (c.from !== undefined && touched(c.from, c.path)) demoted.add(c.path);
+  if (demoted.size === 0) return [...mine];
+  const under = (p: string): string | undefined =>
+    demoted.has(p) ? p : ancestorsOf(p).find((a) => demoted.has(a));
   const out: Change[] = [];
-  for (const c of mine) {
-    if (c.from === undefined) continue;
-    if (!theirs.some((o) => touches(o, c.from!, c.path))) continue;
-    demoted.push(c.path);
-  }
-  if (demoted.length === 0) return [...mine];
-  const under = (p: string): string | undefined => demoted.find((d) => isWithin(p, d));
   const deletes = new Map<string, Change>();
   for (const c of mine) {
     const d = under(c.path);
@@ -135,7 +139,8 @@ function demoteRenames(
     }
     out.push({ path: c.path, old: null, new: c.new });
   }
-  for (const [p, del] of deletes) if (!out.some((c) => c.path === p)) out.push(del);
+  const present = new Set(out.map((c) => c.path));
+  for (const [p, del] of deletes) if (!present.has(p)) out.push(del);
   return out;
 }
 
@@ -216,10 +221,10 @@ export function reconcileBidi(input: BidiInput): BidiPlan {
   const revive = (deleter: Side, dir: string, like: Entry): void => {
     const keeper = other(deleter);
     if (!changedBelow(keeper, dir)) return;
-    const theirs = new Map((keeper === 'local' ? lc : rc).map((c) => [c.path, c]));
+    const theirs = keeper === 'local' ? L : R;
     const dirs = new Set<string>([dir]);
-    for (const [p, c] of theirs) {
-      if (c.new === null || dirMetaOnly(c) || p === dir || !isWithin(p, dir)) continue;
+    for (const p of (keeper === 'local' ? sigL : sigR).within(dir)) {
+      if (p === dir) continue;
       for (let a = parentOf(p); a !== dir && isWithin(a, dir); a = parentOf(a)) dirs.add(a);
     }
     for (const d of dirs) {
@@ -230,10 +235,14 @@ export function reconcileBidi(input: BidiInput): BidiPlan {
       builderTo(deleter).add({ op: 'mkdir', path: d, entry, expect: null });
     }
   };
+  // Paths whose change keeps a deleted parent alive: anything but a deletion or a change
+  // of a directory's metadata.
+  const significant = (list: Change[]) =>
+    new PathIndex(list.filter((c) => c.new !== null && !dirMetaOnly(c)).map((c) => c.path));
+  const sigL = significant(lc);
+  const sigR = significant(rc);
   const changedBelow = (side: Side, dir: string): boolean =>
-    (side === 'local' ? lc : rc).some(
-      (c) => c.new !== null && !dirMetaOnly(c) && c.path !== dir && isWithin(c.path, dir),
-    );
+    (side === 'local' ? sigL : sigR).anyBelow(dir);
 
   for (const path of [...L.keys()].filter((p) => R.has(p)).sort(comparePaths)) {
     const l = L.get(path)!;
@@ -351,19 +360,18 @@ export function reconcileBidi(input: BidiInput): BidiPlan {
   }
 
   // What only one side changed, minus what waits below a conflict.
-  const blocked = (p: string): boolean =>
-    conflicts.some((c) => isWithin(p, c.path) && p !== c.path);
+  const conflictPaths = new Set(conflicts.map((c) => c.path));
+  const blocked = (p: string): boolean => ancestorsOf(p).some((a) => conflictPaths.has(a));
   const onlyL = lc.filter((c) => !handled.has(c.path) && !blocked(c.path));
   const onlyR = rc.filter((c) => !handled.has(c.path) && !blocked(c.path));
   const oneWay = (changes: Change[], subs: Set<string>, receiver: readonly Change[]): Plan => {
     const p = reconcileOneWay({ sender: changes, receiver: [], overwrite: 'always' });
     // Below a directory the receiver deleted, a metadata-only change has nothing left to
     // adjust: the whole object travels (a change wins over a delete).
-    const goneDirs = receiver
-      .filter((c) => c.new === null && c.old?.kind === 'dir')
-      .map((c) => c.path);
-    const underGone = (path: string): boolean =>
-      goneDirs.some((d) => d !== path && isWithin(path, d));
+    const goneDirs = new Set(
+      receiver.filter((c) => c.new === null && c.old?.kind === 'dir').map((c) => c.path),
+    );
+    const underGone = (path: string): boolean => ancestorsOf(path).some((a) => goneDirs.has(a));
     // A directory added as a moved tree carries unchanged contents the change list does
     // not name: the engine lists them from the sender (restore).
     return {

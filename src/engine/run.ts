@@ -16,7 +16,7 @@ import type { Overwrite } from '../core/reconcile.js';
 import { reconcileOneWay } from '../core/reconcile.js';
 import type { ConflictPolicy, Keep } from '../core/reconcile-bidi.js';
 import { reconcileBidi } from '../core/reconcile-bidi.js';
-import { isWithin } from '../core/paths.js';
+import { ancestorsOf } from '../core/path-index.js';
 import { SessionError } from '../errors.js';
 import type {
   Direction,
@@ -210,7 +210,9 @@ async function runBidi(
     resolutions,
     stamp: new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+/, ''),
   });
-  const conflictAt = (p: string): boolean => plan.conflicts.some((c) => isWithin(p, c.path));
+  const conflictPaths = new Set(plan.conflicts.map((c) => c.path));
+  const conflictAt = (p: string): boolean =>
+    conflictPaths.has(p) || ancestorsOf(p).some((a) => conflictPaths.has(a));
   // A restore (a whole subtree from the sender) never overwrites what the receiver itself
   // changed, nor anything in conflict: those paths have their own decisions.
   const keepAt = (receiverChanges: readonly Change[]) => {

@@ -690,6 +690,10 @@ export class LocalEndpoint implements Endpoint {
     const cur = lstatOrNull(abs);
     if (!cur) return true;
     if (!r.entry) return false;
+    // A path in Conflict (or Error) holds a version nobody has decided on: a delete of its
+    // parent directory must not take it silently (bidi: the other copy was deleted, so
+    // this one wins and travels back).
+    if (r.state !== 'synced' && r.entry.kind !== 'dir') return false;
     const now = entryFromStats(r.path, cur, cur.isSymbolicLink() ? r.entry.target : undefined);
     if (!now || now.kind !== r.entry.kind) return false;
     if (now.kind === 'dir') {

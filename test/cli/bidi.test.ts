@@ -140,6 +140,18 @@ describe('async -K bidi', () => {
     assert.deepEqual(describeTree(a), describeTree(b));
   });
 
+  test('deleting a directory does not take a file in conflict with it (the other copy wins)', () => {
+    const { a, b } = synced({ keep: 'k', 'z/c.txt': 'c' });
+    writeFileSync(join(a, 'z/c.txt'), 'local edit');
+    writeFileSync(join(b, 'z/c.txt'), 'remote edit');
+    assert.equal(bidi(a, b).code, 4);
+    rmSync(join(a, 'z'), { recursive: true }); // resolved by dropping the local copy
+    const r = bidi(a, b);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(read(join(a, 'z/c.txt')), 'remote edit');
+    assert.deepEqual(describeTree(a), describeTree(b));
+  });
+
   test('a directory on one side and a file on the other: a conflict whatever the policy', () => {
     const { a, b } = synced({});
     writeTree(a, { 'thing/inner.txt': 'in a dir' });

@@ -20,6 +20,9 @@
  * | deleted                   | modified (file or kind)   | the modified copy wins: sent back to local   |
  * | deleted directory         | directory, metadata only  | the delete wins; anything changed or added   |
  * |                           |                           | below it is kept and sent back (own rows)    |
+ * | deleted directory         | a path below it changed   | the changed paths survive on both sides, with |
+ * |                           |                           | their directories re-created and tracked     |
+ * |                           |                           | (revive); the rest of the tree is deleted    |
  * | directory                 | file or link (differs)    | CONFLICT, whatever the policy (a directory   |
  * |                           |                           | is never replaced wholesale); paths below    |
  * |                           |                           | the conflict wait with it                    |
@@ -29,9 +32,12 @@
  * |                           |                           | both: the moved copy at T, the edit at F)    |
  * | renamed F -> T1           | renamed F -> T2           | both demoted: T1 and T2 exist on both sides, |
  * |                           |                           | F is forgotten (no version is dropped)       |
+ * | renamed F -> T            | renamed F -> T            | same content at T: no conflict, F forgotten  |
+ * | renamed F -> T            | added something else at T | T is in conflict; F is deleted remotely      |
  *
- * The mirrored rows (local and remote swapped) are decided the same way. A stored
- * resolution (asyncadmin --resolve) outranks the policy for its path.
+ * The mirrored rows (local and remote swapped) are decided the same way; docs/RECONCILE.md
+ * has this table with the one-way one, and test/core/reconcile-bidi.test.ts a test per row.
+ * A stored resolution (asyncadmin --resolve) outranks the policy for its path.
  *
  * Policies for a conflict between two files or links: `conflict` (leave both, the default
  * and Aspera's behaviour), `newer` / `older` (the copy with the later / earlier mtime wins,

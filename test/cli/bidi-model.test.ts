@@ -1,6 +1,6 @@
 /**
  * Model-based randomized test of bidirectional sync: two replicas, random operations
- * (create, modify, delete, rename, mkdir, rmdir, chmod, touch, and hand resolutions of
+ * (create, modify, delete, rename, mkdir, rmdir, chmod, touch, symlink, and hand resolutions of
  * conflicts) on either side between runs, the engine run in process after each batch.
  *
  * After every run:
@@ -25,6 +25,7 @@ import {
   readdirSync,
   renameSync,
   rmSync,
+  symlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
@@ -83,6 +84,16 @@ function contentsBelow(root: string, path: string): string[] {
   return readdirSync(abs).flatMap((n) => contentsBelow(root, `${path}/${n}`));
 }
 
+/** Exists, without following a symbolic link (a dangling link is present too). */
+function lexists(abs: string): boolean {
+  try {
+    lstatSync(abs);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function contentsByPath(root: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const x of listAll(root))
@@ -136,7 +147,7 @@ describe('bidi model-based randomized test', () => {
         if (parent.split('/').length >= 3) return undefined;
         const name = kind === 'dir' ? pick(DIRS) : pick(NAMES);
         const p = parent === '' ? name : `${parent}/${name}`;
-        return existsSync(join(dir, p)) ? undefined : p;
+        return lexists(join(dir, p)) ? undefined : p;
       };
       const r = rand();
       // Resolve a conflict by hand now and then, as a user would.
@@ -144,7 +155,7 @@ describe('bidi model-based randomized test', () => {
         const c = pick([...conflicts]);
         const mine = join(dir, c);
         const theirs = join(sides[sideName === 'local' ? 'remote' : 'local'], c);
-        if (!existsSync(mine) || !existsSync(theirs)) return 'resolve: nothing';
+        if (!lexists(mine) || !lexists(theirs)) return 'resolve: nothing';
         const how = rand();
         if (how < 0.4 && lstatSync(theirs).isFile() && lstatSync(mine).isFile()) {
           dropBelow(dir, c);
@@ -172,6 +183,7 @@ describe('bidi model-based randomized test', () => {
         'rmdir',
         'chmod',
         'touch',
+        'symlink',
       ]);
       switch (op) {
         case 'create': {
@@ -226,6 +238,13 @@ describe('bidi model-based randomized test', () => {
           chmodSync(join(dir, f.path), rand() < 0.5 ? 0o600 : 0o644);
           return `chmod ${sideName}:${f.path}`;
         }
+        case 'symlink': {
+          const p = newPath('file');
+          if (!p) return 'symlink: no room';
+          const target = pick(['a', '../b', '/nowhere', `t${n}`]);
+          symlinkSync(target, join(dir, p));
+          return `symlink ${sideName}:${p} -> ${target}`;
+        }
         default: {
           if (files.length === 0) return 'touch: none';
           const f = pick(files);
@@ -272,7 +291,7 @@ describe('bidi model-based randomized test', () => {
         }
         for (const d of [sides.local, sides.remote]) {
           const abs = join(d, note.path);
-          if (existsSync(abs) && lstatSync(abs).isFile()) required.add(readFileSync(abs, 'utf8'));
+          if (lexists(abs) && lstatSync(abs).isFile()) required.add(readFileSync(abs, 'utf8'));
         }
       }
       assert.deepEqual(summary.problems, [], `problems after ${where(n)}`);

@@ -77,15 +77,19 @@ const CONFLICT_MARK = /\.conflict-(?:local|remote)-\d{8}T\d{6}Z(?:-\d+)?/g;
  * of a conflict; `taken` makes the name unique among the paths this plan knows.
  */
 export function asideName(path: string, side: Side, stamp: string, taken: (p: string) => boolean) {
+  for (let n = 0; ; n++) {
+    const p = asideNameAt(path, side, stamp, n);
+    if (!taken(p)) return p;
+  }
+}
+
+/** The n-th candidate of asideName (n = 0: no counter). */
+export function asideNameAt(path: string, side: Side, stamp: string, n: number): string {
   const base = baseName(path).replace(CONFLICT_MARK, '');
   const dot = base.lastIndexOf('.');
   const stem = dot > 0 ? base.slice(0, dot) : base;
   const ext = dot > 0 ? base.slice(dot) : '';
-  for (let n = 0; ; n++) {
-    const name = `${stem}.conflict-${side}-${stamp}${n > 0 ? `-${n}` : ''}${ext}`;
-    const p = joinRel(parentOf(path), name);
-    if (!taken(p)) return p;
-  }
+  return joinRel(parentOf(path), `${stem}.conflict-${side}-${stamp}${n > 0 ? `-${n}` : ''}${ext}`);
 }
 
 /** True for a directory that stayed a directory: only its metadata (or mtime) changed. */

@@ -15,7 +15,7 @@ import type { Problem } from '../core/problem.js';
 import type { Overwrite } from '../core/reconcile.js';
 import { reconcileOneWay } from '../core/reconcile.js';
 import type { ConflictPolicy, Keep } from '../core/reconcile-bidi.js';
-import { reconcileBidi } from '../core/reconcile-bidi.js';
+import { asideNameAt, reconcileBidi } from '../core/reconcile-bidi.js';
 import { ancestorsOf } from '../core/path-index.js';
 import { SessionError } from '../errors.js';
 import type {
@@ -203,12 +203,14 @@ async function runBidi(
   const resolutions = new Map<string, Keep>();
   for (const r of [...(ps.resolutions ?? []), ...(ls.resolutions ?? [])])
     resolutions.set(r.path, r.keep);
+  // Kept copies are named with the run's start in UTC: 20261121T142000Z.
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '');
   const plan: BidiPlan = reconcileBidi({
     local: ls.changes,
     remote: ps.changes,
     policy: opts.conflictPolicy ?? 'conflict',
     resolutions,
-    stamp: new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+/, ''),
+    stamp,
   });
   const conflictPaths = new Set(plan.conflicts.map((c) => c.path));
   const conflictAt = (p: string): boolean =>
@@ -224,8 +226,35 @@ async function runBidi(
       return !(e.kind === 'dir' && c.new.kind === 'dir');
     };
   };
-  let toRemote = plan.toRemote;
-  let toLocal = plan.toLocal;
+  // The plan names kept copies from the paths it knows; a copy kept by an earlier run in
+  // the same second may already hold that name on disk, so look, and count up if so.
+  const chosen = new Set<string>();
+  const freeAsides = async (p: Plan, loser: 'local' | 'remote'): Promise<Plan> => {
+    const ops: Op[] = [];
+    const notes = [...p.notes];
+    for (const o of p.ops) {
+      if (o.op !== 'aside') {
+        ops.push(o);
+        continue;
+      }
+      let to = o.to;
+      for (let n = 1; ; n++) {
+        const busy =
+          chosen.has(to) || (await local.list(to)).length > 0 || (await peer.list(to)).length > 0;
+        if (!busy) break;
+        to = asideNameAt(o.path, loser, stamp, n);
+      }
+      chosen.add(to);
+      if (to !== o.to)
+        for (let i = 0; i < notes.length; i++)
+          if (notes[i]!.path === o.path)
+            notes[i] = { ...notes[i]!, message: notes[i]!.message.replace(o.to, to) };
+      ops.push({ ...o, to });
+    }
+    return { ...p, ops, notes };
+  };
+  let toRemote = await freeAsides(plan.toRemote, 'remote');
+  let toLocal = await freeAsides(plan.toLocal, 'local');
   // Keep-both: move the losing copies aside first, then send them to the other side.
   const asideSends = async (p: Plan, receiver: Endpoint): Promise<Op[]> => {
     const asides = p.ops.filter((o) => o.op === 'aside') as Extract<Op, { op: 'aside' }>[];
@@ -348,7 +377,9 @@ async function fillDigests(
   const pairs: [number, number][] = [];
   sender.forEach((c, i) => {
     const j = theirs.get(c.path);
-    if (j === undefined || c.from !== undefined) return;
+    // Renamed objects too: two different files moved onto one name in the same clock tick
+    // have equal size and mtime, and only their digests tell them apart.
+    if (j === undefined) return;
     const a = c.new;
     const b = receiver[j]!.new;
     if (a?.kind !== 'file' || b?.kind !== 'file' || a.size !== b.size) return;

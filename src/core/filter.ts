@@ -122,6 +122,8 @@ function compileRule(r: FilterRule): CompiledRule {
   const anchored = p.startsWith('/');
   if (anchored) p = p.replace(/^\/+/, '');
   const nameOnly = !anchored && !p.includes('/') && !p.includes('**');
+  // picomatch reads `[!..]` as a class holding '!'; the shell and rsync mean negation.
+  p = p.replace(/(^|[^\\])\[!/g, '$1[^');
   const glob = anchored || nameOnly ? p : `**/${p}`;
   return {
     exclude: r.sign === '-',

@@ -428,7 +428,10 @@ export class LocalEndpoint implements Endpoint {
   async hash(entries: readonly Entry[]): Promise<HashReply[]> {
     const files = entries.map((e) => {
       this.checkPath(e.path);
-      return { abs: this.abs(e.path), expect: { size: e.size, mtimeMs: e.mtimeMs, ino: e.ino } };
+      return {
+        abs: this.readable(e.path),
+        expect: { size: e.size, mtimeMs: e.mtimeMs, ino: e.ino },
+      };
     });
     const out: HashReply[] = [];
     // Batches of 64 files keep both workers busy without one huge task.
@@ -459,7 +462,7 @@ export class LocalEndpoint implements Endpoint {
       files.length > 0
         ? await this.pool.read(
             files.map((s) => ({
-              abs: this.abs(s.entry.path),
+              abs: this.readable(s.entry.path),
               offset: s.offset,
               length: s.length,
               expect: { size: s.entry.size, mtimeMs: s.entry.mtimeMs, ino: s.entry.ino },
@@ -1021,6 +1024,21 @@ export class LocalEndpoint implements Endpoint {
   private checkPath(path: string): void {
     const bad = unsafeRelPathReason(path);
     if (bad !== undefined) throw new SessionError('ERR_IO', `Refused path '${path}': ${bad}.`);
+  }
+
+  /**
+   * Where to read a file's bytes. The workers refuse to open a link (O_NOFOLLOW), so that
+   * a file replaced by a link mid-run is never read through it; with -n follow the link
+   * was meant, and its resolved path is read instead.
+   */
+  private readable(path: string): string {
+    const abs = this.abs(path);
+    if (this.need().symlinks !== 'follow') return abs;
+    try {
+      return realpathSync(abs);
+    } catch {
+      return abs;
+    }
   }
 
   private abs(path: string): string {

@@ -28,7 +28,7 @@ export class Progress {
       {
         stream,
         format:
-          '{bar} {percentage}% | {files}/{filesTotal} files | {done} of {total} | {rate} | ETA {eta_formatted}',
+          '{bar} {percentage}% | {files}/{filesTotal} files | {bytesDone} of {bytesAll} | {rate} | ETA {eta_formatted}',
         hideCursor: true,
         clearOnComplete: true,
         fps: 5,
@@ -70,8 +70,8 @@ export class Progress {
     return {
       files: this.files,
       filesTotal: this.filesTotal,
-      done: formatBytes(this.bytes),
-      total: formatBytes(this.bytesTotal),
+      bytesDone: formatBytes(this.bytes),
+      bytesAll: formatBytes(this.bytesTotal),
       rate: formatRate(secs > 0 ? (this.bytes * 8) / secs : 0),
     };
   }

@@ -9,6 +9,9 @@ declare module 'pino-roll' {
     mkdir?: boolean;
     symlink?: boolean;
     limit?: { count?: number; removeOtherLogFiles?: boolean };
+    /** Passed on to SonicBoom. */
+    sync?: boolean;
+    minLength?: number;
   }
   export default function roll(options: PinoRollOptions): Promise<SonicBoom>;
 }

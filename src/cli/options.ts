@@ -378,7 +378,12 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     counter: true,
   },
   { group: 'Logs', flags: '-q, --quiet', help: 'print no summary or progress', status: S },
-  { group: 'Logs', flags: '-v, --verbose', help: 'print each change', status: S },
+  {
+    group: 'Logs',
+    flags: '-v, --verbose',
+    help: 'print each change, itemized (>f sent, cd mkdir, .m metadata, *deleting, >R renamed)',
+    status: S,
+  },
   { group: 'Logs', flags: '--json', help: 'print the summary as JSON', status: S },
   {
     group: 'Logs',

@@ -235,11 +235,15 @@ describe('-L logs', () => {
   test('rotates by size', () => {
     const { root, data, run } = setup();
     const logs = join(root, 'logs');
-    // About 1.3 MB of log lines at -DDD (a trace line per placed batch, a line per change).
+    // About 1.7 MB of log lines from 3000 files: long paths make long lines (one per change).
+    const dir = `many/${'d'.repeat(200)}`;
     writeTree(
       data,
       Object.fromEntries(
-        Array.from({ length: 6000 }, (_, i) => [`many/f${i}-${'x'.repeat(120)}`, `${i}`]),
+        Array.from({ length: 3000 }, (_, i) => [
+          `${dir}/${String(i).padStart(4, '0')}${'f'.repeat(200)}`,
+          '',
+        ]),
       ),
     );
     const r = run('-L', `${logs}:1`, '-DDD');

@@ -77,7 +77,8 @@ export async function asyncMain(
   io: Io,
   signal?: AbortSignal,
 ): Promise<number> {
-  let json = false;
+  // Known before parsing, so that even a usage error comes back as JSON.
+  let json = argv.includes('--json');
   let log: SessionLog | undefined;
   let progress: Progress | undefined;
   try {

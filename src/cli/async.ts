@@ -65,10 +65,6 @@ function events(o: AsyncOptions, io: Io, progress?: Progress, log?: SessionLog):
       if (o.verbose) io.stdout.write(`${itemize(kind, path, detail)}\n`);
       logger?.info({ change: kind, path, ...(detail ? { from: detail } : {}) }, kind);
     },
-    problem: (path, message, level) => {
-      if (level === 'error') logger?.error({ path }, message);
-      else logger?.warn({ path }, message);
-    },
   };
 }
 
@@ -154,6 +150,12 @@ export async function asyncMain(
     for (const line of detailLines(summary)) {
       if (line.startsWith('error:')) io.stderr.write(`async: ${line}\n`);
       else if (!o.quiet) io.stderr.write(`async: ${line}\n`);
+    }
+    if (log) {
+      // Every path's trouble, the scan's included, with its path and side.
+      for (const p of summary.problems) log.logger.error({ path: p.path, side: p.side }, p.message);
+      for (const w of summary.warnings) log.logger.warn({ path: w.path }, w.message);
+      for (const n of summary.notes) log.logger.info({ path: n.path }, n.message);
     }
     log?.logger.info(
       {

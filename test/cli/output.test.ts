@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync,
   existsSync,
   mkdirSync,
   readFileSync,
@@ -189,7 +188,7 @@ describe('progress display', () => {
 
 describe('-L logs', () => {
   test('records each change and error with its path, as JSON lines', () => {
-    const { root, data, run } = setup();
+    const { root, data, mirror, run } = setup();
     const logs = join(root, 'logs');
     const r = run('-L', logs);
     assert.equal(r.code, 0, r.stderr);
@@ -212,12 +211,11 @@ describe('-L logs', () => {
     ]);
     assert.ok(lines.some((l) => l.msg === 'run finished' && l.exitCode === 0));
     assert.ok(!lines.some((l) => l.level < 30), 'no debug lines without -D');
-    // An error is logged with its path.
-    writeFileSync(join(data, 'locked.txt'), 'x');
-    chmodSync(join(data, 'locked.txt'), 0);
-    const asRoot = process.getuid?.() === 0;
+    // An error is logged with its path: a receiver directory in the way of a file.
+    writeTree(mirror, { 'blocked/untracked.txt': 'receiver data' });
+    writeFileSync(join(data, 'blocked'), 'a file at the sender');
     const r2 = run('-L', logs, '-DD');
-    chmodSync(join(data, 'locked.txt'), 0o644);
+    assert.equal(r2.code, 1, r2.stderr);
     const all = readFileSync(join(logs, 'async.1.log'), 'utf8')
       .trim()
       .split('\n')
@@ -226,10 +224,11 @@ describe('-L logs', () => {
       all.some((l) => l.level === 20 && l.msg === 'options'),
       '-DD logs the options',
     );
-    if (!asRoot) {
-      assert.equal(r2.code, 1);
-      assert.ok(all.some((l) => l.level === 50 && l.path === 'locked.txt'));
-    }
+    assert.ok(
+      all.some((l) => l.level === 50 && l.path === 'blocked'),
+      'the error, with its path',
+    );
+    assert.ok(all.some((l) => l.msg === 'run finished' && l.exitCode === 1));
   });
 
   test('rotates by size', () => {

@@ -359,7 +359,8 @@ export class LocalEndpoint implements Endpoint {
     const spec = this.need();
     if (spec.cleanExcluded && this.filter) {
       const drop: string[] = [];
-      for (const r of store.iterate()) if (this.excludedPath(r.path)) drop.push(r.path);
+      for (const r of store.iterate())
+        if (this.excludedPath(r.path, r.entry?.kind === 'dir')) drop.push(r.path);
       store.write(() => drop.forEach((p) => store.remove(p)));
     }
     const snapshotSize = store.size();

@@ -207,10 +207,16 @@ describe('a change of rules between runs', () => {
     assert.equal(files(data).length, 2);
     assert.equal(run('--exclude', '*.log').code, 0);
     assert.equal(files(data).length, 2, 'excluded records are kept by default');
-    const r = run('--exclude', '*.log', '--clean-excluded');
+    const r = run('--exclude', '*.log', '--exclude', 'tmp/', '--clean-excluded');
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(files(data), []);
     assert.deepEqual(files(mirror), []);
+    const tmpRecords = (dir: string) =>
+      asyncadminCli(['-d', dir, '-N', 'f', '-f'])
+        .stdout.split('\n')
+        .filter((l) => l.startsWith('docs/tmp'));
+    assert.deepEqual(tmpRecords(data), [], 'the excluded directory and its contents');
+    assert.deepEqual(tmpRecords(mirror), []);
     // The files themselves stay where they are.
     assert.ok(synced(mirror).includes('b.log'));
   });

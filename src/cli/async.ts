@@ -93,7 +93,7 @@ export async function asyncMain(
       log.logger.debug({ options: { ...o, filters } }, 'options');
     }
     const err = io.stderr as ProgressStream;
-    if (Progress.wanted(err, o.quiet, o.json)) progress = new Progress(err);
+    if (Progress.wanted(err, o)) progress = new Progress(err);
     let summary;
     try {
       summary = await runLocalPeerSession({

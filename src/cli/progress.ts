@@ -38,9 +38,17 @@ export class Progress {
     );
   }
 
-  /** True when a display belongs on this stream. */
-  static wanted(stream: ProgressStream, quiet: boolean, json: boolean): boolean {
-    return stream.isTTY === true && !quiet && !json && process.env.TERM !== 'dumb';
+  /**
+   * True when a display belongs on this stream: a terminal, and not -q, --json or -v (the
+   * per-path lines of -v would be torn by the redrawn bar on the same terminal).
+   */
+  static wanted(
+    stream: ProgressStream,
+    o: { readonly quiet: boolean; readonly json: boolean; readonly verbose: boolean },
+  ): boolean {
+    return (
+      stream.isTTY === true && !o.quiet && !o.json && !o.verbose && process.env.TERM !== 'dumb'
+    );
   }
 
   events(): Required<Pick<RunEvents, 'planned' | 'bytes'>> & Pick<RunEvents, 'change'> {

@@ -858,8 +858,6 @@ export class LocalEndpoint implements Endpoint {
     }
     const isLink = entry.kind === 'symlink';
     const policy = this.need().placement;
-    if (!isLink && !policy.ignoreMode && (cur.mode & 0o7777) !== entry.mode)
-      chmodSync(abs, entry.mode);
     this.setOwner(abs, entry, isLink);
     const sel = this.xattrSel();
     const warning =
@@ -868,10 +866,13 @@ export class LocalEndpoint implements Endpoint {
         : undefined;
     const warned = warning !== undefined ? { warning } : {};
     if (entry.kind === 'dir') {
-      // Directory times are set in settle(), once nothing more is placed inside.
+      // A directory's mode and times are set in settle(), once nothing more is placed
+      // inside: a read-only directory must stay writable until its contents are in.
       this.touch(entry.path);
       return { ok: true, ...warned };
     }
+    if (!isLink && !policy.ignoreMode && (cur.mode & 0o7777) !== entry.mode)
+      chmodSync(abs, entry.mode);
     const atime = policy.preserveAtime && entry.atimeMs !== undefined;
     if ((policy.preserveMtime && cur.mtimeMs !== entry.mtimeMs) || atime) {
       (isLink ? lutimesSync : utimesSync)(
@@ -903,6 +904,8 @@ export class LocalEndpoint implements Endpoint {
         const cur = lstatOrNull(abs);
         if (!cur?.isDirectory()) continue;
         const want = wanted.get(path);
+        const keepMode = this.need().placement.ignoreMode === true;
+        if (want && !keepMode && (cur.mode & 0o7777) !== want.mode) chmodSync(abs, want.mode);
         if (want && this.need().placement.preserveMtime && cur.mtimeMs !== want.mtimeMs) {
           utimesSync(abs, cur.atimeMs / 1000, want.mtimeMs / 1000);
         }

@@ -421,6 +421,9 @@ async function execute(
   const settleDirs: Entry[] = [];
   const restores: { path: string; expect?: Entry | null }[] = [];
   const sends: SendItem[] = [];
+  // A directory's mode and times are set by settle(), at the end: the sender records it
+  // only then, so a run killed before that sees it again (as an adopt: metadata only).
+  const dirRecords: RecordUpdate[] = [];
 
   const byKind = (k: Op['op']) => plan.ops.filter((o) => o.op === k);
 
@@ -506,12 +509,12 @@ async function execute(
         summary.metadataOnly++;
         ev?.change?.('attrs', op.path);
       }
-      if (op.entry.kind === 'dir') settleDirs.push(op.entry);
-      records.push({
-        kind: 'put',
-        entry: op.entry,
-        replaceBelow: op.entry.kind !== 'dir' && wasDir(op.path),
-      });
+      if (op.entry.kind === 'dir') {
+        settleDirs.push(op.entry);
+        dirRecords.push({ kind: 'put', entry: op.entry, replaceBelow: false });
+      } else {
+        records.push({ kind: 'put', entry: op.entry, replaceBelow: wasDir(op.path) });
+      }
     });
   }
 
@@ -550,7 +553,7 @@ async function execute(
         summary.dirsCreated++;
         ev?.change?.('mkdir', op.path);
         settleDirs.push(entry);
-        records.push({ kind: 'put', entry, replaceBelow: false });
+        dirRecords.push({ kind: 'put', entry, replaceBelow: false });
       });
     }
     await records.flush(true);
@@ -567,6 +570,7 @@ async function execute(
   if (plan.forget.length > 0)
     await receiver.record(plan.forget.map((p) => ({ kind: 'remove', path: p })));
   await receiver.settle(settleDirs);
+  records.push(...dirRecords);
   await records.close();
   summary.unchanged = plan.ops.length === 0 && restores.length === 0;
 }

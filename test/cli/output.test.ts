@@ -95,6 +95,18 @@ describe('--dry-run', () => {
     void mirror;
   });
 
+  test('the plan shows --mirror deletes and --remove-after-transfer removals', () => {
+    const { data, mirror, run } = setup();
+    writeTree(mirror, { 'extra.txt': 'x' });
+    const before = [fingerprint(data), fingerprint(mirror)];
+    const r = run('--dry-run', '--mirror', '--remove-after-transfer');
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    assert.ok(lines.includes('*deleting extra.txt'), r.stdout);
+    assert.ok(lines.includes('>f a.txt (5 B)') && lines.includes('-f a.txt'), r.stdout);
+    assert.deepEqual([fingerprint(data), fingerprint(mirror)], before);
+  });
+
   test('--dry-run --json carries the plan', () => {
     const { run } = setup();
     const r = run('--dry-run', '--json');

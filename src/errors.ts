@@ -20,7 +20,11 @@ export type ErrorCode =
   | 'ERR_SESSION_BUSY'
   | 'ERR_SAFETY'
   | 'ERR_INTERRUPTED'
-  | 'ERR_IO';
+  | 'ERR_IO'
+  | 'ERR_FILTER'
+  | 'ERR_MOUNT_SIGNATURE'
+  | 'ERR_KEEP_DIR'
+  | 'ERR_LOG_DIR';
 
 export class AsyncError extends Error {
   readonly code: ErrorCode;

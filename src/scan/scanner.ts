@@ -18,9 +18,11 @@ import type { FSLike } from 'fdir';
 import type { Change, SnapshotRecord } from '../core/change.js';
 import { detectRenames, diffChildren } from '../core/change.js';
 import type { Entry } from '../core/entry.js';
+import type { Filter } from '../core/filter.js';
 import { PRIVATE_DIR, comparePaths, joinRel } from '../core/paths.js';
 import type { Problem, Warning } from '../core/problem.js';
 import { describeIoError, errnoCode } from '../errors.js';
+import { FollowedLinks } from './follow.js';
 
 export interface ScanSource {
   /** Records of the direct children of a directory. */
@@ -32,7 +34,15 @@ export interface ScanSource {
 export interface ScanOptions {
   readonly root: string;
   readonly snapshot: ScanSource;
+  /** Include/exclude rules; an excluded directory is not entered (see core/filter.ts). */
+  readonly filter?: Filter;
+  /** -n: how symbolic links are treated (default copy). */
+  readonly symlinks?: SymlinkMode;
+  /** Adds what only some sessions need (xattrs, access time) to a scanned entry. */
+  readonly decorate?: (abs: string, entry: Entry, st: Stats) => Entry;
 }
+
+export type SymlinkMode = 'copy' | 'skip' | 'follow';
 
 export interface ScanStats {
   files: number;
@@ -82,8 +92,13 @@ function specialKind(st: Stats): string {
 }
 
 /** Crawls `root` and returns each readable directory's listing, keyed by relative path. */
-function crawl(root: string, problems: Problem[]): Map<string, Listing> {
-  const listings = new Map<string, Listing>();
+function crawl(
+  root: string,
+  problems: Problem[],
+  filter?: Filter,
+  start = '',
+  listings = new Map<string, Listing>(),
+): Map<string, Listing> {
   const rootWithSep = root.endsWith('/') ? root : `${root}/`;
   const relOf = (abs: string): string => {
     const a = abs.endsWith('/') ? abs : `${abs}/`;
@@ -119,8 +134,8 @@ function crawl(root: string, problems: Problem[]): Map<string, Listing> {
   new fdir({ fs })
     .withRelativePaths()
     .onlyCounts()
-    .exclude((name) => name === PRIVATE_DIR)
-    .crawl(root)
+    .exclude((name, path) => name === PRIVATE_DIR || (filter?.excluded(relOf(path), true) ?? false))
+    .crawl(start === '' ? root : join(root, start))
     .sync();
   return listings;
 }
@@ -129,14 +144,18 @@ export function scanTree(opts: ScanOptions): ScanResult {
   const problems: Problem[] = [];
   const warnings: Warning[] = [];
   const stats: ScanStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
-  const listings = crawl(opts.root, problems);
+  const filter = opts.filter;
+  const listings = crawl(opts.root, problems, filter);
   if (!listings.has('')) {
     // The root itself could not be read: callers decide (this is a safety halt).
     return { changes: [], problems, warnings, stats };
   }
   const changes: Change[] = [];
   const dirs = [...listings.keys()].sort(comparePaths);
-  for (const dir of dirs) {
+  const follow = new FollowedLinks();
+  const seen = new Set(dirs);
+  for (let di = 0; di < dirs.length; di++) {
+    const dir = dirs[di]!;
     const listing = listings.get(dir)!;
     const current: Entry[] = [];
     const unknown = new Set<string>();
@@ -157,6 +176,36 @@ export function scanTree(opts: ScanOptions): ScanResult {
         continue;
       }
       let target: string | undefined;
+      if (st.isSymbolicLink() && opts.symlinks === 'skip') {
+        unknown.add(path);
+        continue;
+      }
+      if (st.isSymbolicLink() && opts.symlinks === 'follow') {
+        const r = follow.resolve(abs, absDir);
+        if (r.kind === 'loop' || r.kind === 'error') {
+          problems.push({ path, message: r.message });
+          unknown.add(path);
+          continue;
+        }
+        if (r.kind === 'ok') {
+          st = r.stats;
+          if (st.isDirectory() && !filter?.excluded(path, true)) {
+            // The followed directory is crawled under the link's own path.
+            crawl(opts.root, problems, filter, path, listings);
+            for (const k of listings.keys()) {
+              if (!seen.has(k)) {
+                seen.add(k);
+                dirs.push(k);
+              }
+            }
+          }
+        }
+      }
+      if (filter?.excluded(path, st.isDirectory())) {
+        // Neither synced nor deleted: its snapshot record (if any) is left alone.
+        unknown.add(path);
+        continue;
+      }
       if (st.isSymbolicLink()) {
         try {
           target = nodeFs.readlinkSync(abs);
@@ -168,7 +217,8 @@ export function scanTree(opts: ScanOptions): ScanResult {
           continue;
         }
       }
-      const e = entryFromStats(path, st, target);
+      let e = entryFromStats(path, st, target);
+      if (e !== undefined && opts.decorate) e = opts.decorate(abs, e, st);
       if (e === undefined) {
         warnings.push({
           path,

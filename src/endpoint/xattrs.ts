@@ -14,7 +14,7 @@
  */
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
-import { errnoCode } from '../errors.js';
+import { AsyncError, errnoCode } from '../errors.js';
 
 interface XattrBinding {
   listAttributesSync(path: string): string[];
@@ -27,6 +27,25 @@ let binding: XattrBinding | undefined;
 function xattr(): XattrBinding {
   binding ??= createRequire(import.meta.url)('@napi-rs/xattr') as XattrBinding;
   return binding;
+}
+
+/**
+ * Loads the binding now, so that a build without it (the native-free bundle, or a host
+ * where the prebuilt binary does not load) refuses --preserve-xattrs / --preserve-acls
+ * before the run starts, with a message, instead of failing mid-run.
+ */
+export function assertXattrSupport(option: string): void {
+  try {
+    xattr();
+  } catch (e) {
+    throw new AsyncError(
+      'ERR_UNSUPPORTED_OPTION',
+      `${option} needs the @napi-rs/xattr native module, which this build of async cannot load (${
+        e instanceof Error ? e.message.split('\n')[0] : String(e)
+      }).`,
+      'Use the npm package (npm install) on this host for extended attributes and ACLs, or leave the option out; the native-free bundle has no native modules.',
+    );
+  }
 }
 
 export interface XattrSelection {

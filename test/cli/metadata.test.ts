@@ -10,7 +10,7 @@ import { chmodSync, chownSync, mkdirSync, statSync, utimesSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { asyncCli, describeTree, isRoot, tmp, writeTree } from '../helpers.js';
+import { UNDER_BUNDLE, asyncCli, describeTree, isRoot, tmp, writeTree } from '../helpers.js';
 
 const xattr = createRequire(import.meta.url)('@napi-rs/xattr') as {
   setAttributeSync(p: string, n: string, v: Buffer): void;
@@ -119,30 +119,52 @@ describe('metadata', () => {
     assert.equal(statSync(join(other, 'a.txt')).uid, process.getuid!());
   });
 
-  test('--preserve-xattrs and --preserve-acls; attribute-only changes send no data', () => {
-    const { data, mirror } = setup();
-    const a = join(data, 'a.txt');
-    xattr.setAttributeSync(a, 'user.color', Buffer.from('blue'));
-    xattr.setAttributeSync(join(data, 'd'), 'user.kind', Buffer.from([0, 1, 2, 255]));
-    xattr.setAttributeSync(a, 'system.posix_acl_access', aclBytes(4242));
-    const r = run(data, mirror, '--preserve-xattrs', '--preserve-acls');
-    assert.equal(r.code, 0, r.stderr);
-    const m = join(mirror, 'a.txt');
-    assert.equal(xattr.getAttributeSync(m, 'user.color')!.toString(), 'blue');
-    assert.deepEqual([...xattr.getAttributeSync(join(mirror, 'd'), 'user.kind')!], [0, 1, 2, 255]);
-    assert.deepEqual(xattr.getAttributeSync(m, 'system.posix_acl_access'), aclBytes(4242));
-    // A rerun is quiet; an xattr-only change travels as metadata, a removed one is removed.
-    const r2 = run(data, mirror, '--preserve-xattrs', '--preserve-acls');
-    assert.match(r2.stdout, /0 files .* 0 deleted, 0 errors/);
-    xattr.setAttributeSync(a, 'user.color', Buffer.from('green'));
-    xattr.setAttributeSync(a, 'user.size', Buffer.from('L'));
-    const r3 = run(data, mirror, '--preserve-xattrs', '--preserve-acls');
-    assert.equal(r3.code, 0, r3.stderr);
-    assert.equal(sent(r3.stdout), 0);
-    assert.match(r3.stdout, /1 metadata only/);
-    assert.equal(xattr.getAttributeSync(m, 'user.color')!.toString(), 'green');
-    assert.equal(xattr.getAttributeSync(m, 'user.size')!.toString(), 'L');
-  });
+  test(
+    'the native-free bundle refuses --preserve-xattrs and --preserve-acls up front (exit 2)',
+    { skip: !UNDER_BUNDLE && 'only the native-free bundle lacks the xattr module' },
+    () => {
+      const { data, mirror } = setup();
+      for (const opt of ['--preserve-xattrs', '--preserve-acls']) {
+        const r = run(data, mirror, opt);
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(r.stderr, new RegExp(`${opt} needs the @napi-rs/xattr native module`));
+        assert.doesNotMatch(r.stderr, /internal error/);
+      }
+      assert.deepEqual(describeTree(mirror), {});
+    },
+  );
+
+  test(
+    '--preserve-xattrs and --preserve-acls; attribute-only changes send no data',
+    { skip: UNDER_BUNDLE && 'the native-free bundle has no xattr module' },
+    () => {
+      const { data, mirror } = setup();
+      const a = join(data, 'a.txt');
+      xattr.setAttributeSync(a, 'user.color', Buffer.from('blue'));
+      xattr.setAttributeSync(join(data, 'd'), 'user.kind', Buffer.from([0, 1, 2, 255]));
+      xattr.setAttributeSync(a, 'system.posix_acl_access', aclBytes(4242));
+      const r = run(data, mirror, '--preserve-xattrs', '--preserve-acls');
+      assert.equal(r.code, 0, r.stderr);
+      const m = join(mirror, 'a.txt');
+      assert.equal(xattr.getAttributeSync(m, 'user.color')!.toString(), 'blue');
+      assert.deepEqual(
+        [...xattr.getAttributeSync(join(mirror, 'd'), 'user.kind')!],
+        [0, 1, 2, 255],
+      );
+      assert.deepEqual(xattr.getAttributeSync(m, 'system.posix_acl_access'), aclBytes(4242));
+      // A rerun is quiet; an xattr-only change travels as metadata, a removed one is removed.
+      const r2 = run(data, mirror, '--preserve-xattrs', '--preserve-acls');
+      assert.match(r2.stdout, /0 files .* 0 deleted, 0 errors/);
+      xattr.setAttributeSync(a, 'user.color', Buffer.from('green'));
+      xattr.setAttributeSync(a, 'user.size', Buffer.from('L'));
+      const r3 = run(data, mirror, '--preserve-xattrs', '--preserve-acls');
+      assert.equal(r3.code, 0, r3.stderr);
+      assert.equal(sent(r3.stdout), 0);
+      assert.match(r3.stdout, /1 metadata only/);
+      assert.equal(xattr.getAttributeSync(m, 'user.color')!.toString(), 'green');
+      assert.equal(xattr.getAttributeSync(m, 'user.size')!.toString(), 'L');
+    },
+  );
 
   test('without the options, xattrs and ACLs are not carried', () => {
     const { data, mirror } = setup();
@@ -162,7 +184,11 @@ describe('metadata', () => {
     });
     test(
       'a warning names the attribute; the file still syncs (exit 0)',
-      { skip: !mounted && 'mounting a ramfs needs root' },
+      {
+        skip:
+          (!mounted && 'mounting a ramfs needs root') ||
+          (UNDER_BUNDLE && 'the native-free bundle has no xattr module'),
+      },
       () => {
         const { data } = setup();
         xattr.setAttributeSync(join(data, 'a.txt'), 'user.color', Buffer.from('blue'));

@@ -20,7 +20,13 @@ export type ErrorCode =
   | 'ERR_SESSION_BUSY'
   | 'ERR_SAFETY'
   | 'ERR_INTERRUPTED'
-  | 'ERR_IO';
+  | 'ERR_IO'
+  // The peer daemon (src/server, src/endpoint/remote.ts).
+  | 'ERR_CONFIG'
+  | 'ERR_LISTEN'
+  | 'ERR_AUTH'
+  | 'ERR_HOST_KEY'
+  | 'ERR_PEER';
 
 export class AsyncError extends Error {
   readonly code: ErrorCode;

@@ -2,10 +2,16 @@
  * The `async` command: parse, run one session, print, exit with a code from exit-codes.ts.
  * Never a stack trace for a user's mistake: every AsyncError prints its message and hint.
  */
-import { runLocalPeerSession } from '../engine/session.js';
-import { AsyncError } from '../errors.js';
+import { runSession } from '../engine/session.js';
+import type { SessionConfig } from '../engine/session.js';
+import { defaultKnownHostsFile } from '../endpoint/known-hosts.js';
+import { loadPrivateKey } from '../endpoint/ssh-key.js';
+import { AsyncError, SessionError, UsageError } from '../errors.js';
+import { userInfo } from 'node:os';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { parseAsyncArgs } from './options.js';
+import type { AsyncOptions } from './options.js';
+import { askPassword, askYesNo, haveTty } from './prompt.js';
 import { detailLines, summaryLine } from './output.js';
 
 export interface Io {
@@ -37,7 +43,9 @@ export async function asyncMain(
     const parsed = parseAsyncArgs(argv, io.stdout);
     if (parsed.kind === 'exit') return parsed.code;
     const o = parsed.options;
-    const summary = await runLocalPeerSession({
+    const remote = o.daemon ? await daemonPeer(o) : undefined;
+    const summary = await runSession({
+      ...(remote ? { remote } : {}),
       name: o.name,
       localDir: o.localDir,
       remoteDir: o.remote.path,
@@ -69,4 +77,50 @@ export async function asyncMain(
     }
     return reportError(e, io, 'async');
   }
+}
+
+/** Reaching and logging in to a peer daemon: credentials from options, environment, a TTY. */
+async function daemonPeer(o: AsyncOptions): Promise<NonNullable<SessionConfig['remote']>> {
+  const d = o.daemon!;
+  const keys = d.keyFiles.map(loadPrivateKey);
+  let password = process.env.ASPERA_SCP_PASS || undefined;
+  if (d.passwordPrompt) {
+    if (!haveTty())
+      throw new UsageError(
+        '-w asks for the password on a terminal, and there is none.',
+        'In batch mode put the password in ASPERA_SCP_PASS instead.',
+      );
+    password = await askPassword(`Password for ${o.remote.user ?? ''}@${o.remote.host}: `);
+  }
+  const token = d.token ?? (process.env.ASPERA_SCP_TOKEN || undefined);
+  // Like ssh: without a user, a key or password logs in as the local user name; a token
+  // alone names its user itself.
+  const user =
+    o.remote.user ??
+    (keys.length > 0 || password !== undefined ? userInfo().username : undefined);
+  if (user === undefined && token === undefined)
+    throw new SessionError(
+      'ERR_AUTH',
+      `No credentials for peer ${o.remote.host}.`,
+      'Give a key with -i, a password in ASPERA_SCP_PASS (or -w to be asked), or a token with -W or ASPERA_SCP_TOKEN.',
+    );
+  return {
+    target: {
+      host: o.remote.host!,
+      port: d.port,
+      user,
+      plaintext: d.plaintext,
+      hostKeys: {
+        file: d.knownHosts ?? defaultKnownHostsFile(),
+        acceptNew: d.acceptNewHostKey,
+        ...(haveTty() ? { ask: askYesNo } : {}),
+      },
+      ...(d.remoteLogDir !== undefined ? { logDir: d.remoteLogDir } : {}),
+    },
+    credentials: {
+      keys,
+      ...(password !== undefined ? { password } : {}),
+      ...(token !== undefined ? { token } : {}),
+    },
+  };
 }

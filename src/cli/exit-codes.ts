@@ -27,6 +27,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'ERR_UNSUPPORTED_OPTION':
     case 'ERR_SESSION_NAME':
     case 'ERR_DIRS_OVERLAP':
+    case 'ERR_CONFIG':
       return EXIT.USAGE;
     case 'ERR_INTERRUPTED':
       return EXIT.INTERRUPTED;
@@ -42,6 +43,10 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'ERR_SESSION_BUSY':
     case 'ERR_SAFETY':
     case 'ERR_IO':
+    case 'ERR_LISTEN':
+    case 'ERR_AUTH':
+    case 'ERR_HOST_KEY':
+    case 'ERR_PEER':
       return EXIT.SESSION;
   }
 }

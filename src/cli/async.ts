@@ -96,8 +96,7 @@ async function daemonPeer(o: AsyncOptions): Promise<NonNullable<SessionConfig['r
   // Like ssh: without a user, a key or password logs in as the local user name; a token
   // alone names its user itself.
   const user =
-    o.remote.user ??
-    (keys.length > 0 || password !== undefined ? userInfo().username : undefined);
+    o.remote.user ?? (keys.length > 0 || password !== undefined ? userInfo().username : undefined);
   if (user === undefined && token === undefined)
     throw new SessionError(
       'ERR_AUTH',

@@ -570,17 +570,24 @@ function withHostOptions(
   const u = r.user ?? user;
   if (u !== undefined && h === undefined)
     throw new UsageError('--user needs a peer host: -r user@host:dir or --host.');
-  return { ...(u !== undefined ? { user: u } : {}), ...(h !== undefined ? { host: h } : {}), path: r.path };
+  return {
+    ...(u !== undefined ? { user: u } : {}),
+    ...(h !== undefined ? { host: h } : {}),
+    path: r.path,
+  };
 }
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|::1)$/;
 
 function daemonSpec(remote: RemoteSpec, o: Record<string, unknown>): DaemonSpec | undefined {
-  const str = (k: string): string | undefined => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
+  const str = (k: string): string | undefined =>
+    typeof o[k] === 'string' ? (o[k] as string) : undefined;
   const list = (k: string): string[] => (Array.isArray(o[k]) ? (o[k] as string[]) : []);
   const peerOnly = (flag: string, present: boolean): void => {
     if (present && remote.host === undefined)
-      throw new UsageError(`${flag} applies to a peer daemon only: name one with -r user@host:dir.`);
+      throw new UsageError(
+        `${flag} applies to a peer daemon only: name one with -r user@host:dir.`,
+      );
   };
   peerOnly('-P/--tcp-port', str('tcpPort') !== undefined);
   peerOnly('-i/--private-key-path', list('privateKeyPath').length > 0);

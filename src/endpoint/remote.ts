@@ -120,7 +120,11 @@ export class RemoteEndpoint implements Endpoint {
       } catch {
         // Only an optimisation.
       }
-      const ep = new RemoteEndpoint(session, target, `${target.user ? `${target.user}@` : ''}${peer}`);
+      const ep = new RemoteEndpoint(
+        session,
+        target,
+        `${target.user ? `${target.user}@` : ''}${peer}`,
+      );
       const hello = (await ep.call('GET', '/v1/hello', undefined)) as {
         protocol: number;
         nonce: string;
@@ -210,9 +214,7 @@ export class RemoteEndpoint implements Endpoint {
   }
 
   /** Sends a request, waits for its headers; rejects with a clear error if the peer is gone. */
-  private async exchange(
-    req: ClientHttp2Stream,
-  ): Promise<{ status: number; type: string }> {
+  private async exchange(req: ClientHttp2Stream): Promise<{ status: number; type: string }> {
     try {
       return await new Promise((resolve, reject) => {
         req.once('response', (h) =>
@@ -243,7 +245,8 @@ export class RemoteEndpoint implements Endpoint {
       throw new SessionError('ERR_PEER', `Peer ${this.where} answered garbage (HTTP ${status}).`);
     }
     if (v.error) throw errorFromWire(v.error);
-    if (status !== 200) throw new SessionError('ERR_PEER', `Peer ${this.where} answered HTTP ${status}.`);
+    if (status !== 200)
+      throw new SessionError('ERR_PEER', `Peer ${this.where} answered HTTP ${status}.`);
     return v.ok;
   }
 
@@ -265,7 +268,11 @@ export class RemoteEndpoint implements Endpoint {
       ...spec,
       ...(this.target.logDir !== undefined ? { logDir: this.target.logDir } : {}),
     })) as Prepared;
-    return { dir: `${this.where}:${p.dir}`, dbPath: `${this.where}:${p.dbPath}`, dbExisted: p.dbExisted };
+    return {
+      dir: `${this.where}:${p.dir}`,
+      dbPath: `${this.where}:${p.dbPath}`,
+      dbExisted: p.dbExisted,
+    };
   }
 
   async open(opts: { readonly reset: boolean }): Promise<void> {

@@ -142,6 +142,9 @@ export async function readFrame(stream: Readable): Promise<DataBatch> {
   };
   for await (const c of stream) take(c as Buffer);
   if (data === undefined || filled !== data.byteLength)
-    throw new SessionError('ERR_PEER', 'data frame shorter than announced (the stream ended early)');
+    throw new SessionError(
+      'ERR_PEER',
+      'data frame shorter than announced (the stream ended early)',
+    );
   return { data, segments };
 }

@@ -99,7 +99,8 @@ async function runRemotePeerSession(
     peer = await RemoteEndpoint.connect(remote.target, remote.credentials);
     const local = new LocalEndpoint(pool, 'local');
     const t = remote.target;
-    return await runWith(cfg, cfg.remoteDir, `${t.host}:${t.port}`, local, peer);
+    // The host alone: a daemon moved to another port still serves the same session.
+    return await runWith(cfg, cfg.remoteDir, t.host, local, peer);
   } finally {
     peer?.close();
     await pool.close();

@@ -45,7 +45,10 @@ export async function hashPassword(password: string): Promise<string> {
 // Checked against when the user is unknown, so an unknown user costs as much as a wrong password.
 let dummyHash: Promise<string> | undefined;
 
-export async function checkPassword(password: string, stored: string | undefined): Promise<boolean> {
+export async function checkPassword(
+  password: string,
+  stored: string | undefined,
+): Promise<boolean> {
   const ref = stored ?? (await (dummyHash ??= hashPassword('not a password')));
   const parts = ref.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;

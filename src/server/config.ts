@@ -191,7 +191,11 @@ export function validateConfig(doc: Table, file: string): ServerConfig {
       return realpathSync(p);
     } catch (e) {
       if (e instanceof ConfigError) throw e;
-      return fail(full, `${p} cannot be used: ${describeIoError(e)}`, 'Create the directory first.');
+      return fail(
+        full,
+        `${p} cannot be used: ${describeIoError(e)}`,
+        'Create the directory first.',
+      );
     }
   };
   const mode = (t: Table, key: string, full: string): number | undefined => {
@@ -241,7 +245,8 @@ export function validateConfig(doc: Table, file: string): ServerConfig {
       if (!Array.isArray(u.tokens)) fail(`${p}tokens`, 'must be an array of { sha256, expires }');
       (u.tokens as unknown[]).forEach((t, i) => {
         const k = `${p}tokens[${i}]`;
-        if (!isTable(t)) fail(k, 'must be a table { sha256 = "...", expires = 2027-01-01T00:00:00Z }');
+        if (!isTable(t))
+          fail(k, 'must be a table { sha256 = "...", expires = 2027-01-01T00:00:00Z }');
         const tt = t as Table;
         unknownKeys(tt, `${k}.`, ['sha256', 'expires']);
         if (typeof tt.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(tt.sha256))
@@ -263,7 +268,10 @@ export function validateConfig(doc: Table, file: string): ServerConfig {
       );
     const filters: string[] = [];
     if (u.filters !== undefined) {
-      if (!Array.isArray(u.filters) || !(u.filters as unknown[]).every((f) => typeof f === 'string'))
+      if (
+        !Array.isArray(u.filters) ||
+        !(u.filters as unknown[]).every((f) => typeof f === 'string')
+      )
         fail(`${p}filters`, 'must be an array of strings');
       filters.push(...(u.filters as string[]));
     }

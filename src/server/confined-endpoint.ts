@@ -62,7 +62,10 @@ export class ConfinedEndpoint implements Endpoint {
         'Ask the server administrator to set sync = true for this user.',
       );
     }
-    if ((spec.placement.preserveUid || spec.placement.preserveGid) && !this.user.allowPreserveOwner) {
+    if (
+      (spec.placement.preserveUid || spec.placement.preserveGid) &&
+      !this.user.allowPreserveOwner
+    ) {
       throw new SessionError(
         'ERR_AUTH',
         `This server does not let user '${this.user.name}' set file owners (-u/-j).`,

@@ -277,7 +277,10 @@ export class Daemon {
       }
       conn.finished = true;
       await ep.finish(args[0] as never);
-      this.log(conn, `session ${ep.sessionName}: finished (${(args[0] as { status?: string })?.status})`);
+      this.log(
+        conn,
+        `session ${ep.sessionName}: finished (${(args[0] as { status?: string })?.status})`,
+      );
       this.reply(stream, 200, { ok: null });
       return;
     }
@@ -304,7 +307,8 @@ export class Daemon {
     } catch {
       throw new AsyncError('ERR_PEER', 'The request body is not JSON.');
     }
-    if (!Array.isArray(v)) throw new AsyncError('ERR_PEER', 'The request body must be a JSON array.');
+    if (!Array.isArray(v))
+      throw new AsyncError('ERR_PEER', 'The request body must be a JSON array.');
     return v;
   }
 
@@ -324,7 +328,10 @@ export class Daemon {
     if (!user) {
       this.throttle.failed(conn.source);
       await sleep(this.throttle.delayFor(conn.source));
-      this.log(conn, `login failed${typeof req?.user === 'string' ? ` for '${req.user.slice(0, 64)}'` : ''}`);
+      this.log(
+        conn,
+        `login failed${typeof req?.user === 'string' ? ` for '${req.user.slice(0, 64)}'` : ''}`,
+      );
       // One answer for every failure: it says nothing about which part was wrong.
       this.reply(stream, 401, {
         error: { code: 'ERR_AUTH', message: 'Authentication failed.' },

@@ -68,7 +68,10 @@ export class ParentGuard {
   check(path: string, includeSelf = false): void {
     const bad = unsafeRelPathReason(path);
     if (bad !== undefined || path === '') {
-      throw new SessionError('ERR_PEER', `The client named a refused path '${path}': ${bad ?? 'empty'}.`);
+      throw new SessionError(
+        'ERR_PEER',
+        `The client named a refused path '${path}': ${bad ?? 'empty'}.`,
+      );
     }
     const segs = path.split('/');
     const n = includeSelf ? segs.length : segs.length - 1;

@@ -18,8 +18,10 @@ export interface TlsIdentity {
   readonly created: boolean;
 }
 
-
-export async function loadOrCreateIdentity(certFile: string, keyFile: string): Promise<TlsIdentity> {
+export async function loadOrCreateIdentity(
+  certFile: string,
+  keyFile: string,
+): Promise<TlsIdentity> {
   let created = false;
   const haveCert = existsSync(certFile);
   const haveKey = existsSync(keyFile);
@@ -54,7 +56,10 @@ export async function loadOrCreateIdentity(certFile: string, keyFile: string): P
     cert = readFileSync(certFile, 'utf8');
     key = readFileSync(keyFile, 'utf8');
   } catch (e) {
-    throw new AsyncError('ERR_CONFIG', `Cannot read ${certFile} or ${keyFile}: ${describeIoError(e)}.`);
+    throw new AsyncError(
+      'ERR_CONFIG',
+      `Cannot read ${certFile} or ${keyFile}: ${describeIoError(e)}.`,
+    );
   }
   let der: Buffer;
   try {

@@ -9,6 +9,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { asyncCli, describeTree, tmp, writeTree } from '../helpers.js';
+import { RemoteEndpoint } from '../../src/endpoint/remote.js';
 import type { Daemon } from './daemon.js';
 import { asyncTo, collect, spawnAsyncTo, startDaemon, waitFor } from './daemon.js';
 
@@ -74,24 +75,46 @@ describe('sessions on one daemon', () => {
   });
 
   test('a second run of the same session on the same directory is refused while the first runs', async () => {
+    // The first run is held open in this process (deterministic: no race with a timer).
+    const first = await RemoteEndpoint.connect(
+      {
+        host: '127.0.0.1',
+        port: d.port,
+        user: 'alice',
+        plaintext: false,
+        hostKeys: { file: join(d.root, 'known_hosts'), acceptNew: true },
+      },
+      { password: 'secret', keys: [] },
+    );
+    try {
+      const local = tmp();
+      await first.prepare({
+        identity: {
+          name: 'busy',
+          localDir: local,
+          remoteDir: '/busy',
+          remoteHost: '127.0.0.1',
+          direction: 'push',
+        },
+        role: 'remote',
+        dir: '/busy',
+        createDir: true,
+        placement: { preserveMtime: false, preserveUid: false, preserveGid: false },
+      });
+      await first.open({ reset: false });
+      const second = asyncTo(d, 'alice@127.0.0.1:/busy', ['-N', 'busy', '-d', local, '-x']);
+      assert.equal(second.code, 3, second.stderr);
+      assert.match(
+        second.stderr,
+        /Session 'busy' is already running on the server for this directory/,
+      );
+      await first.finish({ status: 'ok' });
+    } finally {
+      first.close();
+    }
     const { dir } = bigTree();
-    const first = spawnAsyncTo(d, 'alice@127.0.0.1:/busy', [
-      '-N',
-      'busy',
-      '-d',
-      dir,
-      '--create-dir',
-      '-l',
-      '100m',
-    ]);
-    const firstDone = collect(first);
-    const cache = join(d.root, 'alice', 'busy', '.private-asp', 'busy', 'cache');
-    await waitFor(() => existsSync(cache) && readdirSync(cache).length > 0);
-    const second = asyncTo(d, 'alice@127.0.0.1:/busy', ['-N', 'busy', '-d', tmp(), '-x']);
-    assert.equal(second.code, 3);
-    assert.match(second.stderr, /already running|in use by another run/);
-    const r = await firstDone;
-    assert.equal(r.code, 0, r.stderr);
+    const after = asyncTo(d, 'alice@127.0.0.1:/busy', ['-N', 'busy', '-d', dir, '-x']);
+    assert.equal(after.code, 0, after.stderr);
   });
 
   test('kill -9 of the client mid-transfer: the server stays consistent, the rerun converges', async () => {

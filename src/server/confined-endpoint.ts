@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import type { Entry } from '../core/entry.js';
 import type { Op } from '../core/plan.js';
 import { PRIVATE_DIR } from '../core/paths.js';
+import { sessionNameProblem } from '../core/session-name.js';
+import { CHUNK_SIZE } from '../hash/digest.js';
+import { MAX_FRAME_DATA } from '../endpoint/wire.js';
 import type { Problem } from '../core/problem.js';
 import { SessionError } from '../errors.js';
 import type {
@@ -72,6 +75,10 @@ export class ConfinedEndpoint implements Endpoint {
         'Leave out -u/-j, or ask the administrator to set allow_preserve_owner = true.',
       );
     }
+    // The name becomes a directory on this server: checked here too, never trusted.
+    const nameProblem = sessionNameProblem(String(spec.identity?.name));
+    if (nameProblem)
+      throw new SessionError('ERR_SESSION_NAME', `Invalid session name: ${nameProblem}.`);
     const docroot = this.user.docroot;
     const dir = resolveDirInside(docroot, clientDirToRel(spec.dir), `Peer directory ${spec.dir}`);
     let dbDir: string | undefined;
@@ -160,7 +167,15 @@ export class ConfinedEndpoint implements Endpoint {
 
   async read(segments: readonly Segment[]): Promise<DataBatch> {
     const g = new ParentGuard(this.root);
-    for (const s of segments) g.check(s.entry.path);
+    let total = 0;
+    for (const s of segments) {
+      g.check(s.entry.path);
+      // The pump asks for at most one batch (8 MiB plus a piece); a client asking for more
+      // is refused rather than allowed to make the server allocate at will.
+      total += s.length;
+      if (!(s.length >= 0 && s.length <= CHUNK_SIZE && total <= MAX_FRAME_DATA))
+        throw new SessionError('ERR_PEER', 'The client asked for more data than one batch holds.');
+    }
     return this.inner.read(segments);
   }
 

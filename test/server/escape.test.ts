@@ -190,6 +190,37 @@ describe('docroot confinement', () => {
     } finally {
       ep.close();
     }
+    // A session name is a directory on the server: a crafted one is refused there too.
+    const ep2 = await RemoteEndpoint.connect(
+      {
+        host: '127.0.0.1',
+        port: d.port,
+        user: 'alice',
+        plaintext: false,
+        hostKeys: { file: join(d.root, 'known_hosts'), acceptNew: true },
+      },
+      { password: 'secret', keys: [] },
+    );
+    try {
+      await assert.rejects(
+        ep2.prepare({
+          identity: {
+            name: '../../../outside/x',
+            localDir: '/x',
+            remoteDir: '/mal',
+            remoteHost: 'h',
+            direction: 'push',
+          },
+          role: 'remote',
+          dir: '/mal',
+          createDir: false,
+          placement: { preserveMtime: false, preserveUid: false, preserveGid: false },
+        }),
+        /Invalid session name/,
+      );
+    } finally {
+      ep2.close();
+    }
     // A client speaking garbage does not disturb the daemon.
     await new Promise<void>((resolve) => {
       const s = connect(d.port, '127.0.0.1', () =>

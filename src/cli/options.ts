@@ -355,11 +355,16 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     help: 'target rate in bits/s, suffixes k/m/g (-l 500m)',
     status: S,
   },
-  { group: 'Transfer', flags: '-m, --min-rate <rate>', help: 'minimum rate', status: U },
+  {
+    group: 'Transfer',
+    flags: '-m, --min-rate <rate>',
+    help: 'minimum rate (steers FASP over UDP; no meaning over TCP, see README)',
+    status: U,
+  },
   {
     group: 'Transfer',
     flags: '-a, --rate-policy <policy>',
-    help: 'fair, fixed, high or low',
+    help: 'fair, fixed, high or low (FASP only, see README)',
     status: U,
     choices: ['fair', 'fixed', 'high', 'low'],
   },

@@ -138,6 +138,18 @@ export async function authenticate(
     const u = findByToken(cfg, req.token, Date.now());
     if (u && (req.user === undefined || req.user === u.name)) return u;
   }
+  if (typeof req.token === 'string') {
+    // Aspera clients often pass a Basic authorization value, `Basic base64(user:password)`:
+    // accepted as that user's password.
+    const m = /^Basic\s+([A-Za-z0-9+/=]+)$/.exec(req.token.trim());
+    const pair = m ? Buffer.from(m[1]!, 'base64').toString('utf8') : '';
+    const colon = pair.indexOf(':');
+    if (colon > 0) {
+      const u = cfg.users.get(pair.slice(0, colon));
+      const ok = await checkPassword(pair.slice(colon + 1), u?.password);
+      if (ok && u && (req.user === undefined || req.user === u.name)) return u;
+    }
+  }
   if (named && checkKeys(named, req.keys, nonce, binding)) return named;
   if (typeof req.password === 'string') {
     const ok = await checkPassword(req.password, named?.password);

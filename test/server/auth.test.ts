@@ -107,6 +107,16 @@ describe('authentication', () => {
     const ex = run('tok', '127.0.0.1:/tok', ['-W', expired], {});
     assert.equal(ex.code, 3);
     assert.match(ex.stderr, /Authentication failed/);
+    const basic = `Basic ${Buffer.from('alice:secret').toString('base64')}`;
+    const c = run('tok', '127.0.0.1:/tok', ['-W', basic], {});
+    assert.equal(c.code, 0, c.stderr);
+    const badBasic = run(
+      'tok',
+      '127.0.0.1:/tok',
+      ['-W', `Basic ${Buffer.from('alice:nope').toString('base64')}`],
+      {},
+    );
+    assert.equal(badBasic.code, 3);
     const garbage = run('tok', '127.0.0.1:/tok', ['-W', 'Basic %%% not a token'], {});
     assert.equal(garbage.code, 3);
   });

@@ -694,7 +694,11 @@ export class LocalEndpoint implements Endpoint {
     void expect;
     if (!cur) {
       this.ensureParent(entry.path);
+      // Created with its final mode, kept writable by its owner until settle() sets the
+      // exact mode: a run killed before settle() leaves the usual 0755, not 0700, which
+      // the rerun would not correct (both sides then agree the directory exists).
       mkdirSync(abs, { mode: 0o700 });
+      chmodSync(abs, (entry.mode & 0o7777) | 0o700);
       this.touch(parentOf(entry.path));
     }
     return this.applyAttrs(entry, undefined);

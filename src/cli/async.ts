@@ -115,6 +115,7 @@ async function daemonPeer(o: AsyncOptions): Promise<NonNullable<SessionConfig['r
         ...(haveTty() ? { ask: askYesNo } : {}),
       },
       ...(d.remoteLogDir !== undefined ? { logDir: d.remoteLogDir } : {}),
+      ...stallFromEnv(),
     },
     credentials: {
       keys,
@@ -122,4 +123,14 @@ async function daemonPeer(o: AsyncOptions): Promise<NonNullable<SessionConfig['r
       ...(token !== undefined ? { token } : {}),
     },
   };
+}
+
+/** ASYNC_PEER_STALL_SECONDS: how long a silent peer is waited for (default 300 s). */
+function stallFromEnv(): { stallMs?: number } {
+  const v = process.env.ASYNC_PEER_STALL_SECONDS;
+  if (v === undefined || v === '') return {};
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`Invalid ASYNC_PEER_STALL_SECONDS '${v}': give a number of seconds.`);
+  return { stallMs: n * 1000 };
 }

@@ -180,7 +180,9 @@ export class RemoteEndpoint implements Endpoint {
   }
 
   close(): void {
-    if (!this.session.closed) this.session.close();
+    // A peer that is gone or stalled gets no graceful goodbye: it might never answer one.
+    if (this.lost) this.session.destroy();
+    else if (!this.session.closed) this.session.close();
   }
 
   // --- requests ---------------------------------------------------------------------------
@@ -192,15 +194,16 @@ export class RemoteEndpoint implements Endpoint {
       ':path': path,
       ...(contentType ? { 'content-type': contentType } : {}),
     });
-    req.setTimeout(this.target.stallMs ?? DEFAULT_STALL_MS, () =>
+    req.setTimeout(this.target.stallMs ?? DEFAULT_STALL_MS, () => {
+      this.lost ??= new Error('the peer stalled');
       req.destroy(
         new SessionError(
           'ERR_PEER',
           `Peer ${this.where} stalled: nothing arrived for ${Math.round((this.target.stallMs ?? DEFAULT_STALL_MS) / 1000)} s.`,
           'Run again; what was placed is recorded.',
         ),
-      ),
-    );
+      );
+    });
     return req;
   }
 

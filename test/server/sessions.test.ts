@@ -176,6 +176,39 @@ describe('sessions on one daemon', () => {
   });
 });
 
+describe('a peer that stalls mid-transfer', () => {
+  test('the client gives up with a clear message; once the peer is back the rerun converges', async () => {
+    const d = await startDaemon();
+    try {
+      const { dir, files } = bigTree();
+      const peer = join(d.root, 'alice', 'st');
+      const child = spawnAsyncTo(
+        d,
+        'alice@127.0.0.1:/st',
+        ['-N', 'st', '-d', dir, '--create-dir', '-l', '200m'],
+        {
+          ASPERA_SCP_PASS: 'secret',
+          ASYNC_PEER_STALL_SECONDS: '1.5',
+        },
+      );
+      const done = collect(child);
+      await waitFor(() => countFiles(peer) > 20 || child.exitCode !== null);
+      d.proc.kill('SIGSTOP');
+      const r = await done;
+      d.proc.kill('SIGCONT');
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, /Peer .* stalled: nothing arrived for 2 s|Lost the connection/);
+      assertWholeOrAbsent(peer, files);
+      await waitFor(() => /session st: client went away/.test(d.log()));
+      const again = asyncTo(d, 'alice@127.0.0.1:/st', ['-N', 'st', '-d', dir]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.deepEqual(describeTree(peer), describeTree(dir));
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
 describe('kill -9 of the server mid-transfer', () => {
   test('the client stops with a clear message; after a restart the rerun converges', async () => {
     let d = await startDaemon();

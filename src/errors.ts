@@ -25,7 +25,13 @@ export type ErrorCode =
   | 'ERR_FILTER'
   | 'ERR_MOUNT_SIGNATURE'
   | 'ERR_KEEP_DIR'
-  | 'ERR_LOG_DIR';
+  | 'ERR_LOG_DIR'
+  // The peer daemon (src/server, src/endpoint/remote.ts).
+  | 'ERR_CONFIG'
+  | 'ERR_LISTEN'
+  | 'ERR_AUTH'
+  | 'ERR_HOST_KEY'
+  | 'ERR_PEER';
 
 export class AsyncError extends Error {
   readonly code: ErrorCode;

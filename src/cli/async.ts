@@ -6,10 +6,14 @@
  * per change first) on stdout; errors, warnings and notes on stderr; the live progress
  * display on stderr when it is a terminal; the -L log in its own directory.
  */
+import { userInfo } from 'node:os';
+import { defaultKnownHostsFile } from '../endpoint/known-hosts.js';
+import { loadPrivateKey } from '../endpoint/ssh-key.js';
 import { assertXattrSupport } from '../endpoint/xattrs.js';
-import { runLocalPeerSession } from '../engine/session.js';
 import type { RunEvents } from '../engine/run.js';
-import { AsyncError } from '../errors.js';
+import { runSession } from '../engine/session.js';
+import type { SessionConfig } from '../engine/session.js';
+import { AsyncError, SessionError, UsageError } from '../errors.js';
 import { loadFilterRules } from '../scan/filter-rules.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import type { SessionLog } from './log.js';
@@ -28,6 +32,7 @@ import {
 } from './output.js';
 import type { ProgressStream } from './progress.js';
 import { Progress } from './progress.js';
+import { askPassword, askYesNo, haveTty } from './prompt.js';
 
 export interface Io {
   readonly stdout: { write(s: string): void };
@@ -88,7 +93,8 @@ export async function asyncMain(
     if (o.preserveAcls) assertXattrSupport('--preserve-acls');
     const filters = loadFilterRules(o.filters);
     if (o.logDir !== undefined) {
-      const dir = checkLogDir(o.logDir, [o.localDir, o.remote.path]);
+      // A daemon's directory is on another host: only a local peer's can contain the log.
+      const dir = checkLogDir(o.logDir, [o.localDir, ...(o.daemon ? [] : [o.remote.path])]);
       log = await openSessionLog(dir, o.logSizeMB, o.debug, o.name);
       log.logger.info(
         { local: o.localDir, remote: o.remote.path, direction: o.direction, dryRun: o.dryRun },
@@ -98,9 +104,11 @@ export async function asyncMain(
     }
     const err = io.stderr as ProgressStream;
     if (Progress.wanted(err, o)) progress = new Progress(err);
+    const remote = o.daemon ? await daemonPeer(o) : undefined;
     let summary;
     try {
-      summary = await runLocalPeerSession({
+      summary = await runSession({
+        ...(remote ? { remote } : {}),
         name: o.name,
         localDir: o.localDir,
         remoteDir: o.remote.path,
@@ -207,4 +215,60 @@ export async function asyncMain(
   } finally {
     await log?.close();
   }
+}
+
+/** Reaching and logging in to a peer daemon: credentials from options, environment, a TTY. */
+async function daemonPeer(o: AsyncOptions): Promise<NonNullable<SessionConfig['remote']>> {
+  const d = o.daemon!;
+  const keys = d.keyFiles.map(loadPrivateKey);
+  let password = process.env.ASPERA_SCP_PASS || undefined;
+  if (d.passwordPrompt) {
+    if (!haveTty())
+      throw new UsageError(
+        '-w asks for the password on a terminal, and there is none.',
+        'In batch mode put the password in ASPERA_SCP_PASS instead.',
+      );
+    password = await askPassword(`Password for ${o.remote.user ?? ''}@${o.remote.host}: `);
+  }
+  const token = d.token ?? (process.env.ASPERA_SCP_TOKEN || undefined);
+  // Like ssh: without a user, a key or password logs in as the local user name; a token
+  // alone names its user itself.
+  const user =
+    o.remote.user ?? (keys.length > 0 || password !== undefined ? userInfo().username : undefined);
+  if (user === undefined && token === undefined)
+    throw new SessionError(
+      'ERR_AUTH',
+      `No credentials for peer ${o.remote.host}.`,
+      'Give a key with -i, a password in ASPERA_SCP_PASS (or -w to be asked), or a token with -W or ASPERA_SCP_TOKEN.',
+    );
+  return {
+    target: {
+      host: o.remote.host!,
+      port: d.port,
+      user,
+      plaintext: d.plaintext,
+      hostKeys: {
+        file: d.knownHosts ?? defaultKnownHostsFile(),
+        acceptNew: d.acceptNewHostKey,
+        ...(haveTty() ? { ask: askYesNo } : {}),
+      },
+      ...(d.remoteLogDir !== undefined ? { logDir: d.remoteLogDir } : {}),
+      ...stallFromEnv(),
+    },
+    credentials: {
+      keys,
+      ...(password !== undefined ? { password } : {}),
+      ...(token !== undefined ? { token } : {}),
+    },
+  };
+}
+
+/** ASYNC_PEER_STALL_SECONDS: how long a silent peer is waited for (default 300 s). */
+function stallFromEnv(): { stallMs?: number } {
+  const v = process.env.ASYNC_PEER_STALL_SECONDS;
+  if (v === undefined || v === '') return {};
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`Invalid ASYNC_PEER_STALL_SECONDS '${v}': give a number of seconds.`);
+  return { stallMs: n * 1000 };
 }

@@ -30,6 +30,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'ERR_FILTER':
     case 'ERR_KEEP_DIR':
     case 'ERR_LOG_DIR':
+    case 'ERR_CONFIG':
       return EXIT.USAGE;
     case 'ERR_INTERRUPTED':
       return EXIT.INTERRUPTED;
@@ -47,6 +48,10 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'ERR_SAFETY':
     case 'ERR_MOUNT_SIGNATURE':
     case 'ERR_IO':
+    case 'ERR_LISTEN':
+    case 'ERR_AUTH':
+    case 'ERR_HOST_KEY':
+    case 'ERR_PEER':
       return EXIT.SESSION;
   }
 }

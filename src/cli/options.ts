@@ -18,6 +18,24 @@ export interface RemoteSpec {
   readonly path: string;
 }
 
+/** How to reach and log in to a peer daemon (set when -r names a host). */
+export interface DaemonSpec {
+  readonly port: number;
+  /** -i files, in order. */
+  readonly keyFiles: readonly string[];
+  /** -w: ask for the password on the terminal. */
+  readonly passwordPrompt: boolean;
+  /** -W; ASPERA_SCP_TOKEN and ASPERA_SCP_PASS are read by the command, not here. */
+  readonly token: string | undefined;
+  readonly remoteLogDir: string | undefined;
+  readonly knownHosts: string | undefined;
+  readonly acceptNewHostKey: boolean;
+  readonly plaintext: boolean;
+}
+
+/** The daemon's default port (Aspera's SSH port for sync, so firewall rules carry over). */
+export const DEFAULT_PORT = 33001;
+
 export interface AsyncOptions {
   readonly name: string;
   readonly localDir: string;
@@ -36,6 +54,8 @@ export interface AsyncOptions {
   readonly localDbDir: string | undefined;
   readonly remoteDbDir: string | undefined;
   readonly checksum: string;
+  /** Set when the peer is a daemon (-r user@host:path or --host). */
+  readonly daemon: DaemonSpec | undefined;
   /**
    * Bidi: what a path changed differently on both sides becomes. From --conflict-resolve,
    * else from -o: conflict (default) leaves both copies, older = newer, always = local.
@@ -109,27 +129,50 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     help: 'peer directory; a plain path syncs with a local directory',
     status: S,
   },
-  { group: 'Session', flags: '--user <user>', help: 'user on the peer host', status: U },
-  { group: 'Session', flags: '--host <host>', help: 'peer host', status: U },
-  { group: 'Session', flags: '-P, --tcp-port <port>', help: 'peer daemon port', status: U },
+  { group: 'Session', flags: '--user <user>', help: 'user on the peer host', status: S },
+  { group: 'Session', flags: '--host <host>', help: 'peer host (async-server)', status: S },
+  {
+    group: 'Session',
+    flags: '-P, --tcp-port <port>',
+    help: 'peer daemon port (default 33001)',
+    status: S,
+  },
   {
     group: 'Authentication',
     flags: '-i, --private-key-path <file>',
     help: 'SSH private key (repeatable)',
-    status: U,
+    status: S,
     repeatable: true,
   },
   {
     group: 'Authentication',
     flags: '-w, --password-prompt',
     help: 'ask for the password (else ASPERA_SCP_PASS)',
-    status: U,
+    status: S,
   },
   {
     group: 'Authentication',
     flags: '-W, --token <token>',
     help: 'Basic token (else ASPERA_SCP_TOKEN)',
-    status: U,
+    status: S,
+  },
+  {
+    group: 'Authentication',
+    flags: '--known-hosts <file>',
+    help: 'pinned daemon fingerprints (default ~/.config/open-async/known_hosts)',
+    status: S,
+  },
+  {
+    group: 'Authentication',
+    flags: '--accept-new-host-key',
+    help: 'trust a peer seen for the first time (batch mode)',
+    status: S,
+  },
+  {
+    group: 'Authentication',
+    flags: '--plaintext',
+    help: 'h2c without TLS, loopback peers only (tests)',
+    status: S,
   },
   // Mode
   {
@@ -353,11 +396,16 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     help: 'target rate in bits/s, suffixes k/m/g (-l 500m)',
     status: S,
   },
-  { group: 'Transfer', flags: '-m, --min-rate <rate>', help: 'minimum rate', status: U },
+  {
+    group: 'Transfer',
+    flags: '-m, --min-rate <rate>',
+    help: 'minimum rate (steers FASP over UDP; no meaning over TCP, see README)',
+    status: U,
+  },
   {
     group: 'Transfer',
     flags: '-a, --rate-policy <policy>',
-    help: 'fair, fixed, high or low',
+    help: 'fair, fixed, high or low (FASP only, see README)',
     status: U,
     choices: ['fair', 'fixed', 'high', 'low'],
   },
@@ -381,7 +429,12 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     help: 'local log directory and rotation size',
     status: S,
   },
-  { group: 'Logs', flags: '-R, --remote-logdir <dir>', help: 'peer log directory', status: U },
+  {
+    group: 'Logs',
+    flags: '-R, --remote-logdir <dir>',
+    help: 'peer log directory (inside its docroot)',
+    status: S,
+  },
   {
     group: 'Logs',
     flags: '-D, --debug',
@@ -510,12 +563,8 @@ export function parseAsyncArgs(
   if (remoteText === undefined || remoteText === '') {
     throw new UsageError('Missing the peer directory: pass -r/--remote-dir <[user@host:]dir>.');
   }
-  const remote = parseRemote(remoteText);
-  if (remote.host !== undefined) {
-    throw new UnsupportedOptionError(
-      `-r with a host (${remote.host}:); remote peers over the daemon`,
-    );
-  }
+  const remote = withHostOptions(parseRemote(remoteText), str('user'), str('host'));
+  const daemon = daemonSpec(remote, o);
   const direction = (str('direction') ?? 'push') as Direction;
   const overwrite = (str('overwrite') ??
     (direction === 'bidi' ? 'conflict' : 'always')) as AsyncOptions['overwrite'];
@@ -615,6 +664,7 @@ export function parseAsyncArgs(
       localDbDir: str('localDbDir'),
       remoteDbDir: str('remoteDbDir'),
       checksum: str('checksum') ?? 'none',
+      daemon,
       conflictResolve,
       filters,
       cleanExcluded: o.cleanExcluded === true,
@@ -638,5 +688,73 @@ export function parseAsyncArgs(
       logSizeMB,
       debug: typeof o.debug === 'number' ? Math.min(o.debug, 3) : 0,
     },
+  };
+}
+
+/** --user and --host complete -r; they may not contradict it. */
+function withHostOptions(
+  r: RemoteSpec,
+  user: string | undefined,
+  host: string | undefined,
+): RemoteSpec {
+  if (host !== undefined && r.host !== undefined && host !== r.host)
+    throw new UsageError(`--host ${host} contradicts -r ${r.host}:${r.path}; give the host once.`);
+  if (user !== undefined && r.user !== undefined && user !== r.user)
+    throw new UsageError(`--user ${user} contradicts -r ${r.user}@...; give the user once.`);
+  const h = r.host ?? host;
+  const u = r.user ?? user;
+  if (u !== undefined && h === undefined)
+    throw new UsageError('--user needs a peer host: -r user@host:dir or --host.');
+  return {
+    ...(u !== undefined ? { user: u } : {}),
+    ...(h !== undefined ? { host: h } : {}),
+    path: r.path,
+  };
+}
+
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|::1)$/;
+
+function daemonSpec(remote: RemoteSpec, o: Record<string, unknown>): DaemonSpec | undefined {
+  const str = (k: string): string | undefined =>
+    typeof o[k] === 'string' ? (o[k] as string) : undefined;
+  const list = (k: string): string[] => (Array.isArray(o[k]) ? (o[k] as string[]) : []);
+  const peerOnly = (flag: string, present: boolean): void => {
+    if (present && remote.host === undefined)
+      throw new UsageError(
+        `${flag} applies to a peer daemon only: name one with -r user@host:dir.`,
+      );
+  };
+  peerOnly('-P/--tcp-port', str('tcpPort') !== undefined);
+  peerOnly('-i/--private-key-path', list('privateKeyPath').length > 0);
+  peerOnly('-w/--password-prompt', o.passwordPrompt === true);
+  peerOnly('-W/--token', str('token') !== undefined);
+  peerOnly('-R/--remote-logdir', str('remoteLogdir') !== undefined);
+  peerOnly('--plaintext', o.plaintext === true);
+  peerOnly('--accept-new-host-key', o.acceptNewHostKey === true);
+  peerOnly('--known-hosts', str('knownHosts') !== undefined);
+  if (remote.host === undefined) return undefined;
+  let port = DEFAULT_PORT;
+  const pt = str('tcpPort');
+  if (pt !== undefined) {
+    const n = parseCount(pt);
+    if (n === undefined || n < 1 || n > 65535)
+      throw new UsageError(`Invalid -P/--tcp-port '${pt}': give a port from 1 to 65535.`);
+    port = n;
+  }
+  if (o.plaintext === true && !LOOPBACK.test(remote.host)) {
+    throw new UsageError(
+      `--plaintext is allowed with a loopback peer only (127.0.0.1, ::1, localhost), not ${remote.host}.`,
+      'It exists for tests; leave it out to use TLS.',
+    );
+  }
+  return {
+    port,
+    keyFiles: list('privateKeyPath'),
+    passwordPrompt: o.passwordPrompt === true,
+    token: str('token'),
+    remoteLogDir: str('remoteLogdir'),
+    knownHosts: str('knownHosts'),
+    acceptNewHostKey: o.acceptNewHostKey === true,
+    plaintext: o.plaintext === true,
   };
 }

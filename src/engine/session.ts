@@ -8,6 +8,9 @@ import { dirname, resolve } from 'node:path';
 import { isWithin } from '../core/paths.js';
 import { SessionError } from '../errors.js';
 import { LocalEndpoint } from '../endpoint/local.js';
+import type { Endpoint } from '../endpoint/endpoint.js';
+import type { Credentials, RemoteTarget } from '../endpoint/remote.js';
+import { RemoteEndpoint } from '../endpoint/remote.js';
 import { WorkPool } from '../hash/pool.js';
 import { TokenBucket, unlimited } from '../transfer/rate-limiter.js';
 import type { Direction, PlacementPolicy } from '../endpoint/endpoint.js';
@@ -57,6 +60,8 @@ export interface SessionConfig {
       | 'removeAfterTransfer'
     >
   >;
+  /** Set when the peer is a daemon on another host (-r user@host:path). */
+  readonly remote?: { readonly target: RemoteTarget; readonly credentials: Credentials };
 }
 
 /** Resolves a path through its longest existing prefix, so a dir to be created compares too. */
@@ -92,45 +97,78 @@ export function checkLocalPeerDirs(localDir: string, remoteDir: string): void {
   }
 }
 
+/** Runs a session with whichever peer the configuration names: a directory or a daemon. */
+export function runSession(cfg: SessionConfig): Promise<RunSummary> {
+  return cfg.remote ? runRemotePeerSession(cfg, cfg.remote) : runLocalPeerSession(cfg);
+}
+
 export async function runLocalPeerSession(cfg: SessionConfig): Promise<RunSummary> {
   checkLocalPeerDirs(cfg.localDir, cfg.remoteDir);
   const pool = cfg.pool ?? new WorkPool();
   try {
     const local = new LocalEndpoint(pool, 'local');
     const peer = new LocalEndpoint(pool, 'peer');
-    return await runOnce(
-      {
-        identity: {
-          name: cfg.name,
-          localDir: resolve(cfg.localDir),
-          remoteDir: resolve(cfg.remoteDir),
-          remoteHost: '',
-          direction: cfg.direction,
-        },
-        localDir: cfg.localDir,
-        remoteDir: cfg.remoteDir,
-        ...(cfg.localDbDir !== undefined ? { localDbDir: cfg.localDbDir } : {}),
-        ...(cfg.remoteDbDir !== undefined ? { remoteDbDir: cfg.remoteDbDir } : {}),
-        reset: cfg.reset,
-        createDir: cfg.createDir,
-        overwrite: cfg.overwrite,
-        ...(cfg.conflictPolicy !== undefined ? { conflictPolicy: cfg.conflictPolicy } : {}),
-        placement: {
-          preserveMtime: cfg.preserveMtime,
-          preserveUid: cfg.preserveUid,
-          preserveGid: cfg.preserveGid,
-          ...cfg.placement,
-        },
-        limiter: cfg.targetRate !== undefined ? new TokenBucket(cfg.targetRate) : unlimited,
-        lanes: cfg.transferThreads,
-        ...(cfg.signal ? { signal: cfg.signal } : {}),
-        ...(cfg.events ? { events: cfg.events } : {}),
-        ...cfg.run,
-      },
-      local,
-      peer,
-    );
+    return await runWith(cfg, resolve(cfg.remoteDir), '', local, peer);
   } finally {
     if (cfg.pool === undefined) await pool.close();
   }
+}
+
+async function runRemotePeerSession(
+  cfg: SessionConfig,
+  remote: NonNullable<SessionConfig['remote']>,
+): Promise<RunSummary> {
+  const pool = new WorkPool();
+  let peer: RemoteEndpoint | undefined;
+  try {
+    peer = await RemoteEndpoint.connect(remote.target, remote.credentials);
+    const local = new LocalEndpoint(pool, 'local');
+    const t = remote.target;
+    // The host alone: a daemon moved to another port still serves the same session.
+    return await runWith(cfg, cfg.remoteDir, t.host, local, peer);
+  } finally {
+    peer?.close();
+    await pool.close();
+  }
+}
+
+function runWith(
+  cfg: SessionConfig,
+  remoteDir: string,
+  remoteHost: string,
+  local: Endpoint,
+  peer: Endpoint,
+): Promise<RunSummary> {
+  return runOnce(
+    {
+      identity: {
+        name: cfg.name,
+        localDir: resolve(cfg.localDir),
+        remoteDir,
+        remoteHost,
+        direction: cfg.direction,
+      },
+      localDir: cfg.localDir,
+      remoteDir: cfg.remoteDir,
+      ...(cfg.localDbDir !== undefined ? { localDbDir: cfg.localDbDir } : {}),
+      ...(cfg.remoteDbDir !== undefined ? { remoteDbDir: cfg.remoteDbDir } : {}),
+      reset: cfg.reset,
+      createDir: cfg.createDir,
+      overwrite: cfg.overwrite,
+      ...(cfg.conflictPolicy !== undefined ? { conflictPolicy: cfg.conflictPolicy } : {}),
+      placement: {
+        preserveMtime: cfg.preserveMtime,
+        preserveUid: cfg.preserveUid,
+        preserveGid: cfg.preserveGid,
+        ...cfg.placement,
+      },
+      limiter: cfg.targetRate !== undefined ? new TokenBucket(cfg.targetRate) : unlimited,
+      lanes: cfg.transferThreads,
+      ...(cfg.signal ? { signal: cfg.signal } : {}),
+      ...(cfg.events ? { events: cfg.events } : {}),
+      ...cfg.run,
+    },
+    local,
+    peer,
+  );
 }

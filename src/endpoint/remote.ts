@@ -1,0 +1,350 @@
+/**
+ * RemoteEndpoint: the Endpoint contract over one HTTP/2 connection to async-server. Each
+ * method is one request (endpoint/wire.ts); several lanes of the pump run as concurrent
+ * streams on the connection, with flow-control windows enlarged so the connection is not
+ * the bottleneck. Client: node:http2 (bench/RESULTS.md, "RemoteEndpoint transport").
+ *
+ * Connecting checks the server's certificate against the known-hosts file before any
+ * credential is sent, then logs in once for the whole session.
+ */
+import http2 from 'node:http2';
+import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import type { Entry } from '../core/entry.js';
+import type { Op } from '../core/plan.js';
+import type { Problem } from '../core/problem.js';
+import { SessionError, describeIoError, errnoCode } from '../errors.js';
+import type { Segment } from '../transfer/batches.js';
+import type {
+  ApplyResult,
+  DataBatch,
+  Endpoint,
+  FinishOptions,
+  HashReply,
+  PlaceResult,
+  Prepared,
+  RecordUpdate,
+  ScanReply,
+  SessionSpec,
+} from './endpoint.js';
+import type { HostKeyPolicy } from './known-hosts.js';
+import { checkHostKey, fingerprintOfDer } from './known-hosts.js';
+import type { LoginKey } from './ssh-key.js';
+import { loginMessage } from './ssh-key.js';
+import {
+  FRAME_TYPE,
+  MAX_JSON,
+  PROTOCOL,
+  SESSION_WINDOW,
+  STREAM_WINDOW,
+  encodeFrame,
+  errorFromWire,
+  readBody,
+  readFrame,
+} from './wire.js';
+import type { WireError } from './wire.js';
+
+export interface RemoteTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string | undefined;
+  /** h2c without TLS: loopback only (tests). */
+  readonly plaintext: boolean;
+  readonly hostKeys: HostKeyPolicy;
+  /** -R: the peer's log directory (inside the docroot). */
+  readonly logDir?: string;
+  /** A stream silent this long is a stalled peer. */
+  readonly stallMs?: number;
+}
+
+export interface Credentials {
+  readonly password?: string;
+  readonly token?: string;
+  readonly keys: readonly LoginKey[];
+}
+
+const DEFAULT_STALL_MS = 5 * 60_000;
+
+export class RemoteEndpoint implements Endpoint {
+  readonly label = 'peer';
+  private lost: Error | undefined;
+
+  private constructor(
+    private readonly session: ClientHttp2Session,
+    private readonly target: RemoteTarget,
+    /** `user@host:port`, as messages show the peer. */
+    readonly where: string,
+  ) {
+    session.on('error', (e) => (this.lost ??= e));
+    session.on('close', () => (this.lost ??= new Error('connection closed')));
+    session.on('goaway', () => (this.lost ??= new Error('the server closed the connection')));
+  }
+
+  static async connect(target: RemoteTarget, creds: Credentials): Promise<RemoteEndpoint> {
+    const peer = `${target.host}:${target.port}`;
+    const authority = `${target.plaintext ? 'http' : 'https'}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+    const session = http2.connect(authority, {
+      settings: { initialWindowSize: STREAM_WINDOW },
+      maxSessionMemory: 512,
+      // The certificate is self-signed: it is checked against the pinned fingerprint below,
+      // before anything else is sent, instead of against a CA.
+      rejectUnauthorized: false,
+      ...(/^[\d.]+$|:/.test(target.host) ? {} : { servername: target.host }),
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        session.once('connect', () => resolve());
+        session.once('error', reject);
+      });
+    } catch (e) {
+      session.destroy();
+      const code = errnoCode(e);
+      throw new SessionError(
+        'ERR_PEER',
+        `Cannot connect to peer ${peer}: ${code === 'ECONNREFUSED' ? 'connection refused (ECONNREFUSED)' : describeIoError(e)}.`,
+        code === 'ECONNREFUSED'
+          ? 'Is async-server running there? Check the host and -P/--tcp-port.'
+          : undefined,
+      );
+    }
+    try {
+      let binding = '';
+      if (!target.plaintext) {
+        const cert = (session.socket as TLSSocket).getPeerCertificate();
+        if (!cert?.raw) throw new SessionError('ERR_HOST_KEY', `Peer ${peer} sent no certificate.`);
+        binding = fingerprintOfDer(cert.raw);
+        await checkHostKey(peer, binding, target.hostKeys);
+      }
+      try {
+        session.setLocalWindowSize(SESSION_WINDOW);
+      } catch {
+        // Only an optimisation.
+      }
+      const ep = new RemoteEndpoint(
+        session,
+        target,
+        `${target.user ? `${target.user}@` : ''}${peer}`,
+      );
+      const hello = (await ep.call('GET', '/v1/hello', undefined)) as {
+        protocol: number;
+        nonce: string;
+        binding: string;
+      };
+      if (hello?.protocol !== PROTOCOL) {
+        throw new SessionError(
+          'ERR_PEER',
+          `Peer ${peer} speaks protocol ${hello?.protocol}, this async speaks ${PROTOCOL}.`,
+          'Run the same version of open-async on both ends.',
+        );
+      }
+      if (!target.plaintext && hello.binding !== binding) {
+        throw new SessionError('ERR_HOST_KEY', `Peer ${peer} answered for another certificate.`);
+      }
+      if (!creds.password && !creds.token && creds.keys.length === 0) {
+        throw new SessionError(
+          'ERR_AUTH',
+          `No credentials for peer ${peer}.`,
+          'Give a key with -i, a password in ASPERA_SCP_PASS (or -w to be asked), or a token with -W or ASPERA_SCP_TOKEN.',
+        );
+      }
+      const user = target.user;
+      const keys =
+        user === undefined
+          ? []
+          : creds.keys.map((k) => ({
+              blob: k.blob,
+              signature: k.sign(loginMessage(hello.nonce, user, binding)),
+            }));
+      try {
+        await ep.call('POST', '/v1/login', {
+          ...(user !== undefined ? { user } : {}),
+          ...(creds.password !== undefined ? { password: creds.password } : {}),
+          ...(creds.token !== undefined ? { token: creds.token } : {}),
+          keys,
+        });
+      } catch (e) {
+        if (e instanceof SessionError && e.code === 'ERR_AUTH') {
+          throw new SessionError(
+            'ERR_AUTH',
+            `Authentication failed at peer ${ep.where}.`,
+            'Check the user, the password (ASPERA_SCP_PASS or -w), the token (-W or ASPERA_SCP_TOKEN) or the key (-i); the server does not say which part was wrong.',
+          );
+        }
+        throw e;
+      }
+      return ep;
+    } catch (e) {
+      session.destroy();
+      throw e;
+    }
+  }
+
+  close(): void {
+    // A peer that is gone or stalled gets no graceful goodbye: it might never answer one.
+    if (this.lost) this.session.destroy();
+    else if (!this.session.closed) this.session.close();
+  }
+
+  // --- requests ---------------------------------------------------------------------------
+
+  private request(method: 'GET' | 'POST', path: string, contentType?: string): ClientHttp2Stream {
+    if (this.lost || this.session.closed || this.session.destroyed) throw this.lostError();
+    const req = this.session.request({
+      ':method': method,
+      ':path': path,
+      ...(contentType ? { 'content-type': contentType } : {}),
+    });
+    req.setTimeout(this.target.stallMs ?? DEFAULT_STALL_MS, () => {
+      this.lost ??= new Error('the peer stalled');
+      req.destroy(
+        new SessionError(
+          'ERR_PEER',
+          `Peer ${this.where} stalled: nothing arrived for ${Math.round((this.target.stallMs ?? DEFAULT_STALL_MS) / 1000)} s.`,
+          'Run again; what was placed is recorded.',
+        ),
+      );
+    });
+    return req;
+  }
+
+  private lostError(cause?: unknown): SessionError {
+    const why = cause ?? this.lost;
+    return new SessionError(
+      'ERR_PEER',
+      `Lost the connection to peer ${this.where}${why ? ` (${why instanceof Error ? describeIoError(why) : String(why)})` : ''}.`,
+      'Run again when the server is back: what was placed is recorded, the rest is sent then.',
+    );
+  }
+
+  /** Sends a request, waits for its headers; rejects with a clear error if the peer is gone. */
+  private async exchange(req: ClientHttp2Stream): Promise<{ status: number; type: string }> {
+    try {
+      return await new Promise((resolve, reject) => {
+        req.once('response', (h) =>
+          resolve({ status: Number(h[':status']), type: String(h['content-type'] ?? '') }),
+        );
+        req.once('error', reject);
+        req.once('close', () => reject(this.lost ?? new Error('stream closed')));
+      });
+    } catch (e) {
+      if (e instanceof SessionError) throw e;
+      throw this.lostError(e);
+    }
+  }
+
+  private async jsonReply(req: ClientHttp2Stream): Promise<unknown> {
+    const { status } = await this.exchange(req);
+    let body: Buffer;
+    try {
+      body = await readBody(req, MAX_JSON);
+    } catch (e) {
+      if (e instanceof SessionError) throw e;
+      throw this.lostError(e);
+    }
+    let v: { ok?: unknown; error?: WireError };
+    try {
+      v = JSON.parse(body.toString('utf8')) as typeof v;
+    } catch {
+      throw new SessionError('ERR_PEER', `Peer ${this.where} answered garbage (HTTP ${status}).`);
+    }
+    if (v.error) throw errorFromWire(v.error);
+    if (status !== 200)
+      throw new SessionError('ERR_PEER', `Peer ${this.where} answered HTTP ${status}.`);
+    return v.ok;
+  }
+
+  private async call(method: 'GET' | 'POST', path: string, body: unknown): Promise<unknown> {
+    const req = this.request(method, path, method === 'POST' ? 'application/json' : undefined);
+    if (method === 'POST') req.end(JSON.stringify(body));
+    else req.end();
+    return this.jsonReply(req);
+  }
+
+  private ep(name: string, ...args: unknown[]): Promise<unknown> {
+    return this.call('POST', `/v1/ep/${name}`, args);
+  }
+
+  // --- Endpoint ---------------------------------------------------------------------------
+
+  async prepare(spec: SessionSpec): Promise<Prepared> {
+    const p = (await this.ep('prepare', {
+      ...spec,
+      ...(this.target.logDir !== undefined ? { logDir: this.target.logDir } : {}),
+    })) as Prepared;
+    return {
+      dir: `${this.where}:${p.dir}`,
+      dbPath: `${this.where}:${p.dbPath}`,
+      dbExisted: p.dbExisted,
+    };
+  }
+
+  async open(opts: { readonly reset: boolean }): Promise<void> {
+    await this.ep('open', opts);
+  }
+
+  async scan(): Promise<ScanReply> {
+    return (await this.ep('scan')) as ScanReply;
+  }
+
+  async list(path: string): Promise<Entry[]> {
+    return (await this.ep('list', path)) as Entry[];
+  }
+
+  async hash(entries: readonly Entry[]): Promise<HashReply[]> {
+    return (await this.ep('hash', entries)) as HashReply[];
+  }
+
+  async read(segments: readonly Segment[]): Promise<DataBatch> {
+    const req = this.request('POST', '/v1/ep/read', 'application/json');
+    req.end(JSON.stringify([segments]));
+    const { type } = await this.exchange(req);
+    if (type !== FRAME_TYPE) return (await this.jsonReply2(req)) as never;
+    try {
+      return await readFrame(req);
+    } catch (e) {
+      if (e instanceof SessionError) throw e;
+      throw this.lostError(e);
+    }
+  }
+
+  /** The JSON error answer of a request whose headers were already read. */
+  private async jsonReply2(req: ClientHttp2Stream): Promise<unknown> {
+    const body = await readBody(req, MAX_JSON);
+    let v: { ok?: unknown; error?: WireError };
+    try {
+      v = JSON.parse(body.toString('utf8')) as typeof v;
+    } catch {
+      throw new SessionError('ERR_PEER', `Peer ${this.where} answered garbage.`);
+    }
+    if (v.error) throw errorFromWire(v.error);
+    return v.ok;
+  }
+
+  async write(batch: DataBatch): Promise<PlaceResult[]> {
+    const req = this.request('POST', '/v1/ep/write', FRAME_TYPE);
+    const [lead, data] = encodeFrame(batch);
+    req.write(lead);
+    req.end(data);
+    return (await this.jsonReply(req)) as PlaceResult[];
+  }
+
+  async apply(ops: readonly Op[]): Promise<ApplyResult[]> {
+    return (await this.ep('apply', ops)) as ApplyResult[];
+  }
+
+  async settle(dirs: readonly Entry[]): Promise<void> {
+    await this.ep('settle', dirs);
+  }
+
+  async record(updates: readonly RecordUpdate[]): Promise<void> {
+    await this.ep('record', updates);
+  }
+
+  async recordProblems(problems: readonly Problem[]): Promise<void> {
+    await this.ep('recordProblems', problems);
+  }
+
+  async finish(opts: FinishOptions): Promise<void> {
+    await this.ep('finish', opts);
+  }
+}

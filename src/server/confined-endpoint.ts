@@ -1,0 +1,280 @@
+/**
+ * The server's side of one session: a LocalEndpoint wrapped so that a remote client can do
+ * nothing outside its user's docroot. Paths the client names are docroot-relative; the
+ * user's async_db_dir and async_log_dir override -B and -R; every path of every call is
+ * checked (docroot.ts) before the LocalEndpoint touches the disk; the user's created-file and
+ * directory modes replace the sender's; paths in replies are shown as the client sees them.
+ *
+ * The local peer's hot path is untouched: only the daemon builds this wrapper.
+ */
+import { existsSync, lstatSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Entry } from '../core/entry.js';
+import type { Op } from '../core/plan.js';
+import { PRIVATE_DIR, unsafeRelPathReason } from '../core/paths.js';
+import { sessionNameProblem } from '../core/session-name.js';
+import { CHUNK_SIZE } from '../hash/digest.js';
+import { MAX_FRAME_DATA } from '../endpoint/wire.js';
+import type { Problem } from '../core/problem.js';
+import { SessionError } from '../errors.js';
+import type {
+  ApplyResult,
+  DataBatch,
+  Endpoint,
+  FinishOptions,
+  HashReply,
+  PlaceResult,
+  Prepared,
+  RecordUpdate,
+  ScanReply,
+  SessionSpec,
+} from '../endpoint/endpoint.js';
+import type { LocalEndpoint } from '../endpoint/local.js';
+import type { Segment } from '../transfer/batches.js';
+import type { UserConfig } from './config.js';
+import { ParentGuard, checkComponents, clientDirToRel, resolveDirInside } from './docroot.js';
+
+export class ConfinedEndpoint implements Endpoint {
+  readonly label = 'peer';
+  private root = '';
+  private spec: SessionSpec | undefined;
+  /** Where this session's log lines go, if anywhere (-R inside the docroot, or async_log_dir). */
+  logDir: string | undefined;
+
+  constructor(
+    private readonly inner: LocalEndpoint,
+    private readonly user: UserConfig,
+  ) {}
+
+  get sessionName(): string | undefined {
+    return this.spec?.identity.name;
+  }
+
+  /** Absolute server paths in messages are shown docroot-relative, as the client named them. */
+  private shown(abs: string): string {
+    const d = this.user.docroot;
+    if (abs === d) return '/';
+    return abs.startsWith(`${d}/`) ? abs.slice(d.length) : abs;
+  }
+
+  async prepare(spec: SessionSpec & { readonly logDir?: string }): Promise<Prepared> {
+    if (!this.user.sync) {
+      throw new SessionError(
+        'ERR_AUTH',
+        `Sync is not enabled for user '${this.user.name}' on this server.`,
+        'Ask the server administrator to set sync = true for this user.',
+      );
+    }
+    if (
+      (spec.placement.preserveUid || spec.placement.preserveGid) &&
+      !this.user.allowPreserveOwner
+    ) {
+      throw new SessionError(
+        'ERR_AUTH',
+        `This server does not let user '${this.user.name}' set file owners (-u/-j).`,
+        'Leave out -u/-j, or ask the administrator to set allow_preserve_owner = true.',
+      );
+    }
+    // The name becomes a directory on this server: checked here too, never trusted.
+    const nameProblem = sessionNameProblem(String(spec.identity?.name));
+    if (nameProblem)
+      throw new SessionError('ERR_SESSION_NAME', `Invalid session name: ${nameProblem}.`);
+    const docroot = this.user.docroot;
+    const dir = resolveDirInside(docroot, clientDirToRel(spec.dir), `Peer directory ${spec.dir}`);
+    let dbDir: string | undefined;
+    if (this.user.asyncDbDir !== undefined) dbDir = this.user.asyncDbDir;
+    else if (spec.dbDir !== undefined) {
+      dbDir = resolveDirInside(docroot, clientDirToRel(spec.dbDir), `-B ${spec.dbDir}`);
+    }
+    if (this.user.asyncLogDir !== undefined) this.logDir = this.user.asyncLogDir;
+    else if (spec.logDir !== undefined) {
+      this.logDir = resolveDirInside(docroot, clientDirToRel(spec.logDir), `-R ${spec.logDir}`);
+      if (!existsSync(this.logDir)) mkdirSync(this.logDir, { recursive: true, mode: 0o755 });
+    }
+    // Following links on the server could lead out of the docroot, reading or writing.
+    if (spec.symlinks === 'follow') {
+      throw new SessionError(
+        'ERR_AUTH',
+        'This server does not follow symbolic links (-n follow): a link could lead outside the docroot.',
+        'Use -n copy (the default) or -n skip with a peer daemon.',
+      );
+    }
+    const keepDir =
+      spec.keepDir !== undefined
+        ? resolveDirInside(
+            docroot,
+            clientDirToRel(spec.keepDir),
+            `--keep-dir-remote ${spec.keepDir}`,
+          )
+        : undefined;
+    let mountSignature: string | undefined;
+    if (spec.mountSignature !== undefined) {
+      // As the client names it: absolute means from the docroot, relative from the sync dir.
+      const rel = clientDirToRel(
+        spec.mountSignature.startsWith('/')
+          ? spec.mountSignature
+          : `${clientDirToRel(spec.dir)}/${spec.mountSignature}`,
+      );
+      const bad = rel === '' ? 'empty' : unsafeRelPathReason(rel);
+      if (bad !== undefined) {
+        throw new SessionError(
+          'ERR_REMOTE_DIR',
+          `--remote-mount-signature ${spec.mountSignature} is refused by the server: ${bad}.`,
+        );
+      }
+      checkComponents(docroot, rel, false, `--remote-mount-signature ${spec.mountSignature}`);
+      mountSignature = join(docroot, rel);
+    }
+    this.spec = spec;
+    let p: Prepared;
+    try {
+      // Only what the server has checked is passed on; everything else is rebuilt here.
+      p = await this.inner.prepare({
+        identity: spec.identity,
+        role: 'remote',
+        dir,
+        ...(dbDir !== undefined ? { dbDir } : {}),
+        createDir: spec.createDir,
+        placement: spec.placement,
+        ...(spec.filters !== undefined ? { filters: spec.filters } : {}),
+        ...(spec.cleanExcluded !== undefined ? { cleanExcluded: spec.cleanExcluded } : {}),
+        ...(spec.symlinks !== undefined ? { symlinks: spec.symlinks } : {}),
+        ...(spec.dryRun !== undefined ? { dryRun: spec.dryRun === true } : {}),
+        ...(keepDir !== undefined ? { keepDir } : {}),
+        ...(mountSignature !== undefined ? { mountSignature } : {}),
+      });
+    } catch (e) {
+      throw this.rewrite(e);
+    }
+    this.root = p.dir;
+    return { dir: this.shown(p.dir), dbPath: this.shown(p.dbPath), dbExisted: p.dbExisted };
+  }
+
+  private rewrite(e: unknown): unknown {
+    if (e instanceof SessionError) {
+      const d = this.user.docroot;
+      const msg = e.message.split(`${d}/`).join('/').split(d).join('/');
+      if (e.code === 'ERR_SESSION_BUSY') {
+        return new SessionError(
+          e.code,
+          `Session '${this.spec?.identity.name}' is already running on the server for this directory.`,
+          'Wait for the other run to finish; one run of a session may use a directory at a time.',
+        );
+      }
+      return new SessionError(e.code, msg, e.hint);
+    }
+    return e;
+  }
+
+  async open(opts: { readonly reset: boolean }): Promise<void> {
+    // The private directory and the session's own directory must be real directories: a
+    // link planted there would send the database or the transfer cache elsewhere.
+    const name = this.need().identity.name;
+    for (const rel of [PRIVATE_DIR, `${PRIVATE_DIR}/${name}`, `${PRIVATE_DIR}/${name}/cache`]) {
+      const abs = join(this.root, rel);
+      let st;
+      try {
+        st = lstatSync(abs);
+      } catch {
+        continue;
+      }
+      if (st.isSymbolicLink() || !st.isDirectory())
+        throw new SessionError(
+          'ERR_REMOTE_DIR',
+          `The server refuses this session: ${rel} is not a real directory.`,
+        );
+    }
+    try {
+      await this.inner.open(opts);
+    } catch (e) {
+      throw this.rewrite(e);
+    }
+  }
+
+  scan(): Promise<ScanReply> {
+    return this.inner.scan();
+  }
+
+  async list(path: string): Promise<Entry[]> {
+    if (path !== '') new ParentGuard(this.root).check(path);
+    return this.inner.list(path);
+  }
+
+  async hash(entries: readonly Entry[]): Promise<HashReply[]> {
+    const g = new ParentGuard(this.root);
+    for (const e of entries) g.check(e.path);
+    return this.inner.hash(entries);
+  }
+
+  async read(segments: readonly Segment[]): Promise<DataBatch> {
+    const g = new ParentGuard(this.root);
+    let total = 0;
+    for (const s of segments) {
+      g.check(s.entry.path);
+      // The pump asks for at most one batch (8 MiB plus a piece); a client asking for more
+      // is refused rather than allowed to make the server allocate at will.
+      total += s.length;
+      if (!(s.length >= 0 && s.length <= CHUNK_SIZE && total <= MAX_FRAME_DATA))
+        throw new SessionError('ERR_PEER', 'The client asked for more data than one batch holds.');
+    }
+    return this.inner.read(segments);
+  }
+
+  async write(batch: DataBatch): Promise<PlaceResult[]> {
+    const g = new ParentGuard(this.root);
+    for (const s of batch.segments) g.check(s.entry.path);
+    const fm = this.user.fileCreateMode;
+    if (fm === undefined) return this.inner.write(batch);
+    return this.inner.write({
+      data: batch.data,
+      segments: batch.segments.map((s) =>
+        s.entry.kind === 'file' ? { ...s, entry: { ...s.entry, mode: fm } } : s,
+      ),
+    });
+  }
+
+  async apply(ops: readonly Op[]): Promise<ApplyResult[]> {
+    const g = new ParentGuard(this.root);
+    for (const op of ops) {
+      g.check(op.path);
+      if (op.op === 'rename') g.check(op.from);
+      if (op.op === 'aside') g.check(op.to);
+    }
+    return this.inner.apply(ops.map((op) => this.withModes(op)));
+  }
+
+  private withModes(op: Op): Op {
+    if (op.op !== 'mkdir' && op.op !== 'attrs') return op;
+    const m =
+      op.entry.kind === 'dir'
+        ? this.user.dirCreateMode
+        : op.entry.kind === 'file'
+          ? this.user.fileCreateMode
+          : undefined;
+    return m === undefined ? op : { ...op, entry: { ...op.entry, mode: m } };
+  }
+
+  async settle(dirs: readonly Entry[]): Promise<void> {
+    const g = new ParentGuard(this.root);
+    for (const d of dirs) if (d.path !== '') g.check(d.path, true);
+    const dm = this.user.dirCreateMode;
+    return this.inner.settle(dm === undefined ? dirs : dirs.map((d) => ({ ...d, mode: dm })));
+  }
+
+  record(updates: readonly RecordUpdate[]): Promise<void> {
+    return this.inner.record(updates);
+  }
+
+  recordProblems(problems: readonly Problem[]): Promise<void> {
+    return this.inner.recordProblems(problems);
+  }
+
+  finish(opts: FinishOptions): Promise<void> {
+    return this.inner.finish(opts);
+  }
+
+  private need(): SessionSpec {
+    if (!this.spec) throw new SessionError('ERR_PEER', 'The client called the peer out of order.');
+    return this.spec;
+  }
+}

@@ -1,0 +1,35 @@
+// The conformance suite against RemoteEndpoint, talking to a real async-server process
+// (TLS; one connection per endpoint, as the CLI does).
+import { join } from 'node:path';
+import type { Endpoint } from '../../src/endpoint/endpoint.js';
+import { RemoteEndpoint } from '../../src/endpoint/remote.js';
+import type { Daemon } from '../server/daemon.js';
+import { startDaemon } from '../server/daemon.js';
+import { conformance } from './conformance.js';
+
+let d: Daemon;
+const open: RemoteEndpoint[] = [];
+conformance({
+  name: 'RemoteEndpoint',
+  async setup() {
+    d = await startDaemon();
+  },
+  async teardown() {
+    for (const ep of open) ep.close();
+    await d.stop();
+  },
+  async make(key): Promise<{ ep: Endpoint; dir: string; abs: string }> {
+    const ep = await RemoteEndpoint.connect(
+      {
+        host: '127.0.0.1',
+        port: d.port,
+        user: 'alice',
+        plaintext: false,
+        hostKeys: { file: join(d.root, 'known_hosts'), acceptNew: true },
+      },
+      { password: 'secret', keys: [] },
+    );
+    open.push(ep);
+    return { ep, dir: `/${key}`, abs: join(d.root, 'alice', key) };
+  },
+});

@@ -2,7 +2,9 @@
  * The `async` command: parse, run one session, print, exit with a code from exit-codes.ts.
  * Never a stack trace for a user's mistake: every AsyncError prints its message and hint.
  */
+import type { SessionConfig } from '../engine/session.js';
 import { runLocalPeerSession } from '../engine/session.js';
+import { runContinuousCommand } from './continuous.js';
 import { AsyncError } from '../errors.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { parseAsyncArgs } from './options.js';
@@ -37,7 +39,7 @@ export async function asyncMain(
     const parsed = parseAsyncArgs(argv, io.stdout);
     if (parsed.kind === 'exit') return parsed.code;
     const o = parsed.options;
-    const summary = await runLocalPeerSession({
+    const cfg: SessionConfig = {
       name: o.name,
       localDir: o.localDir,
       remoteDir: o.remote.path,
@@ -53,7 +55,10 @@ export async function asyncMain(
       ...(o.localDbDir !== undefined ? { localDbDir: o.localDbDir } : {}),
       ...(o.remoteDbDir !== undefined ? { remoteDbDir: o.remoteDbDir } : {}),
       ...(signal ? { signal } : {}),
-    });
+    };
+    // -C: runs until a signal; a signal then ends it cleanly (exit 0), not as an interruption.
+    if (o.continuous) return await runContinuousCommand(o, o.continuous, cfg, io);
+    const summary = await runLocalPeerSession(cfg);
     if (!o.quiet) io.stdout.write(`${summaryLine(o.name, summary)}\n`);
     for (const line of detailLines(summary)) {
       if (line.startsWith('error:')) io.stderr.write(`async: ${line}\n`);

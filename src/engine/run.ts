@@ -1,9 +1,13 @@
 /**
  * The only orchestrator: one one-time run of a session between two endpoints.
  *
- *   prepare both -> handshake (did each have a DB?) -> open both -> scan both
+ *   prepare both -> handshake (did each have a DB?) -> open both -> [pass: scan both
  *   -> safety checks -> reconcile -> apply the plan at the receiver (renames, deletes,
- *   directories and metadata, file data, restores) -> record at the sender -> settle
+ *   directories and metadata, file data, restores) -> record at the sender -> settle]
+ *   -> finish both
+ *
+ * A one-time run is one pass; continuous mode (engine/continuous.ts) opens the session once
+ * and runs a pass per burst of changes, scoped to the directories that changed.
  *
  * The engine never asks whether an endpoint is local or remote. A path's trouble is a
  * Problem in the summary; only what stops the whole session throws.
@@ -13,6 +17,7 @@ import type { Entry } from '../core/entry.js';
 import type { Op, Plan } from '../core/plan.js';
 import type { Problem } from '../core/problem.js';
 import type { Overwrite } from '../core/reconcile.js';
+import { parentOf } from '../core/paths.js';
 import { reconcileOneWay } from '../core/reconcile.js';
 import { SessionError } from '../errors.js';
 import type {
@@ -21,6 +26,7 @@ import type {
   PlacementPolicy,
   RecordUpdate,
   ScanReply,
+  ScanScope,
   SessionIdentity,
 } from '../endpoint/endpoint.js';
 import type { RateLimiter } from '../transfer/rate-limiter.js';
@@ -77,6 +83,24 @@ export async function runOnce(
   peer: Endpoint,
 ): Promise<RunSummary> {
   const started = performance.now();
+  await openSession(opts, local, peer);
+  let status: 'ok' | 'partial' | 'failed' = 'failed';
+  try {
+    const summary = await syncPass(opts, local, peer);
+    status = summary.problems.length > 0 ? 'partial' : 'ok';
+    summary.elapsedMs = performance.now() - started;
+    return summary;
+  } finally {
+    await closeSession(local, peer, status);
+  }
+}
+
+/** Prepares both endpoints, checks the databases against each other and opens both. */
+export async function openSession(
+  opts: RunOptions,
+  local: Endpoint,
+  peer: Endpoint,
+): Promise<void> {
   const id = opts.identity;
   const placement = opts.placement;
   const [lp, pp] = await Promise.all([
@@ -121,7 +145,40 @@ export async function runOnce(
     await local.finish({ status: 'failed' });
     throw e;
   }
+}
 
+/** Writes both sides' end state and closes them; never throws. */
+export async function closeSession(
+  local: Endpoint,
+  peer: Endpoint,
+  status: 'ok' | 'partial' | 'failed',
+): Promise<void> {
+  await Promise.allSettled([local.finish({ status }), peer.finish({ status })]);
+}
+
+/** What one pass of a continuous session narrows (a one-time run leaves both out). */
+export interface PassOptions {
+  /** Scan only these directories of each side (after change notifications). */
+  readonly scope?: { readonly local?: ScanScope; readonly remote?: ScanScope };
+  /**
+   * Holds back a change found by the scan (a file still being written: --cooloff). Its
+   * snapshot record stays as it was, so a later pass finds it again.
+   */
+  readonly defer?: (side: 'local' | 'remote', change: Change) => boolean;
+}
+
+/**
+ * One pass over open endpoints: scan both sides, check safety, reconcile, apply. A one-time
+ * run is one pass; a continuous session runs many on the same open session.
+ */
+export async function syncPass(
+  opts: RunOptions,
+  local: Endpoint,
+  peer: Endpoint,
+  pass: PassOptions = {},
+): Promise<RunSummary> {
+  const started = performance.now();
+  const id = opts.identity;
   const summary: RunSummary = {
     direction: id.direction,
     filesSent: 0,
@@ -137,7 +194,6 @@ export async function runOnce(
     warnings: [],
     elapsedMs: 0,
   };
-  let status: 'ok' | 'partial' | 'failed' = 'failed';
   try {
     if (id.direction === 'bidi') {
       throw new SessionError(
@@ -146,7 +202,10 @@ export async function runOnce(
         'Use -K push or -K pull.',
       );
     }
-    const [ls, ps] = await Promise.all([local.scan(), peer.scan()]);
+    const [ls, ps] = deferChanges(
+      await Promise.all([local.scan(pass.scope?.local), peer.scan(pass.scope?.remote)]),
+      pass.defer,
+    );
     const pull = id.direction === 'pull';
     const sender = pull ? peer : local;
     const receiver = pull ? local : peer;
@@ -167,12 +226,43 @@ export async function runOnce(
     });
     summary.notes.push(...plan.notes);
     await execute(plan, sScan.changes, sender, receiver, opts, summary);
-    status = summary.problems.length > 0 ? 'partial' : 'ok';
   } finally {
     summary.elapsedMs = performance.now() - started;
-    await Promise.allSettled([local.finish({ status }), peer.finish({ status })]);
   }
   return summary;
+}
+
+/**
+ * Drops the changes a pass holds back (see PassOptions.defer), and with them every change
+ * at or below a held-back path (or its rename source): a file moved into a directory whose
+ * own rename waits must wait too, or the receiver would create the directory first and
+ * the rename could no longer be applied.
+ */
+function deferChanges(
+  [ls, ps]: [ScanReply, ScanReply],
+  defer: PassOptions['defer'],
+): [ScanReply, ScanReply] {
+  if (!defer) return [ls, ps];
+  const hold = (side: 'local' | 'remote', changes: Change[]): Change[] => {
+    const held = new Set<string>();
+    for (const c of changes) {
+      if (!defer(side, c)) continue;
+      held.add(c.path);
+      if (c.from !== undefined) held.add(c.from);
+    }
+    if (held.size === 0) return changes;
+    // Perf: walks up each path (a few steps) instead of comparing with every held path.
+    const under = (p: string | undefined): boolean => {
+      for (let q = p; q !== undefined && q !== ''; q = q.includes('/') ? parentOf(q) : undefined)
+        if (held.has(q)) return true;
+      return false;
+    };
+    return changes.filter((c) => !under(c.path) && !under(c.from));
+  };
+  return [
+    { ...ls, changes: hold('local', ls.changes) },
+    { ...ps, changes: hold('remote', ps.changes) },
+  ];
 }
 
 /**

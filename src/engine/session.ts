@@ -12,7 +12,9 @@ import { WorkPool } from '../hash/pool.js';
 import { TokenBucket, unlimited } from '../transfer/rate-limiter.js';
 import type { Direction } from '../endpoint/endpoint.js';
 import type { Overwrite } from '../core/reconcile.js';
-import type { RunEvents, RunSummary } from './run.js';
+import type { ContinuousOptions, ContinuousSummary } from './continuous.js';
+import { runContinuous } from './continuous.js';
+import type { RunEvents, RunOptions, RunSummary } from './run.js';
 import { runOnce } from './run.js';
 
 export interface SessionConfig {
@@ -73,36 +75,52 @@ export async function runLocalPeerSession(cfg: SessionConfig): Promise<RunSummar
   try {
     const local = new LocalEndpoint(pool, 'local');
     const peer = new LocalEndpoint(pool, 'peer');
-    return await runOnce(
-      {
-        identity: {
-          name: cfg.name,
-          localDir: resolve(cfg.localDir),
-          remoteDir: resolve(cfg.remoteDir),
-          remoteHost: '',
-          direction: cfg.direction,
-        },
-        localDir: cfg.localDir,
-        remoteDir: cfg.remoteDir,
-        ...(cfg.localDbDir !== undefined ? { localDbDir: cfg.localDbDir } : {}),
-        ...(cfg.remoteDbDir !== undefined ? { remoteDbDir: cfg.remoteDbDir } : {}),
-        reset: cfg.reset,
-        createDir: cfg.createDir,
-        overwrite: cfg.overwrite,
-        placement: {
-          preserveMtime: cfg.preserveMtime,
-          preserveUid: cfg.preserveUid,
-          preserveGid: cfg.preserveGid,
-        },
-        limiter: cfg.targetRate !== undefined ? new TokenBucket(cfg.targetRate) : unlimited,
-        lanes: cfg.transferThreads,
-        ...(cfg.signal ? { signal: cfg.signal } : {}),
-        ...(cfg.events ? { events: cfg.events } : {}),
-      },
-      local,
-      peer,
-    );
+    return await runOnce(runOptionsFor(cfg), local, peer);
   } finally {
     await pool.close();
   }
+}
+
+/** Continuous mode (-C) with a local peer: runs until cfg.signal aborts or an error stops it. */
+export async function runLocalPeerContinuous(
+  cfg: SessionConfig,
+  copts: ContinuousOptions,
+): Promise<ContinuousSummary> {
+  checkLocalPeerDirs(cfg.localDir, cfg.remoteDir);
+  const pool = new WorkPool();
+  try {
+    const local = new LocalEndpoint(pool, 'local');
+    const peer = new LocalEndpoint(pool, 'peer');
+    return await runContinuous(runOptionsFor(cfg), local, peer, copts);
+  } finally {
+    await pool.close();
+  }
+}
+
+function runOptionsFor(cfg: SessionConfig): RunOptions {
+  return {
+    identity: {
+      name: cfg.name,
+      localDir: resolve(cfg.localDir),
+      remoteDir: resolve(cfg.remoteDir),
+      remoteHost: '',
+      direction: cfg.direction,
+    },
+    localDir: cfg.localDir,
+    remoteDir: cfg.remoteDir,
+    ...(cfg.localDbDir !== undefined ? { localDbDir: cfg.localDbDir } : {}),
+    ...(cfg.remoteDbDir !== undefined ? { remoteDbDir: cfg.remoteDbDir } : {}),
+    reset: cfg.reset,
+    createDir: cfg.createDir,
+    overwrite: cfg.overwrite,
+    placement: {
+      preserveMtime: cfg.preserveMtime,
+      preserveUid: cfg.preserveUid,
+      preserveGid: cfg.preserveGid,
+    },
+    limiter: cfg.targetRate !== undefined ? new TokenBucket(cfg.targetRate) : unlimited,
+    lanes: cfg.transferThreads,
+    ...(cfg.signal ? { signal: cfg.signal } : {}),
+    ...(cfg.events ? { events: cfg.events } : {}),
+  };
 }

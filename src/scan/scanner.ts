@@ -18,7 +18,7 @@ import type { FSLike } from 'fdir';
 import type { Change, SnapshotRecord } from '../core/change.js';
 import { detectRenames, diffChildren } from '../core/change.js';
 import type { Entry } from '../core/entry.js';
-import { PRIVATE_DIR, comparePaths, joinRel } from '../core/paths.js';
+import { PRIVATE_DIR, comparePaths, joinRel, parentOf } from '../core/paths.js';
 import type { Problem, Warning } from '../core/problem.js';
 import { describeIoError, errnoCode } from '../errors.js';
 
@@ -32,6 +32,8 @@ export interface ScanSource {
 export interface ScanOptions {
   readonly root: string;
   readonly snapshot: ScanSource;
+  /** Only these directories (and new directories found in them); see endpoint ScanScope. */
+  readonly scope?: readonly string[];
 }
 
 export interface ScanStats {
@@ -81,9 +83,16 @@ function specialKind(st: Stats): string {
   return 'special file';
 }
 
-/** Crawls `root` and returns each readable directory's listing, keyed by relative path. */
-function crawl(root: string, problems: Problem[]): Map<string, Listing> {
-  const listings = new Map<string, Listing>();
+/**
+ * Crawls `root` (or the subtree `start` of it) and returns each readable directory's
+ * listing, keyed by relative path, into `listings`.
+ */
+function crawl(
+  root: string,
+  problems: Problem[],
+  start = '',
+  listings = new Map<string, Listing>(),
+): Map<string, Listing> {
   const rootWithSep = root.endsWith('/') ? root : `${root}/`;
   const relOf = (abs: string): string => {
     const a = abs.endsWith('/') ? abs : `${abs}/`;
@@ -120,8 +129,59 @@ function crawl(root: string, problems: Problem[]): Map<string, Listing> {
     .withRelativePaths()
     .onlyCounts()
     .exclude((name) => name === PRIVATE_DIR)
-    .crawl(root)
+    .crawl(start === '' ? root : join(root, start))
     .sync();
+  return listings;
+}
+
+/**
+ * A scoped crawl: lists the root and each scope directory on its own. A scope directory the
+ * snapshot does not hold as a synced directory is replaced by its nearest known ancestor,
+ * and a directory found in a listed one that the snapshot does not hold is crawled in full:
+ * its whole contents are new (or moved there, which detectRenames then pairs up).
+ */
+function crawlScoped(
+  root: string,
+  scope: readonly string[],
+  snapshot: ScanSource,
+  problems: Problem[],
+): Map<string, Listing> {
+  const listings = new Map<string, Listing>();
+  const known = (dir: string): Map<string, SnapshotRecord> =>
+    new Map(snapshot.children(dir).map((r) => [r.path, r]));
+  const isKnownDir = (r: SnapshotRecord | undefined): boolean =>
+    r?.entry?.kind === 'dir' && r.state === 'synced';
+  const dirs = new Set<string>(['']);
+  for (let d of scope) {
+    while (d !== '' && !isKnownDir(known(parentOf(d)).get(d))) d = parentOf(d);
+    dirs.add(d);
+  }
+  for (const dir of [...dirs].sort(comparePaths)) {
+    if (listings.has(dir)) continue;
+    let ents: Dirent[];
+    try {
+      ents = nodeFs.readdirSync(dir === '' ? root : join(root, dir), { withFileTypes: true });
+    } catch (e) {
+      // Gone or no longer a directory since the event: its parent's listing says so.
+      const code = errnoCode(e);
+      if (dir !== '' && (code === 'ENOENT' || code === 'ENOTDIR')) continue;
+      if (code !== 'ENOENT') {
+        problems.push({ path: dir, message: `cannot read directory: ${describeIoError(e)}` });
+      }
+      continue;
+    }
+    listings.set(
+      dir,
+      ents.map((d) => d.name),
+    );
+    const records = known(dir);
+    for (const d of ents) {
+      if (!d.isDirectory() || d.name === PRIVATE_DIR) continue;
+      const path = joinRel(dir, d.name);
+      if (!isKnownDir(records.get(path)) && !listings.has(path))
+        crawl(root, problems, path, listings);
+    }
+  }
   return listings;
 }
 
@@ -129,7 +189,9 @@ export function scanTree(opts: ScanOptions): ScanResult {
   const problems: Problem[] = [];
   const warnings: Warning[] = [];
   const stats: ScanStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
-  const listings = crawl(opts.root, problems);
+  const listings = opts.scope
+    ? crawlScoped(opts.root, opts.scope, opts.snapshot, problems)
+    : crawl(opts.root, problems);
   if (!listings.has('')) {
     // The root itself could not be read: callers decide (this is a safety halt).
     return { changes: [], problems, warnings, stats };

@@ -273,8 +273,9 @@ export class LocalEndpoint implements Endpoint {
       snapshot: { children: (d) => store.children(d), descendants: (p) => store.descendants(p) },
       ...(scope ? { scope: scope.dirs } : {}),
     });
-    this.checkDbPresent();
+    // A vanished root takes its database with it: the safety halt is the message that helps.
     this.checkRootPresent();
+    this.checkDbPresent();
     // Re-hash only what changed (STYLE principle 5): a file whose size is unchanged but
     // whose mtime or inode moved may hold the same bytes; its digest tells.
     const rehash = res.changes.filter(

@@ -273,7 +273,27 @@ export async function runContinuous(
         schedulePeriodic(s, started);
       } else scope[s.side] = { dirs: s.pending.dirs() };
     }
-    const pass: PassOptions = { scope, defer };
+    const pass: PassOptions = {
+      scope,
+      defer,
+      observe: (side, kept, held) => {
+        const s = sides[side];
+        const t = now();
+        // A held-back change is looked at again: its path (and a move's source) stay
+        // pending past this pass, even where only a parent was hot.
+        for (const c of held) {
+          s.pending.note(c.path, t);
+          if (c.from !== undefined) s.pending.note(c.from, t);
+        }
+        // A directory that appeared between two events may have been filled before the
+        // watcher watched it (inotify watches a new directory only once it saw it): it
+        // is listed once more in a later pass. Full passes need not: the watch of every
+        // directory they list was in place before they started.
+        if (scope[side] !== undefined)
+          for (const c of kept)
+            if (c.old === null && c.new?.kind === 'dir') s.pending.note(c.path, t);
+      },
+    };
     const summary = await syncPass(passRun, local, peer, pass);
     status.passes++;
     status.inFlight = 0;

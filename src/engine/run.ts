@@ -165,6 +165,12 @@ export interface PassOptions {
    * snapshot record stays as it was, so a later pass finds it again.
    */
   readonly defer?: (side: 'local' | 'remote', change: Change) => boolean;
+  /** Told, per side, which changes the pass goes on with and which it held back. */
+  readonly observe?: (
+    side: 'local' | 'remote',
+    kept: readonly Change[],
+    held: readonly Change[],
+  ) => void;
 }
 
 /**
@@ -204,7 +210,7 @@ export async function syncPass(
     }
     const [ls, ps] = deferChanges(
       await Promise.all([local.scan(pass.scope?.local), peer.scan(pass.scope?.remote)]),
-      pass.defer,
+      pass,
     );
     const pull = id.direction === 'pull';
     const sender = pull ? peer : local;
@@ -240,7 +246,7 @@ export async function syncPass(
  */
 function deferChanges(
   [ls, ps]: [ScanReply, ScanReply],
-  defer: PassOptions['defer'],
+  { defer, observe }: PassOptions,
 ): [ScanReply, ScanReply] {
   if (!defer) return [ls, ps];
   const hold = (side: 'local' | 'remote', changes: Change[]): Change[] => {
@@ -250,14 +256,21 @@ function deferChanges(
       held.add(c.path);
       if (c.from !== undefined) held.add(c.from);
     }
-    if (held.size === 0) return changes;
+    if (held.size === 0) {
+      observe?.(side, changes, []);
+      return changes;
+    }
     // Perf: walks up each path (a few steps) instead of comparing with every held path.
     const under = (p: string | undefined): boolean => {
       for (let q = p; q !== undefined && q !== ''; q = q.includes('/') ? parentOf(q) : undefined)
         if (held.has(q)) return true;
       return false;
     };
-    return changes.filter((c) => !under(c.path) && !under(c.from));
+    const kept: Change[] = [];
+    const back: Change[] = [];
+    for (const c of changes) (under(c.path) || under(c.from) ? back : kept).push(c);
+    observe?.(side, kept, back);
+    return kept;
   };
   return [
     { ...ls, changes: hold('local', ls.changes) },

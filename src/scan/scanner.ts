@@ -147,8 +147,13 @@ function crawlScoped(
   problems: Problem[],
 ): Map<string, Listing> {
   const listings = new Map<string, Listing>();
-  const known = (dir: string): Map<string, SnapshotRecord> =>
-    new Map(snapshot.children(dir).map((r) => [r.path, r]));
+  // Perf: one query per directory, however many scope paths share it.
+  const knownCache = new Map<string, Map<string, SnapshotRecord>>();
+  const known = (dir: string): Map<string, SnapshotRecord> => {
+    let m = knownCache.get(dir);
+    if (!m) knownCache.set(dir, (m = new Map(snapshot.children(dir).map((r) => [r.path, r]))));
+    return m;
+  };
   const isKnownDir = (r: SnapshotRecord | undefined): boolean =>
     r?.entry?.kind === 'dir' && r.state === 'synced';
   const dirs = new Set<string>(['']);

@@ -109,9 +109,9 @@ describe('async -C (continuous, local peer)', () => {
       'directory renamed at the peer',
     );
     assert.equal(statSync(join(mirror, 'D/a-moved.txt')).ino, inoA, 'file renamed at the peer');
-    assert.match(r.out(), /renamed D \(from d\)/);
 
     assert.equal(await stop(r), 0, r.err());
+    assert.match(r.out(), /renamed D \(from d\)/);
     assert.match(r.out(), /stopped after \d+ passes/);
     assert.doesNotMatch(r.err(), /error/i);
     // The databases were committed: a one-time rerun finds nothing to do.

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import {
   existsSync,
@@ -19,7 +20,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { asyncCli, describeTree, spawnAsync, tmp, writeTree } from '../helpers.js';
+import { ASYNC_BIN, asyncCli, describeTree, spawnAsync, tmp, writeTree } from '../helpers.js';
 
 interface Running {
   readonly proc: ChildProcess;
@@ -209,6 +210,43 @@ describe('async -C (continuous, local peer)', () => {
     assert.match(r.err(), /was deleted while the session was running/);
     assert.doesNotMatch(r.err(), /internal error|at .*\.js/);
   });
+
+  // The kernel's watch limit, lowered for this process only: a user namespace has its own
+  // (/proc/sys/user/max_inotify_watches), so the test changes nothing for the rest of the host.
+  const userns = spawnSync('unshare', [
+    '-U',
+    '-r',
+    'sh',
+    '-c',
+    'echo 3 > /proc/sys/user/max_inotify_watches',
+  ]);
+  test(
+    'the watch limit reached: a message naming the sysctl, then periodic rescans',
+    { skip: userns.status !== 0 ? 'needs unshare -U (user namespaces)' : false },
+    async () => {
+      const { data, mirror } = pair({ 'a/b/c/d/e.txt': 'deep' });
+      const cmd = [process.execPath, ASYNC_BIN, '-N', 'c8', '-d', data, '-r', mirror, '-C']
+        .concat(['--cooloff', '0.2', '--scan-interval', '0.5'])
+        .map((a) => `'${a}'`)
+        .join(' ');
+      const proc = spawn(
+        'unshare',
+        ['-U', '-r', 'sh', '-c', `echo 3 > /proc/sys/user/max_inotify_watches && exec ${cmd}`],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let out = '';
+      let err = '';
+      proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      proc.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      const r: Running = { proc, out: () => out, err: () => err };
+      await waitFor(r, 'the watch-limit message', () => /fs\.inotify\.max_user_watches/.test(err));
+      assert.match(err, /sysctl -w fs\.inotify\.max_user_watches=/);
+      await started(r, same(data, mirror));
+      writeTree(data, { 'a/b/later.txt': 'found by a rescan' });
+      await waitFor(r, 'the rescan', same(data, mirror));
+      assert.equal(await stop(r), 0, err);
+    },
+  );
 
   const bad: [string, string[], RegExp][] = [
     ['--cooloff without -C', ['--cooloff', '1'], /--cooloff applies to continuous mode only/],

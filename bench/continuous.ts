@@ -102,7 +102,8 @@ async function main(): Promise<void> {
   const burstMs = performance.now() - tb;
 
   // 3. Idle CPU.
-  await sleep(COOLOFF * 1000 + 1000);
+  // Let the peer-side echo of the burst settle first.
+  await sleep(COOLOFF * 1000 + 5000);
   const c0 = cpuTicks(proc.pid!);
   await sleep(IDLE * 1000);
   const idlePct = ((cpuTicks(proc.pid!) - c0) / 100 / IDLE) * 100;

@@ -41,13 +41,18 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-export function runCli(
-  bin: string,
-  args: readonly string[],
-  opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {},
-): CliResult {
+export interface CliOptions {
+  cwd?: string;
+  input?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Run as another user (only when the tests run as root). */
+  as?: { uid: number; gid: number };
+}
+
+export function runCli(bin: string, args: readonly string[], opts: CliOptions = {}): CliResult {
   const r = spawnSync(process.execPath, [bin, ...args], {
     cwd: opts.cwd,
+    ...(opts.as ? { uid: opts.as.uid, gid: opts.as.gid } : {}),
     input: opts.input ?? '',
     encoding: 'utf8',
     env: { ...process.env, ...opts.env },
@@ -55,10 +60,7 @@ export function runCli(
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-export function asyncCli(
-  args: readonly string[],
-  opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {},
-): CliResult {
+export function asyncCli(args: readonly string[], opts: CliOptions = {}): CliResult {
   return runCli(ASYNC_BIN, args, opts);
 }
 

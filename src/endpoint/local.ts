@@ -735,13 +735,14 @@ export class LocalEndpoint implements Endpoint {
       if (problem) return { ok: false, message: problem };
     }
     const isLink = entry.kind === 'symlink';
-    if (!isLink && (cur.mode & 0o7777) !== entry.mode) chmodSync(abs, entry.mode);
     this.setOwner(abs, entry, isLink);
     if (entry.kind === 'dir') {
-      // Directory times are set in settle(), once nothing more is placed inside.
+      // A directory's mode and times are set in settle(), once nothing more is placed
+      // inside: a read-only directory must stay writable until its contents are in.
       this.touch(entry.path);
       return { ok: true };
     }
+    if (!isLink && (cur.mode & 0o7777) !== entry.mode) chmodSync(abs, entry.mode);
     if (this.need().placement.preserveMtime && cur.mtimeMs !== entry.mtimeMs) {
       (isLink ? lutimesSync : utimesSync)(abs, cur.atimeMs / 1000, entry.mtimeMs / 1000);
     }
@@ -768,6 +769,7 @@ export class LocalEndpoint implements Endpoint {
         const cur = lstatOrNull(abs);
         if (!cur?.isDirectory()) continue;
         const want = wanted.get(path);
+        if (want && (cur.mode & 0o7777) !== want.mode) chmodSync(abs, want.mode);
         if (want && this.need().placement.preserveMtime && cur.mtimeMs !== want.mtimeMs) {
           utimesSync(abs, cur.atimeMs / 1000, want.mtimeMs / 1000);
         }

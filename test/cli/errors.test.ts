@@ -3,7 +3,7 @@
  * documented exit code, and no change to either tree.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { asyncCli, describeTree, isRoot, tmp, writeTree } from '../helpers.js';
@@ -200,17 +200,34 @@ describe('per-path failures exit 1 and the rest still syncs', () => {
     assert.equal(tree['blocked/untracked.txt']?.kind, 'file', 'receiver data is kept');
   });
 
-  test(
-    'an unreadable file is an Error record; the others sync',
-    { skip: isRoot() ? 'root reads every file' : false },
-    () => {
-      const { data, mirror } = dirs();
-      writeFileSync(join(data, 'secret'), 'no');
-      chmodSync(join(data, 'secret'), 0);
-      const r = asyncCli(['-N', 'j', '-d', data, '-r', mirror]);
-      assert.equal(r.code, 1);
-      assert.match(r.stderr, /error: secret: .*permission denied/);
-      assert.equal(describeTree(mirror)['a.txt']?.kind, 'file');
-    },
-  );
+  test('an unreadable file is an Error record; the others sync', () => {
+    // Root reads every file, so as root the run drops to the unprivileged user nobody.
+    const { root, data, mirror } = dirs();
+    writeFileSync(join(data, 'secret'), 'no');
+    const as = isRoot() ? { uid: 65534, gid: 65534 } : undefined;
+    if (as) {
+      chmodSync(root, 0o755);
+      for (const p of [
+        data,
+        mirror,
+        join(data, 'a.txt'),
+        join(data, 'd'),
+        join(data, 'd/b.txt'),
+        join(data, 'secret'),
+      ]) {
+        chownSync(p, as.uid, as.gid);
+      }
+    }
+    chmodSync(join(data, 'secret'), 0);
+    const r = asyncCli(['-N', 'j', '-d', data, '-r', mirror], as ? { as } : {});
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /error: secret: .*permission denied/);
+    assert.equal(describeTree(mirror)['a.txt']?.kind, 'file');
+    assert.equal(describeTree(mirror)['secret'], undefined);
+    // The error is recorded, and retried (and fixed) by the next run.
+    chmodSync(join(data, 'secret'), 0o644);
+    const again = asyncCli(['-N', 'j', '-d', data, '-r', mirror], as ? { as } : {});
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(describeTree(mirror)['secret']?.kind, 'file');
+  });
 });

@@ -15,7 +15,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { asyncCli, describeTree, statTree, tmp, writeTree } from '../helpers.js';
+import { asyncCli, describeTree, isRoot, statTree, tmp, writeTree } from '../helpers.js';
+import { chownSync, lstatSync } from 'node:fs';
 
 function setup(files: Record<string, string | Buffer> = {}): {
   root: string;
@@ -140,6 +141,75 @@ describe('async push with a local peer', () => {
     assert.equal(sentOf(r.stdout).files, 0);
     assert.match(r.stdout, /1 metadata only/);
     assert.deepEqual(describeTree(mirror, { mtimes: true }), describeTree(data, { mtimes: true }));
+  });
+
+  test(
+    '-u and -j preserve owner and group',
+    { skip: isRoot() ? false : 'changing owners needs root' },
+    () => {
+      const { data, mirror } = setup({ 'owned.txt': 'x', 'd/inner': 'y' });
+      chownSync(join(data, 'owned.txt'), 1234, 5678);
+      chownSync(join(data, 'd'), 4321, 8765);
+      assert.equal(push(data, mirror, '-u', '-j').code, 0);
+      assert.equal(lstatSync(join(mirror, 'owned.txt')).uid, 1234);
+      assert.equal(lstatSync(join(mirror, 'owned.txt')).gid, 5678);
+      assert.equal(lstatSync(join(mirror, 'd')).uid, 4321);
+      assert.equal(lstatSync(join(mirror, 'd')).gid, 8765);
+    },
+  );
+
+  test('-t also preserves directory times, set once their contents are placed', () => {
+    const { data, mirror } = setup({ 'd/a': 'a', 'd/e/b': 'b' });
+    const when = new Date('2005-06-07T08:09:10Z');
+    utimesSync(join(data, 'd/e'), when, when);
+    utimesSync(join(data, 'd'), when, when);
+    assert.equal(push(data, mirror, '-t').code, 0);
+    assert.equal(lstatSync(join(mirror, 'd')).mtimeMs, when.getTime());
+    assert.equal(lstatSync(join(mirror, 'd/e')).mtimeMs, when.getTime());
+    const r = push(data, mirror, '-t');
+    assert.deepEqual(sentOf(r.stdout), { files: 0, renamed: 0, deleted: 0 });
+    assert.doesNotMatch(r.stdout, /metadata only/);
+  });
+
+  test('a read-only directory is synced with its contents, as an unprivileged user too', () => {
+    const { root, data, mirror } = setup({
+      'ro/inner.txt': 'inside',
+      'ro/sub/deeper.txt': 'deeper',
+    });
+    const as = isRoot() ? { uid: 65534, gid: 65534 } : undefined;
+    if (as) {
+      chmodSync(root, 0o755);
+      for (const p of [
+        data,
+        mirror,
+        join(data, 'ro'),
+        join(data, 'ro/inner.txt'),
+        join(data, 'ro/sub'),
+        join(data, 'ro/sub/deeper.txt'),
+      ]) {
+        chownSync(p, as.uid, as.gid);
+      }
+    }
+    chmodSync(join(data, 'ro/sub'), 0o555);
+    chmodSync(join(data, 'ro'), 0o555);
+    try {
+      const r = asyncCli(['-N', 'job1', '-d', data, '-r', mirror], as ? { as } : {});
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(describeTree(mirror), describeTree(data));
+    } finally {
+      for (const p of [
+        join(data, 'ro'),
+        join(data, 'ro/sub'),
+        join(mirror, 'ro'),
+        join(mirror, 'ro/sub'),
+      ]) {
+        try {
+          chmodSync(p, 0o755);
+        } catch {
+          // not created
+        }
+      }
+    }
   });
 
   test('a file changed or deleted at the receiver is restored by the next push', () => {

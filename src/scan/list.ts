@@ -28,7 +28,10 @@ export function listTree(root: string, path: string): Entry[] {
     try {
       names = readdirSync(abs);
     } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return;
+      // An unreadable directory is restored without its contents; the sender's scan
+      // reports it as a problem of its own (a crash here would stop a continuous session).
+      const code = errnoCode(err);
+      if (code === 'ENOENT' || code === 'EACCES' || code === 'EPERM') return;
       throw err;
     }
     for (const n of names.sort()) if (n !== PRIVATE_DIR) visit(joinRel(rel, n));

@@ -9,6 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   readFileSync,
@@ -20,7 +21,15 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ASYNC_BIN, asyncCli, describeTree, spawnAsync, tmp, writeTree } from '../helpers.js';
+import {
+  ASYNC_BIN,
+  asyncCli,
+  describeTree,
+  isRoot,
+  spawnAsync,
+  tmp,
+  writeTree,
+} from '../helpers.js';
 
 interface Running {
   readonly proc: ChildProcess;
@@ -92,6 +101,8 @@ describe('async -C (continuous, local peer)', () => {
     const { data, mirror } = pair({ 'seed.txt': 'seed', 'd/keep.txt': 'k', 'gone.txt': 'g' });
     const r = start(['-N', 'c1', '-d', data, '-r', mirror, '-C', '--cooloff', '0.2']);
     await started(r, same(data, mirror));
+    // SIGHUP (log rotation) does not end the session.
+    r.proc.kill('SIGHUP');
 
     writeTree(data, { 'new/deep/a.txt': 'created while running' });
     writeFileSync(join(data, 'seed.txt'), 'modified');
@@ -245,6 +256,27 @@ describe('async -C (continuous, local peer)', () => {
       writeTree(data, { 'a/b/later.txt': 'found by a rescan' });
       await waitFor(r, 'the rescan', same(data, mirror));
       assert.equal(await stop(r), 0, err);
+    },
+  );
+
+  test(
+    'a subtree made unreadable: errors for those paths, the rest goes on',
+    { skip: isRoot() ? 'root reads every directory' : false },
+    async () => {
+      const { data, mirror } = pair({ 'locked/a.txt': 'a', 'open/b.txt': 'b' });
+      const r = start(['-N', 'c9', '-d', data, '-r', mirror, '-C', '--cooloff', '0.2']);
+      await started(r, same(data, mirror));
+      chmodSync(join(data, 'locked'), 0o000);
+      try {
+        writeTree(data, { 'open/c.txt': 'c' });
+        await waitFor(r, 'the readable change', () => existsSync(join(mirror, 'open/c.txt')));
+        writeTree(data, { 'open/d.txt': 'd' });
+        await waitFor(r, 'a later change', () => existsSync(join(mirror, 'open/d.txt')));
+        assert.equal(readFileSync(join(mirror, 'locked/a.txt'), 'utf8'), 'a', 'not deleted');
+      } finally {
+        chmodSync(join(data, 'locked'), 0o755);
+      }
+      assert.equal(await stop(r), 0, r.err());
     },
   );
 

@@ -8,7 +8,7 @@ import { runContinuousCommand } from './continuous.js';
 import { AsyncError } from '../errors.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { parseAsyncArgs } from './options.js';
-import { detailLines, summaryLine } from './output.js';
+import { conflictLines, detailLines, summaryLine } from './output.js';
 
 export interface Io {
   readonly stdout: { write(s: string): void };
@@ -47,6 +47,7 @@ export async function asyncMain(
       reset: o.reset,
       createDir: o.createDir,
       overwrite: o.overwrite === 'older' ? 'older' : 'always',
+      conflictPolicy: o.conflictResolve,
       preserveMtime: o.preserveMtime,
       preserveUid: o.preserveUid,
       preserveGid: o.preserveGid,
@@ -64,7 +65,10 @@ export async function asyncMain(
       if (line.startsWith('error:')) io.stderr.write(`async: ${line}\n`);
       else if (!o.quiet) io.stderr.write(`async: ${line}\n`);
     }
-    return summary.problems.length > 0 ? EXIT.PARTIAL : EXIT.OK;
+    // Conflicts are listed last, on stdout, one per line, so a script can read them.
+    for (const line of conflictLines(summary)) io.stdout.write(`${line}\n`);
+    if (summary.problems.length > 0) return EXIT.PARTIAL;
+    return summary.conflicts.length > 0 ? EXIT.CONFLICTS : EXIT.OK;
   } catch (e) {
     if (signal?.aborted) {
       io.stderr.write(

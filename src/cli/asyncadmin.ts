@@ -1,10 +1,17 @@
 /**
- * `asyncadmin`: reads a session's snapshot database. Opens it read-only, so it never blocks
- * a running session (WAL: readers do not block the writer).
+ * `asyncadmin`: reads a session's snapshot database, and with -C, -E or --resolve changes it.
+ *
+ * Reading opens the database read-only, so it never blocks a running session (WAL: readers
+ * do not block the writer). Writing is refused while a run of the session holds its lock,
+ * unless -F/--force says the user accepts it (SQLite still serializes the writes).
+ *
+ * -E takes the path of one record, as -f prints it: Aspera documents `-E n` without saying
+ * what n is, and a row number would shift under a running session.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import type { Keep } from '../core/reconcile-bidi.js';
 import { PRIVATE_DIR } from '../core/paths.js';
 import { sessionNameProblem } from '../core/session-name.js';
 import { SessionError, UsageError } from '../errors.js';
@@ -43,6 +50,22 @@ export async function asyncadminMain(argv: readonly string[], io: Io): Promise<n
     .option('-s, --stats', 'print the number of paths in each state')
     .option('-f, --files', 'print every path with its state')
     .option('-l, --list', 'list the sessions in the directory')
+    .option('--conflicts', 'print the paths in conflict')
+    .option('--json', 'print machine-readable JSON instead of text')
+    .option('-C, --clean', 'delete the conflict and error records')
+    .option('-E, --erase <path>', 'erase the record of one path (as -f prints it)')
+    .option(
+      '--resolve <path>',
+      'bidi: store a decision for a path in conflict; the next run applies it (needs --keep)',
+    )
+    .addOption(
+      new Option('--keep <side>', 'with --resolve: the copy to keep').choices([
+        'local',
+        'remote',
+        'both',
+      ]),
+    )
+    .option('-F, --force', 'allow -C, -E and --resolve while a session is running')
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: () => undefined });
@@ -67,7 +90,29 @@ export async function asyncadminMain(argv: readonly string[], io: Io): Promise<n
       stats?: boolean;
       files?: boolean;
       list?: boolean;
+      conflicts?: boolean;
+      json?: boolean;
+      clean?: boolean;
+      erase?: string;
+      resolve?: string;
+      keep?: Keep;
+      force?: boolean;
     }>();
+    if (o.resolve !== undefined && o.keep === undefined)
+      throw new UsageError(
+        '--resolve needs --keep local|remote|both.',
+        "Run 'asyncadmin --help' for the list of options.",
+      );
+    if (o.keep !== undefined && o.resolve === undefined)
+      throw new UsageError(
+        '--keep goes with --resolve PATH.',
+        "Run 'asyncadmin --help' for the list of options.",
+      );
+    const json: Record<string, unknown> = {};
+    const print = (key: string, value: unknown, text: () => string[]): void => {
+      if (o.json) json[key] = value;
+      else for (const line of text()) io.stdout.write(`${line}\n`);
+    };
     const base = o.localDbDir ?? o.localDir;
     if (base === undefined)
       throw new UsageError(
@@ -76,7 +121,8 @@ export async function asyncadminMain(argv: readonly string[], io: Io): Promise<n
     const dbRoot = resolve(base);
     const sessions = sessionsIn(dbRoot);
     if (o.list) {
-      for (const s of sessions) io.stdout.write(`${s}\n`);
+      print('sessions', sessions, () => sessions);
+      if (o.json) io.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
       return EXIT.OK;
     }
     let name = o.name;
@@ -106,12 +152,21 @@ export async function asyncadminMain(argv: readonly string[], io: Io): Promise<n
         'Use -l to list the sessions that exist.',
       );
     }
-    const store = SnapshotStore.open(dbPath, { create: false, readonly: true });
+    const running = SessionLock.isHeld(join(dbRoot, PRIVATE_DIR, name, 'lock'));
+    const writes = o.clean === true || o.erase !== undefined || o.resolve !== undefined;
+    if (writes && running && !o.force) {
+      throw new SessionError(
+        'ERR_SESSION_BUSY',
+        `Session '${name}' is running (pid ${SessionLock.owner(join(dbRoot, PRIVATE_DIR, name, 'lock'))}): its database ${dbPath} was not changed.`,
+        'Wait for the run to end, or add -F/--force to change the database while it runs.',
+      );
+    }
+    const store = SnapshotStore.open(dbPath, { create: false, readonly: !writes });
     try {
-      const showAll = !o.meta && !o.stats && !o.files;
+      if (writes) writeChanges(store, o, print);
+      const showAll = !o.meta && !o.stats && !o.files && !o.conflicts && !writes;
       if (o.meta || showAll) {
         const m = store.allMeta();
-        const running = SessionLock.isHeld(join(dbRoot, PRIVATE_DIR, name, 'lock'));
         const rows: [string, string | undefined][] = [
           ['Session name', m.name],
           ['Local directory', m.local_dir],
@@ -126,24 +181,100 @@ export async function asyncadminMain(argv: readonly string[], io: Io): Promise<n
           ['Last stop', running ? undefined : m.last_stop],
           ['Last status', running ? undefined : m.last_status],
         ];
-        for (const [k, v] of rows) if (v !== undefined) io.stdout.write(`${k}: ${v}\n`);
+        print('meta', { ...m, condition: running ? 'running' : 'stopped' }, () =>
+          rows.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${v}`),
+        );
       }
       if (o.stats || showAll) {
         const c = store.counts();
-        for (const k of ['synced', 'pending', 'conflict', 'error'] as const)
-          io.stdout.write(`${STATE_LABEL[k]}: ${c[k]}\n`);
+        print('counts', c, () =>
+          (['synced', 'pending', 'conflict', 'error'] as const).map(
+            (k) => `${STATE_LABEL[k]}: ${c[k]}`,
+          ),
+        );
       }
       if (o.files) {
-        for (const r of store.iterate()) {
-          const msg = r.message ? ` (${r.message})` : '';
-          io.stdout.write(`${r.path}\t${STATE_LABEL[r.state]}${msg}\n`);
-        }
+        const rows = [...store.iterate()];
+        print(
+          'files',
+          rows.map((r) => ({
+            path: r.path,
+            state: r.state,
+            ...(r.message ? { message: r.message } : {}),
+          })),
+          () =>
+            rows.map(
+              (r) => `${r.path}\t${STATE_LABEL[r.state]}${r.message ? ` (${r.message})` : ''}`,
+            ),
+        );
+      }
+      if (o.conflicts) {
+        const keep = new Map(store.resolutions().map((r) => [r.path, r.keep]));
+        const rows = [...store.iterate()].filter((r) => r.state === 'conflict');
+        print(
+          'conflicts',
+          rows.map((r) => ({
+            path: r.path,
+            ...(r.message ? { message: r.message } : {}),
+            ...(keep.has(r.path) ? { resolve: keep.get(r.path) } : {}),
+          })),
+          () =>
+            rows.map(
+              (r) =>
+                `/${r.path}   CONFLICT${r.message ? `   ${r.message}` : ''}${keep.has(r.path) ? `   (next run keeps ${keep.get(r.path)})` : ''}`,
+            ),
+        );
       }
     } finally {
       store.close();
     }
+    if (o.json) io.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
     return EXIT.OK;
   } catch (e) {
     return reportError(e, io, 'asyncadmin');
   }
+}
+
+/** -C, -E and --resolve: the only changes asyncadmin makes, each in one transaction. */
+function writeChanges(
+  store: SnapshotStore,
+  o: { clean?: boolean; erase?: string; resolve?: string; keep?: Keep },
+  print: (key: string, value: unknown, text: () => string[]) => void,
+): void {
+  if (o.clean) {
+    const n = store.write(() => ({
+      conflict: store.deleteByState('conflict'),
+      error: store.deleteByState('error'),
+    }));
+    print('cleaned', n, () => [`Deleted ${n.conflict} conflict and ${n.error} error records.`]);
+  }
+  if (o.erase !== undefined) {
+    const path = normalizePath(o.erase);
+    if (!store.eraseOne(path)) {
+      throw new UsageError(
+        `-E/--erase: no record for '${path}' in ${store.path}.`,
+        "Give the path as 'asyncadmin -f' prints it.",
+      );
+    }
+    print('erased', path, () => [`Erased the record of ${path}.`]);
+  }
+  if (o.resolve !== undefined) {
+    const path = normalizePath(o.resolve);
+    const r = store.get(path);
+    if (r?.state !== 'conflict') {
+      throw new UsageError(
+        `--resolve: '${path}' is not in conflict in ${store.path}.`,
+        "Run 'asyncadmin --conflicts' for the paths in conflict.",
+      );
+    }
+    store.setResolution(path, o.keep!);
+    print('resolved', { path, keep: o.keep }, () => [
+      `The next run keeps the ${o.keep === 'both' ? 'two copies' : `${o.keep} copy`} of ${path}.`,
+    ]);
+  }
+}
+
+/** Accepts a path as printed by -f or by a CONFLICT line ('/a/b'). */
+function normalizePath(p: string): string {
+  return p.replace(/^\/+/, '').replace(/\/+$/, '');
 }

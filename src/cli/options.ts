@@ -37,6 +37,11 @@ export interface AsyncOptions {
   readonly remoteDbDir: string | undefined;
   readonly checksum: string;
   readonly continuous: ContinuousSettings | undefined;
+  /**
+   * Bidi: what a path changed differently on both sides becomes. From --conflict-resolve,
+   * else from -o: conflict (default) leaves both copies, older = newer, always = local.
+   */
+  readonly conflictResolve: 'conflict' | 'newer' | 'older' | 'local' | 'remote' | 'keep-both';
 }
 
 /** -C and its timing options (all in milliseconds). */
@@ -133,6 +138,13 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     help: 'always (push/pull default), older, conflict (bidi default)',
     status: S,
     choices: ['always', 'older', 'conflict'],
+  },
+  {
+    group: 'Mode',
+    flags: '--conflict-resolve <policy>',
+    help: 'bidi: settle conflicts automatically: newer, older, local, remote or keep-both',
+    status: S,
+    choices: ['newer', 'older', 'local', 'remote', 'keep-both'],
   },
   {
     group: 'Mode',
@@ -451,6 +463,13 @@ export function parseAsyncArgs(
     throw e;
   }
   const o = cmd.opts<Record<string, unknown>>();
+  // Checked before the unsupported options, so the conflict is named whatever --mirror's status.
+  if (o.direction === 'bidi' && o.mirror === true) {
+    throw new UsageError(
+      '--mirror cannot be used with -K bidi: a mirror makes one side a copy of the other.',
+      'Use -K push --mirror or -K pull --mirror, or leave --mirror out.',
+    );
+  }
   for (const spec of OPTION_TABLE) {
     if (spec.status !== 'unsupported') continue;
     if (cmd.getOptionValueSource(attrName(spec.flags)) === 'cli')
@@ -484,6 +503,26 @@ export function parseAsyncArgs(
       '-o/--overwrite conflict applies to -K bidi only; use always or older with push and pull.',
     );
   }
+  const resolveText = str('conflictResolve') as AsyncOptions['conflictResolve'] | undefined;
+  if (resolveText !== undefined && direction !== 'bidi') {
+    throw new UsageError(
+      '--conflict-resolve applies to -K bidi only: push and pull have no conflicts.',
+    );
+  }
+  if (resolveText !== undefined && str('overwrite') !== undefined && overwrite !== 'conflict') {
+    throw new UsageError(
+      `-o/--overwrite ${overwrite} and --conflict-resolve ${resolveText} both say how to settle bidi conflicts: give only one.`,
+    );
+  }
+  // For bidi, -o says who overwrites whom in a conflict: "older" copies are overwritten
+  // (the newer wins), "always" means the local side's copy always wins (as a push would).
+  const conflictResolve: AsyncOptions['conflictResolve'] =
+    resolveText ??
+    (direction !== 'bidi' || overwrite === 'conflict'
+      ? 'conflict'
+      : overwrite === 'older'
+        ? 'newer'
+        : 'local');
   let targetRate: number | undefined;
   const rate = str('targetRate');
   if (rate !== undefined) {
@@ -524,6 +563,7 @@ export function parseAsyncArgs(
       remoteDbDir: str('remoteDbDir'),
       checksum: str('checksum') ?? 'none',
       continuous,
+      conflictResolve,
     },
   };
 }

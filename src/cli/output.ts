@@ -15,6 +15,7 @@ export function summaryLine(name: string, s: RunSummary): string {
     `${s.deleted} deleted`,
     ...(s.metadataOnly > 0 ? [`${s.metadataOnly} metadata only`] : []),
     `${s.problems.length} errors`,
+    ...(s.conflicts.length > 0 ? [`${s.conflicts.length} conflicts`] : []),
   ];
   return `async: ${name} ${s.direction}: ${parts.join(', ')} in ${formatDuration(s.elapsedMs)} (${formatRate(rate)})`;
 }
@@ -30,4 +31,9 @@ export function detailLines(s: RunSummary): string[] {
   list('warning', s.warnings);
   list('note', s.notes);
   return out;
+}
+
+/** Bidi: one `/path   CONFLICT` line per path left in conflict (Aspera's format). */
+export function conflictLines(s: RunSummary): string[] {
+  return s.conflicts.map((c) => `/${c.path}   CONFLICT`);
 }

@@ -37,7 +37,12 @@ export type Op =
    * The receiver changed or lost a path that the sender did not touch: the engine looks
    * up the sender's current state of `path` (a whole subtree for a directory) and sends it.
    */
-  | { readonly op: 'restore'; readonly path: string; readonly expect?: Entry | null };
+  | { readonly op: 'restore'; readonly path: string; readonly expect?: Entry | null }
+  /**
+   * Bidi keep-both: move the receiver's own copy at `path` to the new name `to` (if it still
+   * is `expect`), untracked, so the winner's copy can take `path` and nothing is lost.
+   */
+  | { readonly op: 'aside'; readonly path: string; readonly to: string; readonly expect: Entry };
 
 export interface Plan {
   /** Applied in this order: renames, deletes (deepest first), mkdirs, sends/attrs, restores. */
@@ -48,8 +53,36 @@ export interface Plan {
   readonly notes: readonly { readonly path: string; readonly message: string }[];
 }
 
+/** Which end of a session a bidi decision is about (the -d side is 'local'). */
+export type Side = 'local' | 'remote';
+
+/** A path changed differently on both sides and left as it is for the user (or a policy). */
+export interface Conflict {
+  readonly path: string;
+  readonly local: Entry | null;
+  readonly remote: Entry | null;
+  /** Why it is a conflict, for asyncadmin and the run's output. */
+  readonly message: string;
+}
+
+/**
+ * A bidirectional plan: one one-way plan per receiving side, so the engine runs the same
+ * execute machinery twice (local -> remote, then remote -> local). One-way runs use a
+ * plain Plan.
+ */
+export interface BidiPlan {
+  /** Operations applied at the remote side, local being the sender. */
+  readonly toRemote: Plan;
+  /** Operations applied at the local side, the remote being the sender. */
+  readonly toLocal: Plan;
+  /** Paths left in state Conflict on both sides. */
+  readonly conflicts: readonly Conflict[];
+  /** Paths whose stored resolution (asyncadmin --resolve) this plan applies. */
+  readonly resolved: readonly string[];
+}
+
 export function countOps(plan: Plan): Record<Op['op'], number> {
-  const n = { rename: 0, delete: 0, mkdir: 0, send: 0, attrs: 0, restore: 0 };
+  const n = { rename: 0, delete: 0, mkdir: 0, send: 0, attrs: 0, restore: 0, aside: 0 };
   for (const o of plan.ops) n[o.op]++;
   return n;
 }

@@ -15,12 +15,13 @@
  * | deleted         | deleted                | forget the record                               |
  * | deleted         | modified or added      | keep the receiver's copy, forget, say so        |
  * | renamed F -> T  | changed at F or at T   | no rename: T is sent, F handled as a delete     |
+ * | unchanged       | renamed F -> T         | F is restored; T is left alone (untracked)      |
  *
  * "Same content" compares digests where both sides know them, else size and mtime.
  */
 import type { Change } from './change.js';
 import type { Entry } from './entry.js';
-import { sameContent } from './entry.js';
+import { sameContent, withPath } from './entry.js';
 import type { Op, Plan } from './plan.js';
 import { comparePaths, depthOf, isWithin, rebase } from './paths.js';
 
@@ -43,7 +44,15 @@ export function reconcileOneWay(input: OneWayInput): Plan {
   const notes: { path: string; message: string }[] = [];
 
   let recv = new Map<string, Change>();
-  for (const c of input.receiver) recv.set(c.path, c);
+  for (const c of input.receiver) {
+    // A rename at the receiver is, for a one-way sync, a delete of its old place (restored
+    // from the sender) and an untracked add at its new one (left alone).
+    if (c.from !== undefined && c.old !== null) {
+      if (!recv.has(c.from))
+        recv.set(c.from, { path: c.from, old: withPath(c.old, c.from), new: null });
+      recv.set(c.path, { path: c.path, old: null, new: c.new });
+    } else recv.set(c.path, c);
+  }
   const send = new Map<string, Change>();
 
   for (const s of input.sender) {

@@ -9,6 +9,7 @@ import type { Entry } from '../core/entry.js';
 import type { Op } from '../core/plan.js';
 import type { PathState } from '../core/change.js';
 import type { Problem, Warning } from '../core/problem.js';
+import type { Keep } from '../core/reconcile-bidi.js';
 import type { ScanStats } from '../scan/scanner.js';
 import type { Segment } from '../transfer/batches.js';
 
@@ -57,6 +58,8 @@ export interface ScanReply {
   readonly stats: ScanStats;
   /** How many records the snapshot held before this scan. */
   readonly snapshotSize: number;
+  /** Bidi: decisions stored with `asyncadmin --resolve`, for the next run to apply. */
+  readonly resolutions?: readonly { readonly path: string; readonly keep: Keep }[];
 }
 
 export type HashReply =
@@ -114,7 +117,9 @@ export type RecordUpdate =
       readonly path: string;
       readonly state: PathState;
       readonly message: string;
-    };
+    }
+  /** Bidi: a stored resolution for `path` was applied (or no longer matters): drop it. */
+  | { readonly kind: 'resolved'; readonly path: string };
 
 /**
  * Limits a scan to some directories (continuous mode, after change notifications): each is

@@ -295,7 +295,8 @@ export class LocalEndpoint implements Endpoint {
         if (d?.ok && c.new) res.changes[i] = { ...c, new: { ...c.new, digest: d.digest } };
       }
     }
-    return { ...res, snapshotSize };
+    const resolutions = store.resolutions();
+    return { ...res, snapshotSize, ...(resolutions.length > 0 ? { resolutions } : {}) };
   }
 
   async watch(onHints: (hints: readonly ChangeHint[]) => void): Promise<WatchHandle> {
@@ -594,6 +595,8 @@ export class LocalEndpoint implements Endpoint {
           return this.applyMkdir(op.entry, op.expect);
         case 'attrs':
           return this.applyAttrs(op.entry, op.expect);
+        case 'aside':
+          return this.applyAside(op.path, op.to, op.expect);
         case 'send':
         case 'restore':
           return { ok: false, message: `${op.op} is not applied by apply()` };
@@ -631,6 +634,26 @@ export class LocalEndpoint implements Endpoint {
       ...entryFromStats(to, st, rec.entry.target)!,
       ...(rec.entry.digest ? { digest: rec.entry.digest } : {}),
     });
+    return { ok: true };
+  }
+
+  /**
+   * Bidi keep-both: moves this side's own copy at `path` to `to`, untracked, if it still is
+   * what the plan saw; never replaces anything at `to`.
+   */
+  private applyAside(path: string, to: string, expect: Entry): ApplyResult {
+    const bad = unsafeRelPathReason(to);
+    if (bad !== undefined || to === '')
+      return { ok: false, message: `refused path: ${bad ?? 'empty'}` };
+    const cur = lstatOrNull(this.abs(path));
+    if (!cur) return { ok: false, message: 'the copy is gone at this side' };
+    const now = entryFromStats(path, cur, cur.isSymbolicLink() ? expect.target : undefined);
+    if (!now || !sameLocalState(now, expect))
+      return { ok: false, message: 'the copy changed during the sync; it was left as it is' };
+    if (lstatOrNull(this.abs(to)) !== null) return { ok: false, message: `${to} already exists` };
+    this.ensureParent(to);
+    renameSync(this.abs(path), this.abs(to));
+    this.touch(parentOf(to));
     return { ok: true };
   }
 
@@ -690,6 +713,10 @@ export class LocalEndpoint implements Endpoint {
     const cur = lstatOrNull(abs);
     if (!cur) return true;
     if (!r.entry) return false;
+    // A path in Conflict (or Error) holds a version nobody has decided on: a delete of its
+    // parent directory must not take it silently (bidi: the other copy was deleted, so
+    // this one wins and travels back).
+    if (r.state !== 'synced' && r.entry.kind !== 'dir') return false;
     const now = entryFromStats(r.path, cur, cur.isSymbolicLink() ? r.entry.target : undefined);
     if (!now || now.kind !== r.entry.kind) return false;
     if (now.kind === 'dir') {
@@ -717,7 +744,8 @@ export class LocalEndpoint implements Endpoint {
     void expect;
     if (!cur) {
       this.ensureParent(entry.path);
-      mkdirSync(abs, { mode: 0o700 });
+      // Final bits now where they leave the owner able to write; settle() sets the rest.
+      mkdirSync(abs, { mode: entry.mode | 0o700 });
       this.touch(parentOf(entry.path));
     }
     return this.applyAttrs(entry, undefined);
@@ -802,6 +830,9 @@ export class LocalEndpoint implements Endpoint {
             break;
           case 'mark':
             store.mark(u.path, u.state as PathState, u.message);
+            break;
+          case 'resolved':
+            store.clearResolution(u.path);
             break;
         }
       }

@@ -14,11 +14,14 @@
  */
 import type { Change } from '../core/change.js';
 import type { Entry } from '../core/entry.js';
-import type { Op, Plan } from '../core/plan.js';
+import type { BidiPlan, Op, Plan } from '../core/plan.js';
 import type { Problem } from '../core/problem.js';
 import type { Overwrite } from '../core/reconcile.js';
 import { parentOf } from '../core/paths.js';
 import { reconcileOneWay } from '../core/reconcile.js';
+import type { ConflictPolicy, Keep } from '../core/reconcile-bidi.js';
+import { asideNameAt, reconcileBidi } from '../core/reconcile-bidi.js';
+import { ancestorsOf } from '../core/path-index.js';
 import { SessionError } from '../errors.js';
 import type {
   Direction,
@@ -42,6 +45,8 @@ export interface RunOptions {
   readonly reset: boolean;
   readonly createDir: boolean;
   readonly overwrite: Overwrite;
+  /** Bidi: what happens to a path changed differently on both sides (default: conflict). */
+  readonly conflictPolicy?: ConflictPolicy;
   readonly placement: PlacementPolicy;
   readonly limiter: RateLimiter;
   /** Parallel data lanes (--transfer-threads). */
@@ -72,6 +77,8 @@ export interface RunSummary {
   metadataOnly: number;
   unchanged: boolean;
   problems: Problem[];
+  /** Bidi: paths left in state Conflict on both sides. */
+  conflicts: { path: string; message: string }[];
   notes: { path: string; message: string }[];
   warnings: { path: string; message: string }[];
   elapsedMs: number;
@@ -196,33 +203,31 @@ export async function syncPass(
     metadataOnly: 0,
     unchanged: true,
     problems: [],
+    conflicts: [],
     notes: [],
     warnings: [],
     elapsedMs: 0,
   };
   try {
-    if (id.direction === 'bidi') {
-      throw new SessionError(
-        'ERR_UNSUPPORTED_OPTION',
-        'Direction bidi is not supported yet.',
-        'Use -K push or -K pull.',
-      );
-    }
     const [ls, ps] = deferChanges(
       await Promise.all([local.scan(pass.scope?.local), peer.scan(pass.scope?.remote)]),
       pass,
     );
-    const pull = id.direction === 'pull';
-    const sender = pull ? peer : local;
-    const receiver = pull ? local : peer;
-    const sScan = pull ? ps : ls;
-    const rScan = pull ? ls : ps;
     const tag = (side: 'local' | 'remote') => (p: Problem) => ({ ...p, side });
     summary.problems.push(...ls.problems.map(tag('local')), ...ps.problems.map(tag('remote')));
     summary.warnings.push(...ls.warnings, ...ps.warnings);
     await local.recordProblems(ls.problems);
     await peer.recordProblems(ps.problems);
+    if (id.direction === 'bidi') {
+      await runBidi(ls, ps, local, peer, opts, summary);
+      return summary;
+    }
 
+    const pull = id.direction === 'pull';
+    const sender = pull ? peer : local;
+    const receiver = pull ? local : peer;
+    const sScan = pull ? ps : ls;
+    const rScan = pull ? ls : ps;
     checkSafety(sScan, sender.label);
     await fillDigests(sScan.changes, rScan.changes, sender, receiver);
     const plan = reconcileOneWay({
@@ -279,6 +284,170 @@ function deferChanges(
 }
 
 /**
+ * A bidirectional run: the three-way reconcile gives one plan per receiving side, and the
+ * same execute machinery runs once per direction (local -> remote, then remote -> local).
+ * Copies a keep-both decision moves aside are listed after the move and sent to the other
+ * side in the same run. Conflicts are marked in both databases; stored resolutions that
+ * the plan applied (or that no longer matter) are cleared on both sides.
+ */
+async function runBidi(
+  ls: ScanReply,
+  ps: ScanReply,
+  local: Endpoint,
+  peer: Endpoint,
+  opts: RunOptions,
+  summary: RunSummary,
+): Promise<void> {
+  // Both sides send, so both sides get the empty-root safety check.
+  checkSafety(ls, local.label);
+  checkSafety(ps, peer.label);
+  await fillDigests(ls.changes, ps.changes, local, peer);
+  const resolutions = new Map<string, Keep>();
+  for (const r of [...(ps.resolutions ?? []), ...(ls.resolutions ?? [])])
+    resolutions.set(r.path, r.keep);
+  // Kept copies are named with the run's start in UTC: 20261121T142000Z.
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '');
+  const plan: BidiPlan = reconcileBidi({
+    local: ls.changes,
+    remote: ps.changes,
+    policy: opts.conflictPolicy ?? 'conflict',
+    resolutions,
+    stamp,
+  });
+  const conflictPaths = new Set(plan.conflicts.map((c) => c.path));
+  const conflictAt = (p: string): boolean =>
+    conflictPaths.has(p) || ancestorsOf(p).some((a) => conflictPaths.has(a));
+  // A restore (a whole subtree from the sender) never overwrites what the receiver itself
+  // changed, nor anything in conflict: those paths have their own decisions.
+  const keepAt = (receiverChanges: readonly Change[]) => {
+    const changed = new Map(receiverChanges.map((c) => [c.path, c]));
+    return (e: Entry): boolean => {
+      if (conflictAt(e.path)) return true;
+      const c = changed.get(e.path);
+      if (c === undefined || c.new === null) return false;
+      return !(e.kind === 'dir' && c.new.kind === 'dir');
+    };
+  };
+  // The plan names kept copies from the paths it knows; a copy kept by an earlier run in
+  // the same second may already hold that name on disk, so look, and count up if so.
+  const chosen = new Set<string>();
+  const freeAsides = async (p: Plan, loser: 'local' | 'remote'): Promise<Plan> => {
+    const ops: Op[] = [];
+    const notes = [...p.notes];
+    for (const o of p.ops) {
+      if (o.op !== 'aside') {
+        ops.push(o);
+        continue;
+      }
+      let to = o.to;
+      for (let n = 1; ; n++) {
+        const busy =
+          chosen.has(to) || (await local.list(to)).length > 0 || (await peer.list(to)).length > 0;
+        if (!busy) break;
+        to = asideNameAt(o.path, loser, stamp, n);
+      }
+      chosen.add(to);
+      if (to !== o.to)
+        for (let i = 0; i < notes.length; i++)
+          if (notes[i]!.path === o.path)
+            notes[i] = { ...notes[i]!, message: notes[i]!.message.replace(o.to, to) };
+      ops.push({ ...o, to });
+    }
+    return { ...p, ops, notes };
+  };
+  let toRemote = await freeAsides(plan.toRemote, 'remote');
+  let toLocal = await freeAsides(plan.toLocal, 'local');
+  // Keep-both: move the losing copies aside first, then send them to the other side.
+  const asideSends = async (p: Plan, receiver: Endpoint): Promise<Op[]> => {
+    const asides = p.ops.filter((o) => o.op === 'aside') as Extract<Op, { op: 'aside' }>[];
+    if (asides.length === 0) return [];
+    const res = await receiver.apply(asides);
+    const extra: Op[] = [];
+    for (let i = 0; i < asides.length; i++) {
+      const a = asides[i]!;
+      const r = res[i]!;
+      if (!r.ok) {
+        summary.problems.push({
+          path: a.path,
+          message: `the losing copy was not moved aside: ${r.message}`,
+        });
+        continue;
+      }
+      for (const e of await receiver.list(a.to))
+        extra.push(
+          e.kind === 'dir'
+            ? { op: 'mkdir', path: e.path, entry: e, expect: null }
+            : { op: 'send', path: e.path, entry: e, expect: null },
+        );
+    }
+    return extra;
+  };
+  const fromLocalAsides = await asideSends(toLocal, local);
+  const fromRemoteAsides = await asideSends(toRemote, peer);
+  const failedAside = new Set(summary.problems.map((p) => p.path));
+  const strip = (p: Plan, extra: Op[]): Plan => ({
+    ...p,
+    ops: [
+      ...p.ops.filter(
+        (o) =>
+          o.op !== 'aside' && !(failedAside.has(o.path) && o.op === 'send' && o.expect === null),
+      ),
+      ...extra,
+    ],
+  });
+  toRemote = strip(toRemote, fromLocalAsides);
+  toLocal = strip(toLocal, fromRemoteAsides);
+  summary.notes.push(...toRemote.notes, ...toLocal.notes);
+  // Renames and deletes of both directions first, then the rest of local -> remote, then
+  // the rest of remote -> local.
+  let localPre!: () => void;
+  const localPreDone = new Promise<void>((r) => (localPre = r));
+  const first = execute(
+    toRemote,
+    ls.changes,
+    local,
+    peer,
+    opts,
+    summary,
+    keepAt(ps.changes),
+    () => localPreDone,
+  );
+  const second = execute(
+    toLocal,
+    ps.changes,
+    peer,
+    local,
+    opts,
+    summary,
+    keepAt(ls.changes),
+    () => {
+      localPre();
+      return first.then(
+        () => undefined,
+        () => undefined,
+      );
+    },
+  );
+  second.catch(() => localPre());
+  await Promise.all([first, second]);
+  if (plan.conflicts.length > 0) {
+    const marks = plan.conflicts.map((c): RecordUpdate => ({
+      kind: 'mark',
+      path: c.path,
+      state: 'conflict',
+      message: c.message,
+    }));
+    await Promise.all([local.record(marks), peer.record(marks)]);
+    summary.conflicts.push(...plan.conflicts.map((c) => ({ path: c.path, message: c.message })));
+    summary.unchanged = false;
+  }
+  if (plan.resolved.length > 0) {
+    const done = plan.resolved.map((path): RecordUpdate => ({ kind: 'resolved', path }));
+    await Promise.all([local.record(done), peer.record(done)]);
+  }
+}
+
+/**
  * Refuses to go on when the sending root is empty while its snapshot lists files: a lost
  * mount or a wiped directory must not turn into a mass delete at the receiver.
  */
@@ -310,7 +479,9 @@ async function fillDigests(
   const pairs: [number, number][] = [];
   sender.forEach((c, i) => {
     const j = theirs.get(c.path);
-    if (j === undefined || c.from !== undefined) return;
+    // Renamed objects too: two different files moved onto one name in the same clock tick
+    // have equal size and mtime, and only their digests tell them apart.
+    if (j === undefined) return;
     const a = c.new;
     const b = receiver[j]!.new;
     if (a?.kind !== 'file' || b?.kind !== 'file' || a.size !== b.size) return;
@@ -372,6 +543,8 @@ async function execute(
   receiver: Endpoint,
   opts: RunOptions,
   summary: RunSummary,
+  keep?: (e: Entry) => boolean,
+  between?: () => Promise<void>,
 ): Promise<void> {
   const ev = opts.events;
   const senderOld = new Map<string, Entry | null>();
@@ -382,6 +555,10 @@ async function execute(
   };
   const records = new Recorder(sender, receiver);
   const settleDirs: Entry[] = [];
+  // Directories are recorded at the sender only once the receiver has settled them (mode
+  // and times set after their contents): a run killed before that leaves them unrecorded,
+  // so the rerun settles them again.
+  const dirRecords: RecordUpdate[] = [];
   const restores: { path: string; expect?: Entry | null }[] = [];
   const sends: SendItem[] = [];
 
@@ -433,6 +610,13 @@ async function execute(
     });
   }
 
+  // Bidi: the other direction's renames and deletes happen before anything is placed, so
+  // a directory deleted on one side never takes with it a path just synced from the other.
+  if (between) {
+    await records.flush(true);
+    await between();
+  }
+
   // 3. Directories and metadata-only changes, parents first.
   const meta = plan.ops.filter((o) => o.op === 'mkdir' || o.op === 'attrs') as Extract<
     Op,
@@ -454,12 +638,12 @@ async function execute(
         summary.metadataOnly++;
         ev?.change?.('attrs', op.path);
       }
-      if (op.entry.kind === 'dir') settleDirs.push(op.entry);
-      records.push({
-        kind: 'put',
-        entry: op.entry,
-        replaceBelow: op.entry.kind !== 'dir' && wasDir(op.path),
-      });
+      if (op.entry.kind === 'dir') {
+        settleDirs.push(op.entry);
+        dirRecords.push({ kind: 'put', entry: op.entry, replaceBelow: false });
+      } else {
+        records.push({ kind: 'put', entry: op.entry, replaceBelow: wasDir(op.path) });
+      }
     });
   }
 
@@ -480,7 +664,7 @@ async function execute(
     const files: SendItem[] = [];
     for (const r of restores) {
       for (const e of await sender.list(r.path)) {
-        if (planned.has(e.path)) continue;
+        if (planned.has(e.path) || keep?.(e)) continue;
         planned.add(e.path);
         if (e.kind === 'dir') dirs.push({ op: 'mkdir', path: e.path, entry: e });
         else files.push({ entry: e, force: true });
@@ -498,7 +682,7 @@ async function execute(
         summary.dirsCreated++;
         ev?.change?.('mkdir', op.path);
         settleDirs.push(entry);
-        records.push({ kind: 'put', entry, replaceBelow: false });
+        dirRecords.push({ kind: 'put', entry, replaceBelow: false });
       });
     }
     await records.flush(true);
@@ -509,8 +693,9 @@ async function execute(
   if (plan.forget.length > 0)
     await receiver.record(plan.forget.map((p) => ({ kind: 'remove', path: p })));
   await receiver.settle(settleDirs);
+  records.push(...dirRecords);
   await records.close();
-  summary.unchanged = plan.ops.length === 0 && restores.length === 0;
+  summary.unchanged &&= plan.ops.length === 0 && restores.length === 0;
 }
 
 async function transfer(

@@ -12,6 +12,7 @@ import { WorkPool } from '../hash/pool.js';
 import { TokenBucket, unlimited } from '../transfer/rate-limiter.js';
 import type { Direction } from '../endpoint/endpoint.js';
 import type { Overwrite } from '../core/reconcile.js';
+import type { ConflictPolicy } from '../core/reconcile-bidi.js';
 import type { ContinuousOptions, ContinuousSummary } from './continuous.js';
 import { runContinuous } from './continuous.js';
 import type { RunEvents, RunOptions, RunSummary } from './run.js';
@@ -25,6 +26,8 @@ export interface SessionConfig {
   readonly reset: boolean;
   readonly createDir: boolean;
   readonly overwrite: Overwrite;
+  /** Bidi: how conflicts are settled (default: left as conflicts). */
+  readonly conflictPolicy?: ConflictPolicy;
   readonly preserveMtime: boolean;
   readonly preserveUid: boolean;
   readonly preserveGid: boolean;
@@ -34,6 +37,8 @@ export interface SessionConfig {
   readonly remoteDbDir?: string;
   readonly signal?: AbortSignal;
   readonly events?: RunEvents;
+  /** A worker pool to reuse (many runs in one process, e.g. tests); closed by its owner. */
+  readonly pool?: WorkPool;
 }
 
 /** Resolves a path through its longest existing prefix, so a dir to be created compares too. */
@@ -71,13 +76,13 @@ export function checkLocalPeerDirs(localDir: string, remoteDir: string): void {
 
 export async function runLocalPeerSession(cfg: SessionConfig): Promise<RunSummary> {
   checkLocalPeerDirs(cfg.localDir, cfg.remoteDir);
-  const pool = new WorkPool();
+  const pool = cfg.pool ?? new WorkPool();
   try {
     const local = new LocalEndpoint(pool, 'local');
     const peer = new LocalEndpoint(pool, 'peer');
     return await runOnce(runOptionsFor(cfg), local, peer);
   } finally {
-    await pool.close();
+    if (cfg.pool === undefined) await pool.close();
   }
 }
 
@@ -87,13 +92,13 @@ export async function runLocalPeerContinuous(
   copts: ContinuousOptions,
 ): Promise<ContinuousSummary> {
   checkLocalPeerDirs(cfg.localDir, cfg.remoteDir);
-  const pool = new WorkPool();
+  const pool = cfg.pool ?? new WorkPool();
   try {
     const local = new LocalEndpoint(pool, 'local');
     const peer = new LocalEndpoint(pool, 'peer');
     return await runContinuous(runOptionsFor(cfg), local, peer, copts);
   } finally {
-    await pool.close();
+    if (cfg.pool === undefined) await pool.close();
   }
 }
 
@@ -113,6 +118,7 @@ function runOptionsFor(cfg: SessionConfig): RunOptions {
     reset: cfg.reset,
     createDir: cfg.createDir,
     overwrite: cfg.overwrite,
+    ...(cfg.conflictPolicy !== undefined ? { conflictPolicy: cfg.conflictPolicy } : {}),
     placement: {
       preserveMtime: cfg.preserveMtime,
       preserveUid: cfg.preserveUid,

@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import type { Change, PathState, SnapshotRecord } from '../core/change.js';
 import type { Entry, EntryKind } from '../core/entry.js';
 import { baseName, joinRel, parentOf } from '../core/paths.js';
+import type { Keep } from '../core/reconcile-bidi.js';
 import { SessionError } from '../errors.js';
 import { latestSchemaVersion, migrations } from './schema.js';
 
@@ -306,6 +307,45 @@ export class SnapshotStore {
 
   deleteByState(state: PathState): number {
     return this.stmts.deleteByState.run(STATE_CODE[state]).changes;
+  }
+
+  // --- bidi resolutions (schema 002) -------------------------------------------------------
+
+  /** Stored decisions for paths in conflict (asyncadmin --resolve), by path. */
+  resolutions(): { path: string; keep: Keep }[] {
+    if (!this.hasTable('resolutions')) return [];
+    return this.db
+      .prepare<[], { path: string; keep: Keep }>('SELECT path, keep FROM resolutions ORDER BY path')
+      .all();
+  }
+
+  setResolution(path: string, keep: Keep): void {
+    this.db
+      .prepare<[string, string, string]>(
+        'INSERT OR REPLACE INTO resolutions (path, keep, created) VALUES (?, ?, ?)',
+      )
+      .run(path, keep, new Date().toISOString());
+  }
+
+  clearResolution(path: string): void {
+    if (this.hasTable('resolutions'))
+      this.db.prepare<[string]>('DELETE FROM resolutions WHERE path = ?').run(path);
+  }
+
+  /** Removes the record of exactly `path` (asyncadmin -E); true when there was one. */
+  eraseOne(path: string): boolean {
+    return this.stmts.deleteOne.run(parentOf(path), baseName(path)).changes > 0;
+  }
+
+  private hasTable(name: string): boolean {
+    // A database of schema 1 opened read-only (asyncadmin) has no resolutions table yet.
+    return (
+      this.db
+        .prepare<[string], { n: number }>(
+          "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?",
+        )
+        .get(name)!.n > 0
+    );
   }
 
   checkpoint(): void {

@@ -202,6 +202,32 @@ describe('async -C (continuous, local peer)', () => {
     assert.equal(await stop(r), 0, r.err());
   });
 
+  test('bidi: changes on both sides propagate while running', async () => {
+    const { data, mirror } = pair({ 'both.txt': 'b' });
+    const r = start([
+      '-N',
+      'c10',
+      '-d',
+      data,
+      '-r',
+      mirror,
+      '-K',
+      'bidi',
+      '-C',
+      '--cooloff',
+      '0.2',
+    ]);
+    await started(r, same(data, mirror));
+    writeTree(data, { 'from-local.txt': 'l' });
+    writeTree(mirror, { 'from-peer/p.txt': 'p' });
+    await waitFor(
+      r,
+      'both directions',
+      () => same(data, mirror)() && existsSync(join(data, 'from-peer/p.txt')),
+    );
+    assert.equal(await stop(r), 0, r.err());
+  });
+
   test('a watched directory deleted while running: safety halt, nothing deleted at the peer', async () => {
     const { data, mirror } = pair({ 'a.txt': 'a', 'b/c.txt': 'c' });
     const r = start(['-N', 'c6', '-d', data, '-r', mirror, '-C', '--cooloff', '0.2']);

@@ -146,6 +146,24 @@ describe('async -C (continuous, local peer)', () => {
     assert.equal(new Set(sent).size, 400);
   });
 
+  test('--pending-max exceeded: one full rescan of that side, and everything arrives', async () => {
+    const { data, mirror } = pair();
+    const r = start(
+      ['-N', 'c11', '-d', data, '-r', mirror, '-C', '--cooloff', '0.2'].concat([
+        '--pending-max',
+        '5',
+      ]),
+    );
+    await started(r, same(data, mirror));
+    const burst: Record<string, string> = {};
+    for (let i = 0; i < 60; i++) burst[`many/f${i}.txt`] = `file ${i}`;
+    writeTree(data, burst);
+    await waitFor(r, 'the burst', same(data, mirror));
+    assert.equal(await stop(r), 0, r.err());
+    assert.match(r.err(), /more than 5 paths changed on the local side/);
+    assert.equal((r.out().match(/: sent many\/\S+/g) ?? []).length, 60);
+  });
+
   test('cooloff: a file written repeatedly is sent once, with its last content', async () => {
     const { data, mirror } = pair();
     const r = start(['-N', 'c3', '-d', data, '-r', mirror, '-C', '--cooloff', '1']);

@@ -452,7 +452,9 @@ async function runBidi(
  * mount or a wiped directory must not turn into a mass delete at the receiver.
  */
 function checkSafety(scan: ScanReply, label: string): void {
-  const present = scan.stats.files + scan.stats.dirs + scan.stats.symlinks;
+  // A scoped scan (continuous mode) may not list the root: it says whether it holds anything.
+  const present =
+    scan.stats.files + scan.stats.dirs + scan.stats.symlinks + (scan.stats.rootHasEntries ? 1 : 0);
   const deletes = scan.changes.filter((c) => c.new === null && c.old !== null).length;
   if (present === 0 && scan.snapshotSize > 0 && deletes > 0) {
     throw new SessionError(

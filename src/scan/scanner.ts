@@ -41,6 +41,8 @@ export interface ScanStats {
   dirs: number;
   symlinks: number;
   bytes: number;
+  /** Scoped scans that did not list the root: it holds entries (for the safety check). */
+  rootHasEntries?: boolean;
 }
 
 export interface ScanResult {
@@ -134,8 +136,23 @@ function crawl(
   return listings;
 }
 
+/** True when the root holds nothing but the private directory (or cannot be read). */
+function rootIsEmpty(root: string): boolean {
+  let dir: nodeFs.Dir | undefined;
+  try {
+    dir = nodeFs.opendirSync(root);
+    for (let d = dir.readSync(); d !== null; d = dir.readSync())
+      if (d.name !== PRIVATE_DIR) return false;
+    return true;
+  } catch {
+    return true;
+  } finally {
+    dir?.closeSync();
+  }
+}
+
 /**
- * A scoped crawl: lists the root and each scope directory on its own. A scope directory the
+ * A scoped crawl: lists each scope directory on its own. A scope directory the
  * snapshot does not hold as a synced directory is replaced by its nearest known ancestor,
  * and a directory found in a listed one that the snapshot does not hold is crawled in full:
  * its whole contents are new (or moved there, which detectRenames then pairs up).
@@ -156,11 +173,15 @@ function crawlScoped(
   };
   const isKnownDir = (r: SnapshotRecord | undefined): boolean =>
     r?.entry?.kind === 'dir' && r.state === 'synced';
-  const dirs = new Set<string>(['']);
+  const dirs = new Set<string>();
   for (let d of scope) {
     while (d !== '' && !isKnownDir(known(parentOf(d)).get(d))) d = parentOf(d);
     dirs.add(d);
   }
+  // The root is listed only when in scope (Perf: a root of 20k entries costs a second per
+  // pass on a loaded host); otherwise a peek tells whether it still holds anything, which
+  // is all the safety check needs. An empty root is listed, so its deletes show.
+  if (!dirs.has('') && rootIsEmpty(root)) dirs.add('');
   for (const dir of [...dirs].sort(comparePaths)) {
     if (listings.has(dir)) continue;
     let ents: Dirent[];
@@ -197,7 +218,9 @@ export function scanTree(opts: ScanOptions): ScanResult {
   const listings = opts.scope
     ? crawlScoped(opts.root, opts.scope, opts.snapshot, problems)
     : crawl(opts.root, problems);
-  if (!listings.has('')) {
+  if (opts.scope && !listings.has('') && !rootIsEmpty(opts.root)) {
+    stats.rootHasEntries = true;
+  } else if (!listings.has('')) {
     // The root itself could not be read: callers decide (this is a safety halt).
     return { changes: [], problems, warnings, stats };
   }

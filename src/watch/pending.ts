@@ -55,17 +55,16 @@ export class PendingPaths {
 
   /**
    * The directories a scoped pass lists: each pending path itself (a directory whose mode
-   * changed may have become readable), its parent (where it was added, changed, renamed or
-   * deleted) and the parent's parent (where the parent's own modification time changed). Hot paths are listed too, so both halves of a move are seen in
+   * changed may have become readable) and its parent (where it was added, changed, renamed
+   * or deleted). Not the grandparent: the parent's new modification time waits for the next
+   * pass that lists it (Perf: listing a wide top level on every pass costs seconds). Hot paths are listed too, so both halves of a move are seen in
    * the same pass; the pass then holds the move back as a whole while either half is hot.
    */
   dirs(): string[] {
     const out = new Set<string>();
     for (const p of this.paths.keys()) {
-      const up = parentOf(p);
       out.add(p);
-      out.add(up);
-      out.add(parentOf(up));
+      out.add(parentOf(p));
     }
     return [...out];
   }

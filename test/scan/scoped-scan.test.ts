@@ -1,7 +1,7 @@
 /**
  * Scoped scans (continuous mode): only the listed directories are diffed, new directories
  * found there are crawled in full, renames between scoped directories are still found, and
- * the root is always listed so an emptied root still looks empty.
+ * an emptied root is listed so it still looks empty to the safety check.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -89,7 +89,7 @@ describe('scanTree with a scope', () => {
     assert.deepEqual(summary(root, snap, ['a/b', 'a']), ['a/b del']);
   });
 
-  test('the root is always listed: an emptied root counts nothing present', () => {
+  test('an emptied root is listed: nothing counts as present', () => {
     const root = tmp();
     writeTree(root, { 'a/x.txt': 'x', 'top.txt': 't' });
     const snap = snapshotOf(root);

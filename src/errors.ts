@@ -17,10 +17,15 @@ export type ErrorCode =
   | 'ERR_DB_SCHEMA'
   | 'ERR_DB_LOCATION'
   | 'ERR_DB_VANISHED'
+  | 'ERR_SQLITE_UNAVAILABLE'
   | 'ERR_SESSION_BUSY'
   | 'ERR_SAFETY'
   | 'ERR_INTERRUPTED'
-  | 'ERR_IO';
+  | 'ERR_IO'
+  | 'ERR_FILTER'
+  | 'ERR_MOUNT_SIGNATURE'
+  | 'ERR_KEEP_DIR'
+  | 'ERR_LOG_DIR';
 
 export class AsyncError extends Error {
   readonly code: ErrorCode;

@@ -20,8 +20,14 @@ import { fileURLToPath } from 'node:url';
 import { after } from 'node:test';
 
 export const REPO = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
-export const ASYNC_BIN = join(REPO, 'bin', 'async.js');
-export const ASYNCADMIN_BIN = join(REPO, 'bin', 'asyncadmin.js');
+// test/native-free runs these same CLI tests against the native-free bundle in that directory.
+const BUNDLE = process.env['ASYNC_TEST_BUNDLE_DIR'];
+/** True when the CLI under test is the native-free bundle (no native modules). */
+export const UNDER_BUNDLE = BUNDLE !== undefined;
+export const ASYNC_BIN = BUNDLE ? join(BUNDLE, 'async.mjs') : join(REPO, 'bin', 'async.js');
+export const ASYNCADMIN_BIN = BUNDLE
+  ? join(BUNDLE, 'asyncadmin.mjs')
+  : join(REPO, 'bin', 'asyncadmin.js');
 
 const made: string[] = [];
 after(() => {

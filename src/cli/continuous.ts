@@ -69,12 +69,15 @@ export async function runContinuousCommand(
     {
       ...cfg,
       events: {
-        change: o.quiet
-          ? undefined
-          : (kind, path, detail) =>
-              out(
-                `${prog}: ${VERBS[kind]} ${path}${kind === 'rename' && detail !== undefined ? ` (from ${detail})` : ''}`,
-              ),
+        ...cfg.events,
+        // The log (-L) and -v get every change from cfg.events; stdout gets one line each.
+        change: (kind, path, detail) => {
+          cfg.events?.change?.(kind, path, detail);
+          if (!o.quiet && !o.verbose)
+            out(
+              `${prog}: ${VERBS[kind]} ${path}${kind === 'rename' && detail !== undefined ? ` (from ${detail})` : ''}`,
+            );
+        },
       },
     },
     {

@@ -27,6 +27,9 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'ERR_UNSUPPORTED_OPTION':
     case 'ERR_SESSION_NAME':
     case 'ERR_DIRS_OVERLAP':
+    case 'ERR_FILTER':
+    case 'ERR_KEEP_DIR':
+    case 'ERR_LOG_DIR':
       return EXIT.USAGE;
     case 'ERR_INTERRUPTED':
       return EXIT.INTERRUPTED;
@@ -39,8 +42,10 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'ERR_DB_SCHEMA':
     case 'ERR_DB_LOCATION':
     case 'ERR_DB_VANISHED':
+    case 'ERR_SQLITE_UNAVAILABLE':
     case 'ERR_SESSION_BUSY':
     case 'ERR_SAFETY':
+    case 'ERR_MOUNT_SIGNATURE':
     case 'ERR_IO':
       return EXIT.SESSION;
   }

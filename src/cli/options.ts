@@ -42,6 +42,35 @@ export interface AsyncOptions {
    * else from -o: conflict (default) leaves both copies, older = newer, always = local.
    */
   readonly conflictResolve: 'conflict' | 'newer' | 'older' | 'local' | 'remote' | 'keep-both';
+  /** Filter options in command-line order (rule files are read by the CLI, not here). */
+  readonly filters: readonly FilterSource[];
+  readonly cleanExcluded: boolean;
+  readonly symlinks: 'copy' | 'skip' | 'follow';
+  readonly preserveAtime: boolean;
+  readonly preserveXattrs: boolean;
+  readonly preserveAcls: boolean;
+  readonly ignoreMode: boolean;
+  readonly mirror: boolean;
+  readonly dryRun: boolean;
+  readonly ignoreDelete: boolean;
+  readonly deleteDelay: boolean;
+  readonly keepDirLocal: string | undefined;
+  readonly keepDirRemote: string | undefined;
+  readonly localMountSignature: string | undefined;
+  readonly remoteMountSignature: string | undefined;
+  readonly removeAfterTransfer: boolean;
+  readonly verbose: boolean;
+  readonly json: boolean;
+  /** -L dir[:sizeMB]. */
+  readonly logDir: string | undefined;
+  readonly logSizeMB: number;
+  /** -D, -DD, -DDD: 0 to 3. */
+  readonly debug: number;
+}
+
+export interface FilterSource {
+  readonly kind: 'include' | 'exclude' | 'include-from' | 'exclude-from';
+  readonly value: string;
 }
 
 /** -C and its timing options (all in milliseconds). */
@@ -150,7 +179,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     group: 'Mode',
     flags: '--mirror',
     help: 'make the receiver an exact copy (removes its extra files)',
-    status: U,
+    status: S,
   },
   {
     group: 'Mode',
@@ -165,7 +194,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     status: S,
     choices: ['sha1', 'md5', 'sha1_sparse', 'md5_sparse', 'none'],
   },
-  { group: 'Mode', flags: '--dry-run', help: 'print the plan and change nothing', status: U },
+  { group: 'Mode', flags: '--dry-run', help: 'print the plan and change nothing', status: S },
   // Scan and timing
   { group: 'Scan', flags: '--scan-threads <n>', help: 'threads that scan the tree', status: U },
   {
@@ -223,73 +252,73 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     status: S,
   },
   // Deletes and safety
-  { group: 'Deletes', flags: '--ignore-delete', help: 'do not propagate deletes', status: U },
-  { group: 'Deletes', flags: '--delete-delay', help: 'delete after transfers', status: U },
-  { group: 'Deletes', flags: '--delete-before', help: 'delete before transfers', status: U },
+  { group: 'Deletes', flags: '--ignore-delete', help: 'do not propagate deletes', status: S },
+  { group: 'Deletes', flags: '--delete-delay', help: 'delete after transfers', status: S },
+  { group: 'Deletes', flags: '--delete-before', help: 'delete before transfers', status: S },
   {
     group: 'Deletes',
     flags: '--keep-dir-local <dir>',
     help: 'move local deletes there',
-    status: U,
+    status: S,
   },
   {
     group: 'Deletes',
     flags: '--keep-dir-remote <dir>',
     help: 'move peer deletes there',
-    status: U,
+    status: S,
   },
   {
     group: 'Deletes',
     flags: '--local-mount-signature <file>',
     help: 'sync only if this file exists locally',
-    status: U,
+    status: S,
   },
   {
     group: 'Deletes',
     flags: '--remote-mount-signature <file>',
     help: 'sync only if this file exists at the peer',
-    status: U,
+    status: S,
   },
   {
     group: 'Deletes',
     flags: '--remove-after-transfer',
     help: 'remove source files once sent',
-    status: U,
+    status: S,
   },
   // Filters
   {
     group: 'Filters',
     flags: '--include <pattern>',
     help: 'include rule (repeatable, in order)',
-    status: U,
+    status: S,
     repeatable: true,
   },
   {
     group: 'Filters',
     flags: '--exclude <pattern>',
     help: 'exclude rule (repeatable, in order)',
-    status: U,
+    status: S,
     repeatable: true,
   },
   {
     group: 'Filters',
     flags: '--include-from <file>',
     help: 'include rules from a file (- for stdin)',
-    status: U,
+    status: S,
     repeatable: true,
   },
   {
     group: 'Filters',
     flags: '--exclude-from <file>',
     help: 'exclude rules from a file (- for stdin)',
-    status: U,
+    status: S,
     repeatable: true,
   },
   {
     group: 'Filters',
     flags: '--clean-excluded',
     help: 'drop records of excluded paths',
-    status: U,
+    status: S,
   },
   // Metadata
   {
@@ -304,7 +333,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     help: 'preserve modification times',
     status: S,
   },
-  { group: 'Metadata', flags: '--preserve-access-time', help: 'preserve access times', status: U },
+  { group: 'Metadata', flags: '--preserve-access-time', help: 'preserve access times', status: S },
   {
     group: 'Metadata',
     flags: '-u, --preserve-uid',
@@ -321,15 +350,15 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     group: 'Metadata',
     flags: '--preserve-xattrs',
     help: 'preserve extended attributes',
-    status: U,
+    status: S,
   },
-  { group: 'Metadata', flags: '--preserve-acls', help: 'preserve POSIX ACLs', status: U },
-  { group: 'Metadata', flags: '--ignore-mode', help: 'do not sync permission bits', status: U },
+  { group: 'Metadata', flags: '--preserve-acls', help: 'preserve POSIX ACLs', status: S },
+  { group: 'Metadata', flags: '--ignore-mode', help: 'do not sync permission bits', status: S },
   {
     group: 'Metadata',
     flags: '-n, --symbolic-links <mode>',
     help: 'copy (default), skip or follow',
-    status: U,
+    status: S,
     choices: ['copy', 'skip', 'follow'],
   },
   // Transfer
@@ -365,19 +394,24 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     group: 'Logs',
     flags: '-L, --alt-logdir <dir[:sizeMB]>',
     help: 'local log directory and rotation size',
-    status: U,
+    status: S,
   },
   { group: 'Logs', flags: '-R, --remote-logdir <dir>', help: 'peer log directory', status: U },
   {
     group: 'Logs',
     flags: '-D, --debug',
     help: 'raise the log level (-D, -DD, -DDD)',
-    status: U,
+    status: S,
     counter: true,
   },
   { group: 'Logs', flags: '-q, --quiet', help: 'print no summary or progress', status: S },
-  { group: 'Logs', flags: '-v, --verbose', help: 'print each change', status: U },
-  { group: 'Logs', flags: '--json', help: 'print the summary as JSON', status: U },
+  {
+    group: 'Logs',
+    flags: '-v, --verbose',
+    help: 'print each change, itemized (>f sent, cd mkdir, .m metadata, *deleting, >R renamed)',
+    status: S,
+  },
+  { group: 'Logs', flags: '--json', help: 'print the summary as JSON', status: S },
   {
     group: 'Logs',
     flags: '-b, --local-db-dir <dir>',
@@ -404,7 +438,10 @@ function longFlag(flags: string): string {
 }
 
 /** Builds the commander program from the table. Errors throw instead of exiting. */
-export function buildAsyncCommand(out: { write(s: string): void }): Command {
+export function buildAsyncCommand(
+  out: { write(s: string): void },
+  filterSink: FilterSource[] = [],
+): Command {
   const cmd = new Command('async')
     .description('Sync a local directory with a peer directory (a drop-in for IBM Aspera Sync).')
     .version(`async ${VERSION}`, '-A, --version', 'print the version and exit')
@@ -417,8 +454,13 @@ export function buildAsyncCommand(out: { write(s: string): void }): Command {
     const help = spec.status === 'unsupported' ? `${spec.help} [not supported yet]` : spec.help;
     const opt = new Option(spec.flags, help).helpGroup(`${spec.group}:`);
     if (spec.choices) opt.choices(spec.choices as string[]);
+    // Filter rules keep their order across the four options: first match wins.
+    const kind = spec.group === 'Filters' && spec.repeatable ? longFlag(spec.flags).slice(2) : '';
     if (spec.repeatable)
-      opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+      opt.argParser((v: string, prev: string[] | undefined) => {
+        if (kind !== '') filterSink.push({ kind: kind as FilterSource['kind'], value: v });
+        return [...(prev ?? []), v];
+      });
     if (spec.counter) opt.argParser((_v: string, prev: number | undefined) => (prev ?? 0) + 1);
     cmd.addOption(opt);
   }
@@ -446,7 +488,8 @@ export function parseAsyncArgs(
   argv: readonly string[],
   out: { write(s: string): void },
 ): ParseOutcome {
-  const cmd = buildAsyncCommand(out);
+  const filters: FilterSource[] = [];
+  const cmd = buildAsyncCommand(out, filters);
   try {
     cmd.parse(argv as string[], { from: 'user' });
   } catch (e) {
@@ -463,13 +506,6 @@ export function parseAsyncArgs(
     throw e;
   }
   const o = cmd.opts<Record<string, unknown>>();
-  // Checked before the unsupported options, so the conflict is named whatever --mirror's status.
-  if (o.direction === 'bidi' && o.mirror === true) {
-    throw new UsageError(
-      '--mirror cannot be used with -K bidi: a mirror makes one side a copy of the other.',
-      'Use -K push --mirror or -K pull --mirror, or leave --mirror out.',
-    );
-  }
   for (const spec of OPTION_TABLE) {
     if (spec.status !== 'unsupported') continue;
     if (cmd.getOptionValueSource(attrName(spec.flags)) === 'cli')
@@ -543,6 +579,39 @@ export function parseAsyncArgs(
     transferThreads = n;
   }
   const continuous = parseContinuous(o, str);
+  if (o.mirror === true && direction === 'bidi') {
+    throw new UsageError(
+      '--mirror cannot be used with -K bidi: a mirror has one sender and one receiver.',
+      'Use --mirror with -K push or -K pull.',
+    );
+  }
+  if (o.mirror === true && o.ignoreDelete === true) {
+    throw new UsageError('--mirror and --ignore-delete contradict each other; give one of them.');
+  }
+  if (o.deleteBefore === true && o.deleteDelay === true) {
+    throw new UsageError('--delete-before and --delete-delay contradict each other; give one.');
+  }
+  if (o.json === true && o.verbose === true) {
+    throw new UsageError('--json and -v/--verbose both write to stdout; give one of them.');
+  }
+  let logDir: string | undefined;
+  let logSizeMB = 10;
+  const lt = str('altLogdir');
+  if (lt !== undefined) {
+    const m = /^(.*?)(?::(\d+))?$/.exec(lt)!;
+    logDir = m[1]!;
+    if (logDir === '')
+      throw new UsageError(
+        `Invalid -L/--alt-logdir '${lt}': give a directory, e.g. -L /var/log/async:50.`,
+      );
+    if (m[2] !== undefined) {
+      logSizeMB = Number(m[2]);
+      if (logSizeMB < 1 || logSizeMB > 100_000)
+        throw new UsageError(
+          `Invalid -L/--alt-logdir size '${m[2]}': give megabytes from 1 to 100000.`,
+        );
+    }
+  }
   return {
     kind: 'run',
     options: {
@@ -564,6 +633,27 @@ export function parseAsyncArgs(
       checksum: str('checksum') ?? 'none',
       continuous,
       conflictResolve,
+      filters,
+      cleanExcluded: o.cleanExcluded === true,
+      symlinks: (str('symbolicLinks') ?? 'copy') as AsyncOptions['symlinks'],
+      preserveAtime: o.preserveAccessTime === true,
+      preserveXattrs: o.preserveXattrs === true,
+      preserveAcls: o.preserveAcls === true,
+      ignoreMode: o.ignoreMode === true,
+      mirror: o.mirror === true,
+      dryRun: o.dryRun === true,
+      ignoreDelete: o.ignoreDelete === true,
+      deleteDelay: o.deleteDelay === true,
+      keepDirLocal: str('keepDirLocal'),
+      keepDirRemote: str('keepDirRemote'),
+      localMountSignature: str('localMountSignature'),
+      remoteMountSignature: str('remoteMountSignature'),
+      removeAfterTransfer: o.removeAfterTransfer === true,
+      verbose: o.verbose === true,
+      json: o.json === true,
+      logDir,
+      logSizeMB,
+      debug: typeof o.debug === 'number' ? Math.min(o.debug, 3) : 0,
     },
   };
 }

@@ -24,6 +24,13 @@ export interface Entry {
   readonly target?: string;
   /** Content digest (xxh64, hex) for files whose content has been read; undefined if unknown. */
   readonly digest?: string;
+  /**
+   * Extended attributes (and POSIX ACLs) as canonical JSON `{name: base64}`, sorted by name;
+   * undefined when none were read (the option is off) or the object has none.
+   */
+  readonly xattrs?: string;
+  /** Access time, carried only to set it at the receiver (--preserve-access-time). */
+  readonly atimeMs?: number;
 }
 
 /** True when two entries of one side describe the same, unmodified object. */
@@ -36,7 +43,8 @@ export function sameLocalState(a: Entry, b: Entry): boolean {
     a.ino === b.ino &&
     a.uid === b.uid &&
     a.gid === b.gid &&
-    a.target === b.target
+    a.target === b.target &&
+    a.xattrs === b.xattrs
   );
 }
 

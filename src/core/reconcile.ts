@@ -8,7 +8,7 @@
  * |-----------------|------------------------|-------------------------------------------------|
  * | changed         | unchanged              | propagate (send, mkdir, attrs, delete, rename)  |
  * | unchanged       | modified or deleted    | restore the sender's version at the receiver    |
- * | unchanged       | added (untracked)      | leave it alone (push never deletes extras)      |
+ * | unchanged       | added (untracked)      | leave it alone; --mirror deletes it              |
  * | added/modified  | same content           | adopt: record as synced, fix metadata only      |
  * | added/modified  | different or deleted   | -o always: send; -o older: send if receiver's   |
  * |                 |                        | copy is older, else keep it and say so          |
@@ -33,6 +33,12 @@ export interface OneWayInput {
   /** The receiver's changes since its snapshot (renames need not be detected). */
   readonly receiver: readonly Change[];
   readonly overwrite: Overwrite;
+  /**
+   * --mirror: the receiver ends identical to the sender. Its own extra (untracked) paths
+   * are deleted, a path the sender deleted is deleted even if the receiver changed it, and
+   * -o older never keeps a newer receiver copy. Excluded paths are never seen, so kept.
+   */
+  readonly mirror?: boolean;
 }
 
 export function reconcileOneWay(input: OneWayInput): Plan {
@@ -107,9 +113,10 @@ export function reconcileOneWay(input: OneWayInput): Plan {
       sideChanged(s, undefined);
     } else if (!s && r) {
       if (r.old === null) {
-        // Untracked at the receiver: left alone. A bare record (a failure that never
-        // synced) whose path is gone is dropped.
+        // Untracked at the receiver: left alone (deleted with --mirror). A bare record (a
+        // failure that never synced) whose path is gone is dropped.
         if (r.new === null) forget.push(path);
+        else if (input.mirror) deletes.push({ op: 'delete', path, expect: r.new });
         continue;
       }
       restores.push({ op: 'restore', path, expect: r.new });
@@ -152,6 +159,7 @@ export function reconcileOneWay(input: OneWayInput): Plan {
     const n = s.new;
     if (n === null) {
       if (r.new === null) forget.push(s.path);
+      else if (input.mirror) deletes.push({ op: 'delete', path: s.path, expect: r.new });
       else {
         forget.push(s.path);
         notes.push({
@@ -170,7 +178,7 @@ export function reconcileOneWay(input: OneWayInput): Plan {
       creates.push({ op: 'attrs', path: s.path, entry: n, expect: theirs });
       return;
     }
-    if (input.overwrite === 'older' && theirs.mtimeMs >= n.mtimeMs) {
+    if (input.overwrite === 'older' && !input.mirror && theirs.mtimeMs >= n.mtimeMs) {
       notes.push({ path: s.path, message: 'not replaced: the receiver copy is newer (-o older)' });
       return;
     }
@@ -194,5 +202,11 @@ function createOp(n: Entry, expect: Entry | null): Op {
 }
 
 function sameMeta(a: Entry, b: Entry): boolean {
-  return a.mode === b.mode && a.mtimeMs === b.mtimeMs && a.uid === b.uid && a.gid === b.gid;
+  return (
+    a.mode === b.mode &&
+    a.mtimeMs === b.mtimeMs &&
+    a.uid === b.uid &&
+    a.gid === b.gid &&
+    a.xattrs === b.xattrs
+  );
 }

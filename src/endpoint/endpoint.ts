@@ -10,7 +10,8 @@ import type { Op } from '../core/plan.js';
 import type { PathState } from '../core/change.js';
 import type { Problem, Warning } from '../core/problem.js';
 import type { Keep } from '../core/reconcile-bidi.js';
-import type { ScanStats } from '../scan/scanner.js';
+import type { FilterRule } from '../core/filter.js';
+import type { ScanStats, SymlinkMode } from '../scan/scanner.js';
 import type { Segment } from '../transfer/batches.js';
 
 export type Direction = 'push' | 'pull' | 'bidi';
@@ -29,6 +30,14 @@ export interface PlacementPolicy {
   readonly preserveMtime: boolean;
   readonly preserveUid: boolean;
   readonly preserveGid: boolean;
+  /** --preserve-access-time: set the sender's access time on placed files. */
+  readonly preserveAtime?: boolean;
+  /** --preserve-xattrs: extended attributes other than POSIX ACLs travel with the entry. */
+  readonly preserveXattrs?: boolean;
+  /** --preserve-acls: POSIX ACLs (system.posix_acl_access / _default xattrs on Linux). */
+  readonly preserveAcls?: boolean;
+  /** --ignore-mode: permission bits are neither compared nor set (new files get the umask). */
+  readonly ignoreMode?: boolean;
 }
 
 export interface SessionSpec {
@@ -42,6 +51,18 @@ export interface SessionSpec {
   /** --create-dir: create the sync directory when it does not exist. */
   readonly createDir: boolean;
   readonly placement: PlacementPolicy;
+  /** Include/exclude rules, the same at both ends (see core/filter.ts). */
+  readonly filters?: readonly FilterRule[];
+  /** --clean-excluded: drop the snapshot records of paths the rules exclude. */
+  readonly cleanExcluded?: boolean;
+  /** -n/--symbolic-links (default copy). */
+  readonly symlinks?: SymlinkMode;
+  /** --keep-dir-local / --keep-dir-remote: deleted objects move here, keeping their paths. */
+  readonly keepDir?: string;
+  /** --local/--remote-mount-signature: a file (relative to dir, or absolute) that must exist. */
+  readonly mountSignature?: string;
+  /** --dry-run: nothing on disk or in the snapshot database changes. */
+  readonly dryRun?: boolean;
 }
 
 export interface Prepared {
@@ -93,7 +114,13 @@ export interface DataBatch {
 
 /** The receiver's word on a file once its last segment arrived (or it failed). */
 export type PlaceResult =
-  | { readonly path: string; readonly ok: true; readonly digest: string | undefined }
+  | {
+      readonly path: string;
+      readonly ok: true;
+      readonly digest: string | undefined;
+      /** Placed, but something could not be preserved (an xattr the file system refused). */
+      readonly warning?: string;
+    }
   | {
       readonly path: string;
       readonly ok: false;
@@ -105,7 +132,8 @@ export type PlaceResult =
     };
 
 export type ApplyResult =
-  { readonly ok: true; readonly note?: string } | { readonly ok: false; readonly message: string };
+  | { readonly ok: true; readonly note?: string; readonly warning?: string }
+  | { readonly ok: false; readonly message: string };
 
 /** Snapshot updates the engine sends to the sending side once the receiver confirmed. */
 export type RecordUpdate =

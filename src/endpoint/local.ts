@@ -11,11 +11,13 @@
 import {
   chmodSync,
   chownSync,
+  copyFileSync,
   existsSync,
   lchownSync,
   lstatSync,
   lutimesSync,
   mkdirSync,
+  mkdtempSync,
   realpathSync,
   renameSync,
   rmSync,
@@ -27,10 +29,13 @@ import {
   writeFileSync,
 } from 'node:fs';
 import type { Stats } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { PathState, SnapshotRecord } from '../core/change.js';
 import type { Entry } from '../core/entry.js';
 import { sameLocalState } from '../core/entry.js';
+import type { Filter } from '../core/filter.js';
+import { compileFilter } from '../core/filter.js';
 import type { Op } from '../core/plan.js';
 import {
   PRIVATE_DIR,
@@ -68,6 +73,8 @@ import type {
   WatchHandle,
 } from './endpoint.js';
 import { watchFileDeletion, watchTree } from '../watch/watcher.js';
+import type { XattrSelection } from './xattrs.js';
+import { readXattrs, writeXattrs } from './xattrs.js';
 
 /** A file being received: its segments may arrive in any order, on several lanes. */
 interface Inbound {
@@ -100,6 +107,13 @@ export class LocalEndpoint implements Endpoint {
   /** Directories whose contents or metadata this run changed; settle() records them. */
   private readonly touchedDirs = new Set<string>();
   private hasher: XXHashAPI | undefined;
+  private filter: Filter | undefined;
+  /** Absolute keep directory (--keep-dir-*), when deletes are moves. */
+  private keepDir: string | undefined;
+  /** --dry-run: the temporary copy of the snapshot this run reads (and may scribble on). */
+  private dryDir: string | undefined;
+  /** --dry-run with --create-dir and no directory yet: scans as an empty tree. */
+  private virtual = false;
 
   constructor(
     private readonly pool: WorkPool,
@@ -115,6 +129,20 @@ export class LocalEndpoint implements Endpoint {
     const which = spec.role === 'local' ? 'Local' : 'Remote';
     const code = spec.role === 'local' ? 'ERR_LOCAL_DIR' : 'ERR_REMOTE_DIR';
     const dir = resolve(spec.dir);
+    this.filter = compileFilter(spec.filters ?? []);
+    this.virtual = false;
+    if (spec.mountSignature !== undefined) {
+      const sig = isAbsolute(spec.mountSignature)
+        ? spec.mountSignature
+        : join(dir, spec.mountSignature);
+      if (!existsSync(sig)) {
+        throw new SessionError(
+          'ERR_MOUNT_SIGNATURE',
+          `${which} mount signature ${sig} is missing: the ${which.toLowerCase()} file system may not be mounted. Nothing was synced.`,
+          `Mount the file system that holds ${spec.dir}, or create the signature file there if it is the right directory.`,
+        );
+      }
+    }
     let st: Stats | undefined;
     try {
       st = statSync(dir);
@@ -135,7 +163,8 @@ export class LocalEndpoint implements Endpoint {
         );
       }
       try {
-        mkdirSync(dir, { recursive: true });
+        if (spec.dryRun) this.virtual = true;
+        else mkdirSync(dir, { recursive: true });
       } catch (e) {
         throw new SessionError(
           code,
@@ -145,7 +174,8 @@ export class LocalEndpoint implements Endpoint {
     } else if (!st.isDirectory()) {
       throw new SessionError(code, `${which} directory ${spec.dir} is not a directory.`);
     }
-    this.root = realpathSync(dir);
+    this.root = this.virtual ? dir : realpathSync(dir);
+    if (spec.keepDir !== undefined) this.keepDir = this.checkKeepDir(spec.keepDir, which);
     const dbDir = spec.dbDir !== undefined ? resolve(spec.dbDir) : this.root;
     if (spec.dbDir !== undefined) {
       if (!existsSync(dbDir) || !statSync(dbDir).isDirectory()) {
@@ -175,8 +205,37 @@ export class LocalEndpoint implements Endpoint {
     return { dir: this.root, dbPath: this.dbPath, dbExisted: existsSync(this.dbPath) };
   }
 
+  /**
+   * A keep directory must be outside the synced tree (else what is moved there would sync
+   * or be moved again) and on the same file system (a move must be a rename, not a copy).
+   */
+  private checkKeepDir(keep: string, which: string): string {
+    const abs = resolve(keep);
+    let cur = abs;
+    while (!existsSync(cur)) cur = dirname(cur);
+    const real = join(realpathSync(cur), abs.slice(cur.length));
+    const opt = which === 'Local' ? '--keep-dir-local' : '--keep-dir-remote';
+    if (isWithin(real, this.root) || real === this.root) {
+      throw new SessionError(
+        'ERR_KEEP_DIR',
+        `${opt} ${keep} is inside the synced directory ${this.root}.`,
+        'Give a keep directory outside the synced tree, on the same file system.',
+      );
+    }
+    if (!this.virtual && statSync(cur).dev !== statSync(this.root).dev) {
+      throw new SessionError(
+        'ERR_KEEP_DIR',
+        `${opt} ${keep} is on another file system than ${this.root}: deleted files could not be moved there, only copied.`,
+        'Give a keep directory on the same file system as the synced directory.',
+      );
+    }
+    return real;
+  }
+
   async open(opts: { readonly reset: boolean }): Promise<void> {
     const spec = this.need();
+    if (spec.dryRun) return this.openDry(opts);
+    if (this.keepDir !== undefined) mkdirSync(this.keepDir, { recursive: true });
     mkdirSync(this.sessionDir, { recursive: true, mode: 0o700 });
     this.lock = SessionLock.acquire(
       join(this.sessionDir, 'lock'),
@@ -216,6 +275,34 @@ export class LocalEndpoint implements Endpoint {
     }
   }
 
+  /**
+   * --dry-run: nothing of this side may change, its database included. The run reads a
+   * temporary copy of the snapshot (a fresh one when there is none, or with --reset), so
+   * every read path stays the same and the real file is never opened for writing. A live
+   * run holding the lock makes the dry run refuse, like any second run.
+   */
+  private async openDry(opts: { readonly reset: boolean }): Promise<void> {
+    const spec = this.need();
+    const lockPath = join(this.sessionDir, 'lock');
+    if (existsSync(lockPath) && SessionLock.isHeld(lockPath)) {
+      throw new SessionError(
+        'ERR_SESSION_BUSY',
+        `Session '${spec.identity.name}' (${this.dbPath}) is in use by another run (pid ${SessionLock.owner(lockPath) ?? '?'}).`,
+        'Wait for it to finish, then run the dry run again.',
+      );
+    }
+    this.dryDir = mkdtempSync(join(tmpdir(), 'async-dry-run-'));
+    const copy = join(this.dryDir, 'snap.db');
+    const existed = !opts.reset && existsSync(this.dbPath);
+    if (existed) {
+      copyFileSync(this.dbPath, copy);
+      if (existsSync(`${this.dbPath}-wal`)) copyFileSync(`${this.dbPath}-wal`, `${copy}-wal`);
+    }
+    this.store = SnapshotStore.open(copy, { create: true });
+    if (existed) this.checkIdentity(this.store, spec.identity);
+    this.hasher = await loadHasher();
+  }
+
   private checkIdentity(store: SnapshotStore, id: SessionIdentity): void {
     const stored = (k: keyof SessionIdentity): string => store.getMeta(META_KEYS[k]) ?? '';
     const reset =
@@ -244,6 +331,13 @@ export class LocalEndpoint implements Endpoint {
   }
 
   async finish(opts: FinishOptions): Promise<void> {
+    if (this.dryDir !== undefined) {
+      this.store?.close();
+      this.store = undefined;
+      rmSync(this.dryDir, { recursive: true, force: true });
+      this.dryDir = undefined;
+      return;
+    }
     try {
       if (this.store) {
         this.store.setMeta({
@@ -267,15 +361,36 @@ export class LocalEndpoint implements Endpoint {
   async scan(scope?: ScanScope): Promise<ScanReply> {
     const store = this.db();
     for (const d of scope?.dirs ?? []) if (d !== '') this.checkPath(d);
+    const spec = this.need();
+    // Full scans only: a scoped pass (continuous mode) must not walk the whole snapshot.
+    if (spec.cleanExcluded && this.filter && !scope) {
+      const drop: string[] = [];
+      for (const r of store.iterate())
+        if (this.excludedPath(r.path, r.entry?.kind === 'dir')) drop.push(r.path);
+      store.write(() => drop.forEach((p) => store.remove(p)));
+    }
     const snapshotSize = store.size();
+    if (this.virtual) {
+      return {
+        changes: [],
+        problems: [],
+        warnings: [],
+        stats: { files: 0, dirs: 0, symlinks: 0, bytes: 0 },
+        snapshotSize,
+      };
+    }
+    const decorate = this.decorator();
     const res = scanTree({
       root: this.root,
       snapshot: { children: (d) => store.children(d), descendants: (p) => store.descendants(p) },
       ...(scope ? { scope: scope.dirs } : {}),
+      ...(this.filter ? { filter: this.filter } : {}),
+      ...(spec.symlinks ? { symlinks: spec.symlinks } : {}),
+      ...(decorate ? { decorate } : {}),
     });
     // A vanished root takes its database with it: the safety halt is the message that helps.
     this.checkRootPresent();
-    this.checkDbPresent();
+    if (!spec.dryRun) this.checkDbPresent();
     // Re-hash only what changed (STYLE principle 5): a file whose size is unchanged but
     // whose mtime or inode moved may hold the same bytes; its digest tells.
     const rehash = res.changes.filter(
@@ -318,7 +433,14 @@ export class LocalEndpoint implements Endpoint {
     this.checkPath(path);
     const store = this.db();
     // Reuse the snapshot's digest where the file is as it was recorded.
-    return listTree(this.root, path).map((e) => {
+    const spec = this.need();
+    const decorate = this.decorator();
+    const opts = {
+      ...(this.filter ? { filter: this.filter } : {}),
+      ...(spec.symlinks ? { symlinks: spec.symlinks } : {}),
+    };
+    return listTree(this.root, path, opts).map((e0) => {
+      const e = decorate && e0.kind !== 'symlink' ? decorate(this.abs(e0.path), e0) : e0;
       const r = store.get(e.path);
       return r?.entry &&
         r.state === 'synced' &&
@@ -332,7 +454,10 @@ export class LocalEndpoint implements Endpoint {
   async hash(entries: readonly Entry[]): Promise<HashReply[]> {
     const files = entries.map((e) => {
       this.checkPath(e.path);
-      return { abs: this.abs(e.path), expect: { size: e.size, mtimeMs: e.mtimeMs, ino: e.ino } };
+      return {
+        abs: this.readable(e.path),
+        expect: { size: e.size, mtimeMs: e.mtimeMs, ino: e.ino },
+      };
     });
     const out: HashReply[] = [];
     // Batches of 64 files keep both workers busy without one huge task.
@@ -363,7 +488,7 @@ export class LocalEndpoint implements Endpoint {
       files.length > 0
         ? await this.pool.read(
             files.map((s) => ({
-              abs: this.abs(s.entry.path),
+              abs: this.readable(s.entry.path),
               offset: s.offset,
               length: s.length,
               expect: { size: s.entry.size, mtimeMs: s.entry.mtimeMs, ino: s.entry.ino },
@@ -475,8 +600,10 @@ export class LocalEndpoint implements Endpoint {
         rmSync(inb.cache, { force: true });
         return { path, ok: false, message: placed, retry: false };
       }
-      this.db().put({ ...placed, ...(digest !== undefined ? { digest } : {}) });
-      return { path, ok: true, digest };
+      this.db().put({ ...placed.entry, ...(digest !== undefined ? { digest } : {}) });
+      return placed.warning !== undefined
+        ? { path, ok: true, digest, warning: placed.warning }
+        : { path, ok: true, digest };
     } catch (e) {
       rmSync(inb.cache, { force: true });
       return { path, ok: false, message: `cannot place: ${describeIoError(e)}`, retry: true };
@@ -493,15 +620,28 @@ export class LocalEndpoint implements Endpoint {
     entry: Entry,
     expect: Entry | null | undefined,
     force: boolean,
-  ): Entry | string {
+  ): { entry: Entry; warning?: string } | string {
     const abs = this.abs(path);
     const policy = this.need().placement;
     const isLink = entry.kind === 'symlink';
-    if (!isLink) chmodSync(staged, entry.mode);
+    if (!isLink) {
+      // --ignore-mode: a replaced file keeps its mode, a new one gets the umask's.
+      const mode = policy.ignoreMode
+        ? (lstatOrNull(abs)?.mode ?? 0o666 & ~process.umask()) & 0o7777
+        : entry.mode;
+      chmodSync(staged, mode);
+    }
     this.setOwner(staged, entry, isLink);
-    if (policy.preserveMtime) {
+    const sel = this.xattrSel();
+    const warning = sel && !isLink ? writeXattrs(staged, entry.xattrs, sel) : undefined;
+    const atime = policy.preserveAtime && entry.atimeMs !== undefined;
+    if (policy.preserveMtime || atime) {
       const now = Date.now() / 1000;
-      (isLink ? lutimesSync : utimesSync)(staged, now, entry.mtimeMs / 1000);
+      (isLink ? lutimesSync : utimesSync)(
+        staged,
+        atime ? entry.atimeMs! / 1000 : now,
+        policy.preserveMtime ? entry.mtimeMs / 1000 : now,
+      );
     }
     const current = lstatOrNull(abs);
     if (!force) {
@@ -519,7 +659,8 @@ export class LocalEndpoint implements Endpoint {
     renameSync(staged, abs);
     this.touch(parentOf(path));
     const st = lstatSync(abs);
-    return entryFromStats(path, st, entry.target)!;
+    const placed = this.entryAt(path, st, entry.target)!;
+    return warning !== undefined ? { entry: placed, warning } : { entry: placed };
   }
 
   /** Undefined when the target still is what the plan expected, else why not. */
@@ -540,11 +681,7 @@ export class LocalEndpoint implements Endpoint {
         : 'something appeared at the target during the sync; it was left as it is';
     }
     if (current === null) return undefined; // deleted meanwhile: nothing is lost by placing
-    const now = entryFromStats(
-      path,
-      current,
-      current.isSymbolicLink() ? expected.target : undefined,
-    );
+    const now = this.entryAt(path, current, current.isSymbolicLink() ? expected.target : undefined);
     if (!now) return 'the target is now a special file; it was left as it is';
     if (now.kind === 'dir' && expected.kind === 'dir') return undefined;
     if (sameLocalState(now, expected)) return undefined;
@@ -614,7 +751,7 @@ export class LocalEndpoint implements Endpoint {
     const rec = store.get(from);
     const src = lstatOrNull(this.abs(from));
     if (!rec?.entry || !src) return { ok: false, message: 'the source is gone at the receiver' };
-    const now = entryFromStats(from, src, src.isSymbolicLink() ? rec.entry.target : undefined);
+    const now = this.entryAt(from, src, src.isSymbolicLink() ? rec.entry.target : undefined);
     if (
       !now ||
       now.kind !== rec.entry.kind ||
@@ -631,7 +768,7 @@ export class LocalEndpoint implements Endpoint {
     store.move(from, to);
     const st = lstatSync(this.abs(to));
     store.put({
-      ...entryFromStats(to, st, rec.entry.target)!,
+      ...this.entryAt(to, st, rec.entry.target)!,
       ...(rec.entry.digest ? { digest: rec.entry.digest } : {}),
     });
     return { ok: true };
@@ -671,7 +808,7 @@ export class LocalEndpoint implements Endpoint {
       return { ok: true };
     }
     const recorded = expect ?? rec?.entry ?? null;
-    const now = entryFromStats(path, cur, cur.isSymbolicLink() ? recorded?.target : undefined);
+    const now = this.entryAt(path, cur, cur.isSymbolicLink() ? recorded?.target : undefined);
     if (
       !recorded ||
       !now ||
@@ -704,8 +841,14 @@ export class LocalEndpoint implements Endpoint {
       }
       return { ok: true };
     }
-    unlinkSync(this.abs(path));
+    this.unlinkOrKeep(path);
     return { ok: true };
+  }
+
+  /** Removes a file or link, or with --keep-dir-* moves it to the keep directory. */
+  private unlinkOrKeep(path: string): void {
+    if (this.keepDir !== undefined) this.moveToKeep(path);
+    else unlinkSync(this.abs(path));
   }
 
   private deleteTracked(r: SnapshotRecord): boolean {
@@ -717,7 +860,9 @@ export class LocalEndpoint implements Endpoint {
     // parent directory must not take it silently (bidi: the other copy was deleted, so
     // this one wins and travels back).
     if (r.state !== 'synced' && r.entry.kind !== 'dir') return false;
-    const now = entryFromStats(r.path, cur, cur.isSymbolicLink() ? r.entry.target : undefined);
+    // Excluded by this run's rules: protected, like everything excluded (core/filter.ts).
+    if (this.excludedPath(r.path, r.entry.kind === 'dir')) return false;
+    const now = this.entryAt(r.path, cur, cur.isSymbolicLink() ? r.entry.target : undefined);
     if (!now || now.kind !== r.entry.kind) return false;
     if (now.kind === 'dir') {
       try {
@@ -728,7 +873,7 @@ export class LocalEndpoint implements Endpoint {
       }
     }
     if (!sameLocalState(now, r.entry)) return false;
-    unlinkSync(abs);
+    this.unlinkOrKeep(r.path);
     return true;
   }
 
@@ -745,7 +890,9 @@ export class LocalEndpoint implements Endpoint {
     if (!cur) {
       this.ensureParent(entry.path);
       // Final bits now where they leave the owner able to write; settle() sets the rest.
-      mkdirSync(abs, { mode: entry.mode | 0o700 });
+      // With --ignore-mode a new directory gets the receiver's default mode instead.
+      const ignoreMode = this.need().placement.ignoreMode === true;
+      mkdirSync(abs, { mode: ignoreMode ? 0o777 : entry.mode | 0o700 });
       this.touch(parentOf(entry.path));
     }
     return this.applyAttrs(entry, undefined);
@@ -755,7 +902,7 @@ export class LocalEndpoint implements Endpoint {
     const abs = this.abs(entry.path);
     const cur = lstatOrNull(abs);
     if (!cur) return { ok: false, message: 'the path is gone at the receiver' };
-    const now = entryFromStats(entry.path, cur, cur.isSymbolicLink() ? entry.target : undefined);
+    const now = this.entryAt(entry.path, cur, cur.isSymbolicLink() ? entry.target : undefined);
     if (!now || now.kind !== entry.kind)
       return { ok: false, message: 'the path changed kind at the receiver' };
     if (now.kind !== 'dir') {
@@ -763,25 +910,38 @@ export class LocalEndpoint implements Endpoint {
       if (problem) return { ok: false, message: problem };
     }
     const isLink = entry.kind === 'symlink';
+    const policy = this.need().placement;
     this.setOwner(abs, entry, isLink);
+    const sel = this.xattrSel();
+    const warning =
+      sel && !isLink && now.xattrs !== entry.xattrs
+        ? writeXattrs(abs, entry.xattrs, sel)
+        : undefined;
+    const warned = warning !== undefined ? { warning } : {};
     if (entry.kind === 'dir') {
       // A directory's mode and times are set in settle(), once nothing more is placed
       // inside: a read-only directory must stay writable until its contents are in.
       this.touch(entry.path);
-      return { ok: true };
+      return { ok: true, ...warned };
     }
-    if (!isLink && (cur.mode & 0o7777) !== entry.mode) chmodSync(abs, entry.mode);
-    if (this.need().placement.preserveMtime && cur.mtimeMs !== entry.mtimeMs) {
-      (isLink ? lutimesSync : utimesSync)(abs, cur.atimeMs / 1000, entry.mtimeMs / 1000);
+    if (!isLink && !policy.ignoreMode && (cur.mode & 0o7777) !== entry.mode)
+      chmodSync(abs, entry.mode);
+    const atime = policy.preserveAtime && entry.atimeMs !== undefined;
+    if ((policy.preserveMtime && cur.mtimeMs !== entry.mtimeMs) || atime) {
+      (isLink ? lutimesSync : utimesSync)(
+        abs,
+        (atime ? entry.atimeMs! : cur.atimeMs) / 1000,
+        (policy.preserveMtime ? entry.mtimeMs : cur.mtimeMs) / 1000,
+      );
     }
     const st = lstatSync(abs);
     const rec = this.db().get(entry.path);
     const digest = entry.digest ?? rec?.entry?.digest;
     this.db().put({
-      ...entryFromStats(entry.path, st, entry.target)!,
+      ...this.entryAt(entry.path, st, entry.target)!,
       ...(digest !== undefined ? { digest } : {}),
     });
-    return { ok: true };
+    return { ok: true, ...warned };
   }
 
   async settle(dirs: readonly Entry[]): Promise<void> {
@@ -797,7 +957,8 @@ export class LocalEndpoint implements Endpoint {
         const cur = lstatOrNull(abs);
         if (!cur?.isDirectory()) continue;
         const want = wanted.get(path);
-        if (want && (cur.mode & 0o7777) !== want.mode) chmodSync(abs, want.mode);
+        const keepMode = this.need().placement.ignoreMode === true;
+        if (want && !keepMode && (cur.mode & 0o7777) !== want.mode) chmodSync(abs, want.mode);
         if (want && this.need().placement.preserveMtime && cur.mtimeMs !== want.mtimeMs) {
           utimesSync(abs, cur.atimeMs / 1000, want.mtimeMs / 1000);
         }
@@ -805,7 +966,7 @@ export class LocalEndpoint implements Endpoint {
         // Only directories the snapshot tracks, or that this run created from the sender.
         if (!rec && !want) continue;
         if (rec && rec.state !== 'synced' && !want) continue;
-        store.put(entryFromStats(path, lstatSync(abs))!);
+        store.put(this.entryAt(path, lstatSync(abs))!);
       }
     });
     this.touchedDirs.clear();
@@ -847,6 +1008,58 @@ export class LocalEndpoint implements Endpoint {
 
   // --- helpers ----------------------------------------------------------------------------
 
+  private xattrSel(): XattrSelection | undefined {
+    const p = this.need().placement;
+    return p.preserveXattrs || p.preserveAcls
+      ? { xattrs: p.preserveXattrs === true, acls: p.preserveAcls === true }
+      : undefined;
+  }
+
+  /** Adds the xattrs and access time this session carries; undefined when it carries none. */
+  private decorator(): ((abs: string, e: Entry, st?: Stats) => Entry) | undefined {
+    const sel = this.xattrSel();
+    const atime = this.need().placement.preserveAtime === true;
+    if (!sel && !atime) return undefined;
+    return (abs, e, st) => {
+      let out = e;
+      if (sel && e.kind !== 'symlink') {
+        const x = readXattrs(abs, sel);
+        if (x !== undefined) out = { ...out, xattrs: x };
+      }
+      if (atime && e.kind === 'file') {
+        const a = (st ?? lstatSync(abs)).atimeMs;
+        out = { ...out, atimeMs: a };
+      }
+      return out;
+    };
+  }
+
+  /** The entry of what is at `path` now, as a scan of this session would describe it. */
+  private entryAt(path: string, st: Stats, target?: string): Entry | undefined {
+    const e = entryFromStats(path, st, target);
+    if (e === undefined || e.kind === 'symlink') return e;
+    const x = this.xattrSel();
+    return x ? { ...e, ...xattrsOf(readXattrs(this.abs(path), x)) } : e;
+  }
+
+  /** True when the rules exclude `path` or any directory above it. */
+  private excludedPath(path: string, isDir = false): boolean {
+    const f = this.filter;
+    if (!f) return false;
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++)
+      if (f.excluded(parts.slice(0, i).join('/'), true)) return true;
+    return f.excluded(path, isDir);
+  }
+
+  /** --keep-dir-*: moves what would be deleted into the keep directory, keeping its path. */
+  private moveToKeep(path: string): void {
+    let dest = join(this.keepDir!, path);
+    mkdirSync(dirname(dest), { recursive: true });
+    for (let n = 1; lstatOrNull(dest) !== null; n++) dest = `${join(this.keepDir!, path)}~${n}`;
+    renameSync(this.abs(path), dest);
+  }
+
   private need(): SessionSpec {
     if (!this.spec) throw new Error('endpoint used before prepare()');
     return this.spec;
@@ -887,6 +1100,21 @@ export class LocalEndpoint implements Endpoint {
     if (bad !== undefined) throw new SessionError('ERR_IO', `Refused path '${path}': ${bad}.`);
   }
 
+  /**
+   * Where to read a file's bytes. The workers refuse to open a link (O_NOFOLLOW), so that
+   * a file replaced by a link mid-run is never read through it; with -n follow the link
+   * was meant, and its resolved path is read instead.
+   */
+  private readable(path: string): string {
+    const abs = this.abs(path);
+    if (this.need().symlinks !== 'follow') return abs;
+    try {
+      return realpathSync(abs);
+    } catch {
+      return abs;
+    }
+  }
+
   private abs(path: string): string {
     return path === '' ? this.root : join(this.root, path);
   }
@@ -894,6 +1122,10 @@ export class LocalEndpoint implements Endpoint {
   private touch(dir: string): void {
     this.touchedDirs.add(dir);
   }
+}
+
+function xattrsOf(x: string | undefined): { xattrs?: string } {
+  return x !== undefined ? { xattrs: x } : {};
 }
 
 function lstatOrNull(abs: string): Stats | null {

@@ -23,7 +23,10 @@ import type { ConflictPolicy, Keep } from '../core/reconcile-bidi.js';
 import { asideNameAt, reconcileBidi } from '../core/reconcile-bidi.js';
 import { ancestorsOf } from '../core/path-index.js';
 import { SessionError } from '../errors.js';
+import type { FilterRule } from '../core/filter.js';
+import type { SymlinkMode } from '../scan/scanner.js';
 import type {
+  ApplyResult,
   Direction,
   Endpoint,
   PlacementPolicy,
@@ -53,6 +56,33 @@ export interface RunOptions {
   readonly lanes: number;
   readonly signal?: AbortSignal;
   readonly events?: RunEvents;
+  /** Include/exclude rules, applied at both ends (core/filter.ts). */
+  readonly filters?: readonly FilterRule[];
+  readonly cleanExcluded?: boolean;
+  readonly symlinks?: SymlinkMode;
+  readonly keepDirLocal?: string;
+  readonly keepDirRemote?: string;
+  readonly mountSignatureLocal?: string;
+  readonly mountSignatureRemote?: string;
+  /** Print the plan, change nothing (databases included). */
+  readonly dryRun?: boolean;
+  /** Deletes at the sender are not propagated (its records of them are dropped). */
+  readonly ignoreDelete?: boolean;
+  /** Deletes run after all transfers instead of before them (the default, --delete-before). */
+  readonly deleteDelay?: boolean;
+  readonly mirror?: boolean;
+  /** Sent files are removed at the sender once placed (and forgotten there). */
+  readonly removeAfterTransfer?: boolean;
+}
+
+/** One line of a dry run's plan. */
+export interface PlannedChange {
+  readonly op: Op['op'] | 'remove-source';
+  readonly path: string;
+  readonly from?: string;
+  /** Bytes a send would carry. */
+  readonly size?: number;
+  readonly kind?: Entry['kind'];
 }
 
 export interface RunEvents {
@@ -64,6 +94,8 @@ export interface RunEvents {
   ): void;
   bytes?(n: number): void;
   planned?(files: number, bytes: number): void;
+  /** A path that failed, or a warning, as soon as it is known (for logs). */
+  problem?(path: string, message: string, level: 'error' | 'warning'): void;
 }
 
 export interface RunSummary {
@@ -82,6 +114,10 @@ export interface RunSummary {
   notes: { path: string; message: string }[];
   warnings: { path: string; message: string }[];
   elapsedMs: number;
+  /** Files removed at the sender after transfer (--remove-after-transfer). */
+  removedAtSender?: number;
+  /** Set by --dry-run: what the run would do; nothing was changed. */
+  plan?: PlannedChange[];
 }
 
 export async function runOnce(
@@ -94,7 +130,7 @@ export async function runOnce(
   let status: 'ok' | 'partial' | 'failed' = 'failed';
   try {
     const summary = await syncPass(opts, local, peer);
-    status = summary.problems.length > 0 ? 'partial' : 'ok';
+    status = summary.problems.length > 0 && !opts.dryRun ? 'partial' : 'ok';
     summary.elapsedMs = performance.now() - started;
     return summary;
   } finally {
@@ -110,6 +146,12 @@ export async function openSession(
 ): Promise<void> {
   const id = opts.identity;
   const placement = opts.placement;
+  const common = {
+    ...(opts.filters && opts.filters.length > 0 ? { filters: opts.filters } : {}),
+    ...(opts.cleanExcluded ? { cleanExcluded: true } : {}),
+    ...(opts.symlinks ? { symlinks: opts.symlinks } : {}),
+    ...(opts.dryRun ? { dryRun: true } : {}),
+  };
   const [lp, pp] = await Promise.all([
     local.prepare({
       identity: id,
@@ -118,6 +160,11 @@ export async function openSession(
       ...(opts.localDbDir !== undefined ? { dbDir: opts.localDbDir } : {}),
       createDir: opts.createDir,
       placement,
+      ...common,
+      ...(opts.keepDirLocal !== undefined ? { keepDir: opts.keepDirLocal } : {}),
+      ...(opts.mountSignatureLocal !== undefined
+        ? { mountSignature: opts.mountSignatureLocal }
+        : {}),
     }),
     peer.prepare({
       identity: id,
@@ -126,6 +173,11 @@ export async function openSession(
       ...(opts.remoteDbDir !== undefined ? { dbDir: opts.remoteDbDir } : {}),
       createDir: opts.createDir,
       placement,
+      ...common,
+      ...(opts.keepDirRemote !== undefined ? { keepDir: opts.keepDirRemote } : {}),
+      ...(opts.mountSignatureRemote !== undefined
+        ? { mountSignature: opts.mountSignatureRemote }
+        : {}),
     }),
   ]);
   if (lp.dbPath === pp.dbPath) {
@@ -230,13 +282,20 @@ export async function syncPass(
     const rScan = pull ? ls : ps;
     checkSafety(sScan, sender.label);
     await fillDigests(sScan.changes, rScan.changes, sender, receiver);
-    const plan = reconcileOneWay({
+    let plan = reconcileOneWay({
       sender: sScan.changes,
       receiver: rScan.changes,
       overwrite: opts.overwrite,
+      ...(opts.mirror ? { mirror: true } : {}),
     });
+    let senderForget: string[] = [];
+    if (opts.ignoreDelete) ({ plan, dropped: senderForget } = withoutDeletes(plan));
     summary.notes.push(...plan.notes);
-    await execute(plan, sScan.changes, sender, receiver, opts, summary);
+    if (opts.dryRun) {
+      summary.plan = await describePlan(plan, sender, opts, summary);
+    } else {
+      await execute(plan, sScan.changes, sender, receiver, opts, summary, { senderForget });
+    }
   } finally {
     summary.elapsedMs = performance.now() - started;
   }
@@ -357,6 +416,17 @@ async function runBidi(
   };
   let toRemote = await freeAsides(plan.toRemote, 'remote');
   let toLocal = await freeAsides(plan.toLocal, 'local');
+  if (opts.dryRun) {
+    // Nothing is moved aside, placed or recorded: the plans of both directions are described.
+    const describe = (p: Plan): Plan => (opts.ignoreDelete ? withoutDeletes(p).plan : p);
+    summary.plan = [
+      ...(await describePlan(describe(toRemote), local, opts, summary)),
+      ...(await describePlan(describe(toLocal), peer, opts, summary)),
+    ];
+    summary.notes.push(...toRemote.notes, ...toLocal.notes);
+    summary.conflicts.push(...plan.conflicts.map((c) => ({ path: c.path, message: c.message })));
+    return;
+  }
   // Keep-both: move the losing copies aside first, then send them to the other side.
   const asideSends = async (p: Plan, receiver: Endpoint): Promise<Op[]> => {
     const asides = p.ops.filter((o) => o.op === 'aside') as Extract<Op, { op: 'aside' }>[];
@@ -402,32 +472,28 @@ async function runBidi(
   // the rest of remote -> local.
   let localPre!: () => void;
   const localPreDone = new Promise<void>((r) => (localPre = r));
-  const first = execute(
-    toRemote,
-    ls.changes,
-    local,
-    peer,
-    opts,
-    summary,
-    keepAt(ps.changes),
-    () => localPreDone,
-  );
-  const second = execute(
-    toLocal,
-    ps.changes,
-    peer,
-    local,
-    opts,
-    summary,
-    keepAt(ls.changes),
-    () => {
+  let toRemoteForget: string[] = [];
+  let toLocalForget: string[] = [];
+  if (opts.ignoreDelete) {
+    ({ plan: toRemote, dropped: toRemoteForget } = withoutDeletes(toRemote));
+    ({ plan: toLocal, dropped: toLocalForget } = withoutDeletes(toLocal));
+  }
+  const first = execute(toRemote, ls.changes, local, peer, opts, summary, {
+    keep: keepAt(ps.changes),
+    between: () => localPreDone,
+    senderForget: toRemoteForget,
+  });
+  const second = execute(toLocal, ps.changes, peer, local, opts, summary, {
+    keep: keepAt(ls.changes),
+    between: () => {
       localPre();
       return first.then(
         () => undefined,
         () => undefined,
       );
     },
-  );
+    senderForget: toLocalForget,
+  });
   second.catch(() => localPre());
   await Promise.all([first, second]);
   if (plan.conflicts.length > 0) {
@@ -451,6 +517,82 @@ async function runBidi(
  * Refuses to go on when the sending root is empty while its snapshot lists files: a lost
  * mount or a wiped directory must not turn into a mass delete at the receiver.
  */
+/**
+ * --ignore-delete: the sender's deletes stay at the receiver. A delete that makes room for
+ * a new object at the same path (a file that became a directory) is kept; the sender's
+ * record of a dropped delete is forgotten, so the next run does not propose it again.
+ */
+function withoutDeletes(plan: Plan): { plan: Plan; dropped: string[] } {
+  const created = new Set(
+    plan.ops.filter((o) => o.op !== 'delete' && o.op !== 'rename').map((o) => o.path),
+  );
+  const dropped: string[] = [];
+  const ops = plan.ops.filter((o) => {
+    if (o.op !== 'delete' || created.has(o.path)) return true;
+    dropped.push(o.path);
+    return false;
+  });
+  return { plan: { ops, forget: plan.forget, notes: plan.notes }, dropped };
+}
+
+/** --dry-run: the plan as lines, with the sizes sends would carry. Reads only. */
+async function describePlan(
+  plan: Plan,
+  sender: Endpoint,
+  opts: RunOptions,
+  summary: RunSummary,
+): Promise<PlannedChange[]> {
+  const out: PlannedChange[] = [];
+  const planned = new Set(plan.ops.filter((o) => o.op === 'send').map((o) => o.path));
+  const send = (e: Entry): void => {
+    out.push({ op: 'send', path: e.path, kind: e.kind, size: e.size });
+    if (e.kind === 'file') {
+      summary.filesSent++;
+      summary.bytesSent += e.size;
+      if (opts.removeAfterTransfer) out.push({ op: 'remove-source', path: e.path });
+    } else summary.linksSent++;
+  };
+  for (const o of plan.ops) {
+    switch (o.op) {
+      case 'rename':
+        out.push({ op: 'rename', path: o.path, from: o.from, kind: o.entry.kind });
+        summary.renamed++;
+        break;
+      case 'delete':
+        out.push({ op: 'delete', path: o.path });
+        summary.deleted++;
+        break;
+      case 'mkdir':
+        out.push({ op: 'mkdir', path: o.path, kind: 'dir' });
+        summary.dirsCreated++;
+        break;
+      case 'attrs':
+        out.push({ op: 'attrs', path: o.path, kind: o.entry.kind });
+        summary.metadataOnly++;
+        break;
+      case 'send':
+        send(o.entry);
+        break;
+      case 'aside':
+        // keep-both: the receiver's losing copy is moved aside (then sent the other way).
+        out.push({ op: 'aside', path: o.path, from: o.to });
+        break;
+      case 'restore':
+        for (const e of await sender.list(o.path)) {
+          if (planned.has(e.path)) continue;
+          planned.add(e.path);
+          if (e.kind === 'dir') {
+            out.push({ op: 'mkdir', path: e.path, kind: 'dir' });
+            summary.dirsCreated++;
+          } else send(e);
+        }
+        break;
+    }
+  }
+  summary.unchanged = out.length === 0;
+  return out;
+}
+
 function checkSafety(scan: ScanReply, label: string): void {
   // A scoped scan (continuous mode) may not list the root: it says whether it holds anything.
   const present =
@@ -538,6 +680,15 @@ class Recorder {
   }
 }
 
+interface ExecuteExtras {
+  /** Bidi: entries of a restored subtree that the other direction owns (not sent back). */
+  readonly keep?: (e: Entry) => boolean;
+  /** Bidi: awaited between deletes and placement, so both directions delete first. */
+  readonly between?: () => Promise<void>;
+  /** --ignore-delete: sender records dropped for deletes that were not propagated. */
+  readonly senderForget?: readonly string[];
+}
+
 async function execute(
   plan: Plan,
   senderChanges: readonly Change[],
@@ -545,17 +696,24 @@ async function execute(
   receiver: Endpoint,
   opts: RunOptions,
   summary: RunSummary,
-  keep?: (e: Entry) => boolean,
-  between?: () => Promise<void>,
+  extra: ExecuteExtras = {},
 ): Promise<void> {
+  const { keep, between, senderForget = [] } = extra;
   const ev = opts.events;
   const senderOld = new Map<string, Entry | null>();
   for (const c of senderChanges) senderOld.set(c.path, c.old);
   const wasDir = (path: string): boolean => senderOld.get(path)?.kind === 'dir';
   const problem = (path: string, message: string): void => {
     summary.problems.push({ path, message });
+    ev?.problem?.(path, message, 'error');
+  };
+  const warn = (path: string, r: ApplyResult): void => {
+    if (!r.ok || r.warning === undefined) return;
+    summary.warnings.push({ path, message: r.warning });
+    ev?.problem?.(path, r.warning, 'warning');
   };
   const records = new Recorder(sender, receiver);
+  if (opts.removeAfterTransfer) sentFiles.set(records, []);
   const settleDirs: Entry[] = [];
   // Directories are recorded at the sender only once the receiver has settled them (mode
   // and times set after their contents): a run killed before that leaves them unrecorded,
@@ -590,9 +748,22 @@ async function execute(
     });
   }
 
-  // 2. Deletes, deepest first.
-  const deletes = [...fallbackDeletes, ...byKind('delete')];
-  if (deletes.length > 0) {
+  // 2. Deletes, deepest first; with --delete-delay only those that make room for a new
+  //    object at or below their path, the others after every transfer (step 6).
+  let delayed: Op[] = [];
+  let deletes = [...fallbackDeletes, ...byKind('delete')];
+  if (opts.deleteDelay) {
+    const created = plan.ops.filter((o) => o.op !== 'delete' && o.op !== 'rename');
+    const roomFor = new Set<string>();
+    for (const o of created) {
+      for (let p = o.path; p !== ''; p = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '')
+        roomFor.add(p);
+    }
+    delayed = deletes.filter((d) => !roomFor.has(d.path));
+    deletes = deletes.filter((d) => roomFor.has(d.path));
+  }
+  const runDeletes = async (deletes: Op[]): Promise<void> => {
+    if (deletes.length === 0) return;
     const res = await receiver.apply(deletes);
     deletes.forEach((op, i) => {
       const r = res[i]!;
@@ -610,7 +781,8 @@ async function execute(
         problem(op.path, `not deleted at the receiver: ${r.message}`);
       }
     });
-  }
+  };
+  await runDeletes(deletes);
 
   // Bidi: the other direction's renames and deletes happen before anything is placed, so
   // a directory deleted on one side never takes with it a path just synced from the other.
@@ -633,6 +805,7 @@ async function execute(
         records.fail(op.path, r.message);
         return;
       }
+      warn(op.path, r);
       if (op.op === 'mkdir') {
         summary.dirsCreated++;
         ev?.change?.('mkdir', op.path);
@@ -691,6 +864,12 @@ async function execute(
     await transfer(files, sender, receiver, opts, summary, records, wasDir);
   }
 
+  // 6. Delayed deletes (--delete-delay), then sources removed (--remove-after-transfer).
+  await records.flush(true);
+  await runDeletes(delayed);
+  if (opts.removeAfterTransfer) await removeSources(sender, records, summary);
+
+  for (const p of senderForget) records.push({ kind: 'remove', path: p });
   for (const p of plan.forget) records.push({ kind: 'remove', path: p });
   if (plan.forget.length > 0)
     await receiver.record(plan.forget.map((p) => ({ kind: 'remove', path: p })));
@@ -698,6 +877,41 @@ async function execute(
   records.push(...dirRecords);
   await records.close();
   summary.unchanged &&= plan.ops.length === 0 && restores.length === 0;
+}
+
+/** Files placed in this run, per run (its Recorder), for --remove-after-transfer. */
+const sentFiles = new WeakMap<Recorder, Entry[]>();
+
+/**
+ * --remove-after-transfer: each file placed at the receiver in this run is removed at the
+ * sender if it is still what was sent (a file changed meanwhile stays), and the sender
+ * forgets it, so the removal never propagates as a delete. The receiver keeps its copy
+ * and its record.
+ */
+async function removeSources(
+  sender: Endpoint,
+  records: Recorder,
+  summary: RunSummary,
+): Promise<void> {
+  const files = sentFiles.get(records) ?? [];
+  summary.removedAtSender = 0;
+  for (let i = 0; i < files.length; i += 1024) {
+    const batch = files.slice(i, i + 1024);
+    const res = await sender.apply(
+      batch.map((e) => ({ op: 'delete', path: e.path, expect: e }) as Op),
+    );
+    res.forEach((r, k) => {
+      const path = batch[k]!.path;
+      if (r.ok && r.note === undefined) {
+        summary.removedAtSender!++;
+        records.push({ kind: 'remove', path });
+      } else if (r.ok) {
+        summary.notes.push({ path, message: `not removed at the sender: ${r.note}` });
+      } else {
+        summary.problems.push({ path, message: `not removed at the sender: ${r.message}` });
+      }
+    });
+  }
 }
 
 async function transfer(
@@ -729,12 +943,18 @@ async function transfer(
             summary.bytesSent += entry.size;
           } else summary.linksSent++;
           opts.events?.change?.('send', r.path);
+          if (r.warning !== undefined) {
+            summary.warnings.push({ path: r.path, message: r.warning });
+            opts.events?.problem?.(r.path, r.warning, 'warning');
+          }
+          if (entry.kind === 'file') sentFiles.get(records)?.push(entry);
           const e = r.digest !== undefined ? { ...entry, digest: r.digest } : entry;
           records.push({ kind: 'put', entry: e, replaceBelow: wasDir(r.path) });
         } else if (r.vanished) {
           summary.notes.push({ path: r.path, message: 'vanished at the sender during the sync' });
         } else {
           summary.problems.push({ path: r.path, message: r.message });
+          opts.events?.problem?.(r.path, r.message, 'error');
           records.fail(r.path, r.message);
         }
       }

@@ -10,7 +10,7 @@ import { SessionError } from '../errors.js';
 import { LocalEndpoint } from '../endpoint/local.js';
 import { WorkPool } from '../hash/pool.js';
 import { TokenBucket, unlimited } from '../transfer/rate-limiter.js';
-import type { Direction } from '../endpoint/endpoint.js';
+import type { Direction, PlacementPolicy } from '../endpoint/endpoint.js';
 import type { Overwrite } from '../core/reconcile.js';
 import type { ConflictPolicy } from '../core/reconcile-bidi.js';
 import type { ContinuousOptions, ContinuousSummary } from './continuous.js';
@@ -39,6 +39,26 @@ export interface SessionConfig {
   readonly events?: RunEvents;
   /** A worker pool to reuse (many runs in one process, e.g. tests); closed by its owner. */
   readonly pool?: WorkPool;
+  /** Extra placement policy (--preserve-access-time, xattrs, ACLs, --ignore-mode). */
+  readonly placement?: Partial<PlacementPolicy>;
+  /** One-time run options passed through as they are (filters, deletes, dry run...). */
+  readonly run?: Partial<
+    Pick<
+      RunOptions,
+      | 'filters'
+      | 'cleanExcluded'
+      | 'symlinks'
+      | 'keepDirLocal'
+      | 'keepDirRemote'
+      | 'mountSignatureLocal'
+      | 'mountSignatureRemote'
+      | 'dryRun'
+      | 'ignoreDelete'
+      | 'deleteDelay'
+      | 'mirror'
+      | 'removeAfterTransfer'
+    >
+  >;
 }
 
 /** Resolves a path through its longest existing prefix, so a dir to be created compares too. */
@@ -123,10 +143,12 @@ function runOptionsFor(cfg: SessionConfig): RunOptions {
       preserveMtime: cfg.preserveMtime,
       preserveUid: cfg.preserveUid,
       preserveGid: cfg.preserveGid,
+      ...cfg.placement,
     },
     limiter: cfg.targetRate !== undefined ? new TokenBucket(cfg.targetRate) : unlimited,
     lanes: cfg.transferThreads,
     ...(cfg.signal ? { signal: cfg.signal } : {}),
     ...(cfg.events ? { events: cfg.events } : {}),
+    ...cfg.run,
   };
 }

@@ -23,13 +23,24 @@ export type {
   WriteOutcome,
 } from './worker.js';
 
+/**
+ * The worker script. The compiled tree finds it beside this file; the native-free bundle,
+ * where this file is inlined into a CLI bundle, points it at its own bundled worker.
+ */
+let workerScript = new URL('./worker.js', import.meta.url).href;
+
+/** Sets the worker script (a file: URL) for pools created after this call. */
+export function setWorkerScript(href: string): void {
+  workerScript = href;
+}
+
 export class WorkPool {
   private readonly pool: Piscina;
 
   constructor(threads?: number) {
     const n = threads ?? Math.max(1, availableParallelism());
     this.pool = new Piscina({
-      filename: new URL('./worker.js', import.meta.url).href,
+      filename: workerScript,
       minThreads: 1,
       maxThreads: n,
       idleTimeout: 30_000,

@@ -18,9 +18,11 @@ import type { FSLike } from 'fdir';
 import type { Change, SnapshotRecord } from '../core/change.js';
 import { detectRenames, diffChildren } from '../core/change.js';
 import type { Entry } from '../core/entry.js';
+import type { Filter } from '../core/filter.js';
 import { PRIVATE_DIR, comparePaths, joinRel, parentOf } from '../core/paths.js';
 import type { Problem, Warning } from '../core/problem.js';
 import { describeIoError, errnoCode } from '../errors.js';
+import { FollowedLinks } from './follow.js';
 
 export interface ScanSource {
   /** Records of the direct children of a directory. */
@@ -34,7 +36,15 @@ export interface ScanOptions {
   readonly snapshot: ScanSource;
   /** Only these directories (and new directories found in them); see endpoint ScanScope. */
   readonly scope?: readonly string[];
+  /** Include/exclude rules; an excluded directory is not entered (see core/filter.ts). */
+  readonly filter?: Filter;
+  /** -n: how symbolic links are treated (default copy). */
+  readonly symlinks?: SymlinkMode;
+  /** Adds what only some sessions need (xattrs, access time) to a scanned entry. */
+  readonly decorate?: (abs: string, entry: Entry, st: Stats) => Entry;
 }
+
+export type SymlinkMode = 'copy' | 'skip' | 'follow';
 
 export interface ScanStats {
   files: number;
@@ -92,6 +102,7 @@ function specialKind(st: Stats): string {
 function crawl(
   root: string,
   problems: Problem[],
+  filter?: Filter,
   start = '',
   listings = new Map<string, Listing>(),
 ): Map<string, Listing> {
@@ -130,7 +141,7 @@ function crawl(
   new fdir({ fs })
     .withRelativePaths()
     .onlyCounts()
-    .exclude((name) => name === PRIVATE_DIR)
+    .exclude((name, path) => name === PRIVATE_DIR || (filter?.excluded(relOf(path), true) ?? false))
     .crawl(start === '' ? root : join(root, start))
     .sync();
   return listings;
@@ -162,8 +173,14 @@ function crawlScoped(
   scope: readonly string[],
   snapshot: ScanSource,
   problems: Problem[],
+  filter?: Filter,
 ): Map<string, Listing> {
   const listings = new Map<string, Listing>();
+  // An excluded directory (or one below it) is never listed, as in a full crawl.
+  const excluded = (dir: string): boolean => {
+    for (let d = dir; d !== ''; d = parentOf(d)) if (filter?.excluded(d, true)) return true;
+    return false;
+  };
   // Perf: one query per directory, however many scope paths share it.
   const knownCache = new Map<string, Map<string, SnapshotRecord>>();
   const known = (dir: string): Map<string, SnapshotRecord> => {
@@ -183,7 +200,7 @@ function crawlScoped(
   // is all the safety check needs. An empty root is listed, so its deletes show.
   if (!dirs.has('') && rootIsEmpty(root)) dirs.add('');
   for (const dir of [...dirs].sort(comparePaths)) {
-    if (listings.has(dir)) continue;
+    if (listings.has(dir) || excluded(dir)) continue;
     let ents: Dirent[];
     try {
       ents = nodeFs.readdirSync(dir === '' ? root : join(root, dir), { withFileTypes: true });
@@ -205,7 +222,7 @@ function crawlScoped(
       if (!d.isDirectory() || d.name === PRIVATE_DIR) continue;
       const path = joinRel(dir, d.name);
       if (!isKnownDir(records.get(path)) && !listings.has(path))
-        crawl(root, problems, path, listings);
+        if (!filter?.excluded(path, true)) crawl(root, problems, filter, path, listings);
     }
   }
   return listings;
@@ -215,9 +232,10 @@ export function scanTree(opts: ScanOptions): ScanResult {
   const problems: Problem[] = [];
   const warnings: Warning[] = [];
   const stats: ScanStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
+  const filter = opts.filter;
   const listings = opts.scope
-    ? crawlScoped(opts.root, opts.scope, opts.snapshot, problems)
-    : crawl(opts.root, problems);
+    ? crawlScoped(opts.root, opts.scope, opts.snapshot, problems, filter)
+    : crawl(opts.root, problems, filter);
   if (opts.scope && !listings.has('') && !rootIsEmpty(opts.root)) {
     stats.rootHasEntries = true;
   } else if (!listings.has('')) {
@@ -226,7 +244,10 @@ export function scanTree(opts: ScanOptions): ScanResult {
   }
   const changes: Change[] = [];
   const dirs = [...listings.keys()].sort(comparePaths);
-  for (const dir of dirs) {
+  const follow = new FollowedLinks();
+  const seen = new Set(dirs);
+  for (let di = 0; di < dirs.length; di++) {
+    const dir = dirs[di]!;
     const listing = listings.get(dir)!;
     const current: Entry[] = [];
     const unknown = new Set<string>();
@@ -247,6 +268,36 @@ export function scanTree(opts: ScanOptions): ScanResult {
         continue;
       }
       let target: string | undefined;
+      if (st.isSymbolicLink() && opts.symlinks === 'skip') {
+        unknown.add(path);
+        continue;
+      }
+      if (st.isSymbolicLink() && opts.symlinks === 'follow') {
+        const r = follow.resolve(abs, absDir);
+        if (r.kind === 'loop' || r.kind === 'error') {
+          problems.push({ path, message: r.message });
+          unknown.add(path);
+          continue;
+        }
+        if (r.kind === 'ok') {
+          st = r.stats;
+          if (st.isDirectory() && !filter?.excluded(path, true)) {
+            // The followed directory is crawled under the link's own path.
+            crawl(opts.root, problems, filter, path, listings);
+            for (const k of listings.keys()) {
+              if (!seen.has(k)) {
+                seen.add(k);
+                dirs.push(k);
+              }
+            }
+          }
+        }
+      }
+      if (filter?.excluded(path, st.isDirectory())) {
+        // Neither synced nor deleted: its snapshot record (if any) is left alone.
+        unknown.add(path);
+        continue;
+      }
       if (st.isSymbolicLink()) {
         try {
           target = nodeFs.readlinkSync(abs);
@@ -258,7 +309,8 @@ export function scanTree(opts: ScanOptions): ScanResult {
           continue;
         }
       }
-      const e = entryFromStats(path, st, target);
+      let e = entryFromStats(path, st, target);
+      if (e !== undefined && opts.decorate) e = opts.decorate(abs, e, st);
       if (e === undefined) {
         warnings.push({
           path,

@@ -1,20 +1,23 @@
 /**
- * The snapshot store: one SQLite file per endpoint and session, `snap.db`, on better-sqlite3
- * in WAL mode. Statements are prepared once; writes are grouped into transactions by the
- * caller (write()).
+ * The snapshot store: one SQLite file per endpoint and session, `snap.db`, in WAL mode, on
+ * the driver select-driver.ts picks (better-sqlite3, or node:sqlite where the addon cannot
+ * load). Statements are prepared once; writes are grouped into transactions by the caller
+ * (write()).
  *
  * Durability: WAL with synchronous=NORMAL. A committed transaction survives the process
  * being killed (SIGKILL) at any moment; after a power loss the last transactions may be
  * rolled back, which only makes the next run redo work: a path is recorded as synced only
  * after its data is in place, so a lost record means a resend, never a lost file.
  */
-import Database from 'better-sqlite3';
 import type { Change, PathState, SnapshotRecord } from '../core/change.js';
 import type { Entry, EntryKind } from '../core/entry.js';
 import { baseName, joinRel, parentOf } from '../core/paths.js';
 import type { Keep } from '../core/reconcile-bidi.js';
 import { SessionError } from '../errors.js';
+import type { SqliteDriver } from './driver.js';
+import { sqliteErrorCode } from './driver.js';
 import { latestSchemaVersion, migrations } from './schema.js';
+import { snapshotDriver } from './select-driver.js';
 
 const KIND_CODE: Record<EntryKind, number> = { file: 1, dir: 2, symlink: 3 };
 const KIND_NAME: Record<number, EntryKind> = { 1: 'file', 2: 'dir', 3: 'symlink' };
@@ -38,6 +41,8 @@ interface Row {
   gid: number | null;
   target: string | null;
   digest: string | null;
+  /** Absent in a database still at schema 1 opened read-only. */
+  xattrs?: string | null;
   state: number;
   message: string | null;
 }
@@ -60,6 +65,7 @@ function rowToRecord(r: Row): SnapshotRecord {
           gid: r.gid ?? 0,
           ...(r.target !== null ? { target: r.target } : {}),
           ...(r.digest !== null ? { digest: r.digest } : {}),
+          ...(r.xattrs != null ? { xattrs: r.xattrs } : {}),
         };
   const state = STATE_NAME[r.state] ?? 'error';
   return r.message !== null ? { path, entry, state, message: r.message } : { path, entry, state };
@@ -78,10 +84,10 @@ export interface OpenOptions {
 
 export class SnapshotStore {
   readonly path: string;
-  private readonly db: Database.Database;
+  private readonly db: SqliteDriver;
   private readonly stmts: ReturnType<SnapshotStore['prepare']>;
 
-  private constructor(path: string, db: Database.Database) {
+  private constructor(path: string, db: SqliteDriver) {
     this.path = path;
     this.db = db;
     this.stmts = this.prepare();
@@ -92,14 +98,15 @@ export class SnapshotStore {
    * written by a newer version is refused with SessionError and never modified.
    */
   static open(path: string, opts: OpenOptions): SnapshotStore {
-    let db: Database.Database;
+    const driver = snapshotDriver();
+    let db: SqliteDriver;
     try {
-      db = new Database(path, { fileMustExist: !opts.create, readonly: opts.readonly ?? false });
+      db = driver.open(path, { fileMustExist: !opts.create, readonly: opts.readonly ?? false });
     } catch (e) {
       throw corrupt(path, e);
     }
     try {
-      const version = db.pragma('user_version', { simple: true }) as number;
+      const version = Number(db.pragma('user_version'));
       const latest = latestSchemaVersion();
       if (version > latest) {
         throw new SessionError(
@@ -123,7 +130,7 @@ export class SnapshotStore {
         db.transaction(() => {
           for (const m of migrations().slice(version)) db.exec(m.sql);
           db.pragma(`user_version = ${latest}`);
-        })();
+        });
       }
       if (version === 0 && opts.readonly) throw new Error('empty database');
       // Touch the table so a damaged file fails here, not in the middle of a run.
@@ -152,9 +159,9 @@ export class SnapshotStore {
         'SELECT * FROM entries WHERE dir = ? OR (dir >= ? AND dir < ?) ORDER BY dir, name',
       ),
       all: db.prepare<[], Row>('SELECT * FROM entries ORDER BY dir, name'),
-      upsert: db.prepare(
-        `INSERT OR REPLACE INTO entries (dir, name, kind, size, mtime, mode, ino, uid, gid, target, digest, state, message)
-         VALUES (@dir, @name, @kind, @size, @mtime, @mode, @ino, @uid, @gid, @target, @digest, @state, @message)`,
+      upsert: db.prepare<[Record<string, string | number | null>]>(
+        `INSERT OR REPLACE INTO entries (dir, name, kind, size, mtime, mode, ino, uid, gid, target, digest, xattrs, state, message)
+         VALUES (@dir, @name, @kind, @size, @mtime, @mode, @ino, @uid, @gid, @target, @digest, @xattrs, @state, @message)`,
       ),
       setState: db.prepare<[number, string | null, string, string]>(
         'UPDATE entries SET state = ?, message = ? WHERE dir = ? AND name = ?',
@@ -176,7 +183,7 @@ export class SnapshotStore {
         'SELECT state, count(*) AS n FROM entries GROUP BY state',
       ),
       count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM entries'),
-      clear: db.prepare('DELETE FROM entries'),
+      clear: db.prepare<[]>('DELETE FROM entries'),
       deleteByState: db.prepare<[number]>('DELETE FROM entries WHERE state = ?'),
     };
   }
@@ -196,7 +203,7 @@ export class SnapshotStore {
   setMeta(values: Record<string, string>): void {
     this.db.transaction(() => {
       for (const [k, v] of Object.entries(values)) this.stmts.metaSet.run(k, v);
-    })();
+    });
   }
 
   // --- reads ------------------------------------------------------------------------------
@@ -242,7 +249,7 @@ export class SnapshotStore {
 
   /** Runs `fn` in one transaction. */
   write<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.db.transaction(fn);
   }
 
   put(entry: Entry, state: PathState = 'synced', message?: string): void {
@@ -258,6 +265,7 @@ export class SnapshotStore {
       gid: entry.gid,
       target: entry.target ?? null,
       digest: entry.digest ?? null,
+      xattrs: entry.xattrs ?? null,
       state: STATE_CODE[state],
       message: message ?? null,
     });
@@ -353,12 +361,12 @@ export class SnapshotStore {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    this.db.close();
   }
 }
 
 function corrupt(path: string, cause: unknown): SessionError {
-  const code = (cause as { code?: string } | null)?.code;
+  const code = sqliteErrorCode(cause);
   if (code === 'SQLITE_NOTADB') {
     return new SessionError(
       'ERR_DB_CORRUPT',

@@ -14,7 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import parcel from '@parcel/watcher';
+import type * as ParcelWatcher from '@parcel/watcher';
 import { PRIVATE_DIR } from '../core/paths.js';
 import type { ChangeHint, WatchHandle } from '../endpoint/endpoint.js';
 
@@ -53,6 +53,18 @@ export function degradedHint(message: string): ChangeHint & { kind: 'degraded' }
   };
 }
 
+/**
+ * Loads the watcher's native addon on first use only: one-time runs never need it, and the
+ * native-free bundle (which carries no addon) must start without it; there -C falls back
+ * to periodic full scans with a message.
+ */
+async function loadParcel(): Promise<typeof ParcelWatcher> {
+  const m = (await import('@parcel/watcher')) as typeof ParcelWatcher & {
+    default?: typeof ParcelWatcher;
+  };
+  return m.default ?? m;
+}
+
 export interface WatchTreeOptions {
   /** Distinct paths in one batch from which events may have been lost; see above. */
   readonly overflowPaths?: number;
@@ -73,7 +85,7 @@ export async function watchTree(
     Math.max(1024, Math.floor((inotifyLimit('max_queued_events') ?? 16384) / 2));
   const prefix = root.endsWith('/') ? root : `${root}/`;
   let closed = false;
-  const onEvents = (err: Error | null, events: parcel.Event[]): void => {
+  const onEvents = (err: Error | null, events: ParcelWatcher.Event[]): void => {
     if (closed) return;
     if (err) {
       onHints([degradedHint(err.message)]);
@@ -95,8 +107,9 @@ export async function watchTree(
       ]);
     } else if (paths.length > 0) onHints([{ kind: 'paths', paths }]);
   };
-  let sub: parcel.AsyncSubscription;
+  let sub: ParcelWatcher.AsyncSubscription;
   try {
+    const parcel = await loadParcel();
     sub = await parcel.subscribe(root, onEvents, { ignore: [PRIVATE_DIR] });
   } catch (e) {
     onHints([degradedHint(e instanceof Error ? e.message : String(e))]);
@@ -114,6 +127,7 @@ export async function watchTree(
 export async function watchFileDeletion(path: string, onDeleted: () => void): Promise<WatchHandle> {
   let closed = false;
   try {
+    const parcel = await loadParcel();
     const sub = await parcel.subscribe(
       dirname(path),
       (err, events) => {

@@ -20,4 +20,8 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
     controller.abort(new Error(`interrupted by ${sig}`));
   });
 }
+// SIGHUP asks a long-running (-C) session to reopen its log file after an outside rotation.
+// The -L log rotates by itself (pino-roll), so it is acknowledged and ignored rather than
+// ending the session, which is Node's default.
+process.on('SIGHUP', () => process.emit('async:reopen-log'));
 process.exitCode = await asyncMain(process.argv.slice(2), process, controller.signal);

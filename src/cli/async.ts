@@ -13,7 +13,8 @@ import { assertXattrSupport } from '../endpoint/xattrs.js';
 import type { RunEvents } from '../engine/run.js';
 import { runSession } from '../engine/session.js';
 import type { SessionConfig } from '../engine/session.js';
-import { AsyncError, SessionError, UsageError } from '../errors.js';
+import { AsyncError, SessionError, UnsupportedOptionError, UsageError } from '../errors.js';
+import { runContinuousCommand } from './continuous.js';
 import { loadFilterRules } from '../scan/filter-rules.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import type { SessionLog } from './log.js';
@@ -104,53 +105,67 @@ export async function asyncMain(
     }
     const err = io.stderr as ProgressStream;
     if (Progress.wanted(err, o)) progress = new Progress(err);
+    const cfg: SessionConfig = {
+      name: o.name,
+      localDir: o.localDir,
+      remoteDir: o.remote.path,
+      direction: o.direction,
+      reset: o.reset,
+      createDir: o.createDir,
+      overwrite: o.overwrite === 'older' ? 'older' : 'always',
+      conflictPolicy: o.conflictResolve,
+      preserveMtime: o.preserveMtime,
+      preserveUid: o.preserveUid,
+      preserveGid: o.preserveGid,
+      transferThreads: o.transferThreads,
+      ...(o.targetRate !== undefined ? { targetRate: o.targetRate } : {}),
+      ...(o.localDbDir !== undefined ? { localDbDir: o.localDbDir } : {}),
+      ...(o.remoteDbDir !== undefined ? { remoteDbDir: o.remoteDbDir } : {}),
+      ...(signal ? { signal } : {}),
+      events: events(o, io, progress, log),
+      placement: {
+        preserveAtime: o.preserveAtime,
+        preserveXattrs: o.preserveXattrs,
+        preserveAcls: o.preserveAcls,
+        ignoreMode: o.ignoreMode,
+      },
+      run: {
+        filters,
+        cleanExcluded: o.cleanExcluded,
+        symlinks: o.symlinks,
+        ...(o.keepDirLocal !== undefined ? { keepDirLocal: o.keepDirLocal } : {}),
+        ...(o.keepDirRemote !== undefined ? { keepDirRemote: o.keepDirRemote } : {}),
+        ...(o.localMountSignature !== undefined
+          ? { mountSignatureLocal: o.localMountSignature }
+          : {}),
+        ...(o.remoteMountSignature !== undefined
+          ? { mountSignatureRemote: o.remoteMountSignature }
+          : {}),
+        dryRun: o.dryRun,
+        ignoreDelete: o.ignoreDelete,
+        deleteDelay: o.deleteDelay,
+        mirror: o.mirror,
+        removeAfterTransfer: o.removeAfterTransfer,
+      },
+    };
+    // -C: runs until a signal; a signal then ends it cleanly (exit 0), not as an interruption.
+    if (o.continuous) {
+      if (o.daemon)
+        throw new UnsupportedOptionError('-C/--continuous with a peer daemon (-r user@host:dir)');
+      if (o.dryRun)
+        throw new UsageError('--dry-run cannot be used with -C/--continuous: it shows one pass.');
+      progress?.stop();
+      return await runContinuousCommand(
+        o,
+        o.continuous,
+        { ...cfg, events: events(o, io, undefined, log) },
+        io,
+      );
+    }
     const remote = o.daemon ? await daemonPeer(o) : undefined;
     let summary;
     try {
-      summary = await runSession({
-        ...(remote ? { remote } : {}),
-        name: o.name,
-        localDir: o.localDir,
-        remoteDir: o.remote.path,
-        direction: o.direction,
-        reset: o.reset,
-        createDir: o.createDir,
-        overwrite: o.overwrite === 'older' ? 'older' : 'always',
-        conflictPolicy: o.conflictResolve,
-        preserveMtime: o.preserveMtime,
-        preserveUid: o.preserveUid,
-        preserveGid: o.preserveGid,
-        transferThreads: o.transferThreads,
-        ...(o.targetRate !== undefined ? { targetRate: o.targetRate } : {}),
-        ...(o.localDbDir !== undefined ? { localDbDir: o.localDbDir } : {}),
-        ...(o.remoteDbDir !== undefined ? { remoteDbDir: o.remoteDbDir } : {}),
-        ...(signal ? { signal } : {}),
-        events: events(o, io, progress, log),
-        placement: {
-          preserveAtime: o.preserveAtime,
-          preserveXattrs: o.preserveXattrs,
-          preserveAcls: o.preserveAcls,
-          ignoreMode: o.ignoreMode,
-        },
-        run: {
-          filters,
-          cleanExcluded: o.cleanExcluded,
-          symlinks: o.symlinks,
-          ...(o.keepDirLocal !== undefined ? { keepDirLocal: o.keepDirLocal } : {}),
-          ...(o.keepDirRemote !== undefined ? { keepDirRemote: o.keepDirRemote } : {}),
-          ...(o.localMountSignature !== undefined
-            ? { mountSignatureLocal: o.localMountSignature }
-            : {}),
-          ...(o.remoteMountSignature !== undefined
-            ? { mountSignatureRemote: o.remoteMountSignature }
-            : {}),
-          dryRun: o.dryRun,
-          ignoreDelete: o.ignoreDelete,
-          deleteDelay: o.deleteDelay,
-          mirror: o.mirror,
-          removeAfterTransfer: o.removeAfterTransfer,
-        },
-      });
+      summary = await runSession({ ...cfg, ...(remote ? { remote } : {}) });
     } finally {
       progress?.stop();
     }

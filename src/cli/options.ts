@@ -9,7 +9,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { Direction } from '../endpoint/endpoint.js';
 import { sessionNameProblem } from '../core/session-name.js';
-import { parseCount, parseRate } from '../core/units.js';
+import { parseCount, parseRate, parseSeconds } from '../core/units.js';
 import { UnsupportedOptionError, UsageError } from '../errors.js';
 
 export interface RemoteSpec {
@@ -56,6 +56,7 @@ export interface AsyncOptions {
   readonly checksum: string;
   /** Set when the peer is a daemon (-r user@host:path or --host). */
   readonly daemon: DaemonSpec | undefined;
+  readonly continuous: ContinuousSettings | undefined;
   /**
    * Bidi: what a path changed differently on both sides becomes. From --conflict-resolve,
    * else from -o: conflict (default) leaves both copies, older = newer, always = local.
@@ -90,6 +91,15 @@ export interface AsyncOptions {
 export interface FilterSource {
   readonly kind: 'include' | 'exclude' | 'include-from' | 'exclude-from';
   readonly value: string;
+}
+
+/** -C and its timing options (all in milliseconds). */
+export interface ContinuousSettings {
+  readonly cooloffMs: number;
+  readonly cooloffMaxMs: number;
+  readonly pendingMax: number;
+  readonly scanIntervalMs: number | undefined;
+  readonly remoteScanIntervalMs: number | undefined;
 }
 
 type Status = 'supported' | 'unsupported';
@@ -186,7 +196,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     group: 'Mode',
     flags: '-C, --continuous',
     help: 'keep running and sync changes as they happen',
-    status: U,
+    status: S,
   },
   {
     group: 'Mode',
@@ -239,14 +249,14 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   {
     group: 'Scan',
     flags: '--scan-interval <seconds>',
-    help: 'periodic local rescan in continuous mode',
-    status: U,
+    help: 'seconds between full local rescans in continuous mode (default: none)',
+    status: S,
   },
   {
     group: 'Scan',
     flags: '--remote-scan-interval <seconds>',
-    help: 'periodic peer rescan in continuous mode',
-    status: U,
+    help: 'seconds between full peer rescans in continuous mode (default: none)',
+    status: S,
   },
   {
     group: 'Scan',
@@ -269,16 +279,21 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   {
     group: 'Scan',
     flags: '--cooloff <seconds>',
-    help: 'wait for a file to stop changing (continuous)',
-    status: U,
+    help: 'seconds a file must stay unchanged before it is sent (continuous; default 3)',
+    status: S,
   },
   {
     group: 'Scan',
     flags: '--cooloff-max <seconds>',
-    help: 'give up on a file that never settles',
-    status: U,
+    help: 'report a file still changing after this many seconds as an error (default 60)',
+    status: S,
   },
-  { group: 'Scan', flags: '--pending-max <n>', help: 'bound on queued work', status: U },
+  {
+    group: 'Scan',
+    flags: '--pending-max <n>',
+    help: 'most changed paths tracked one by one; beyond, a full rescan (default 100000)',
+    status: S,
+  },
   // Deletes and safety
   { group: 'Deletes', flags: '--ignore-delete', help: 'do not propagate deletes', status: S },
   { group: 'Deletes', flags: '--delete-delay', help: 'delete after transfers', status: S },
@@ -612,6 +627,7 @@ export function parseAsyncArgs(
     }
     transferThreads = n;
   }
+  const continuous = parseContinuous(o, str);
   if (o.mirror === true && direction === 'bidi') {
     throw new UsageError(
       '--mirror cannot be used with -K bidi: a mirror has one sender and one receiver.',
@@ -665,6 +681,7 @@ export function parseAsyncArgs(
       remoteDbDir: str('remoteDbDir'),
       checksum: str('checksum') ?? 'none',
       daemon,
+      continuous,
       conflictResolve,
       filters,
       cleanExcluded: o.cleanExcluded === true,
@@ -757,4 +774,47 @@ function daemonSpec(remote: RemoteSpec, o: Record<string, unknown>): DaemonSpec 
     acceptNewHostKey: o.acceptNewHostKey === true,
     plaintext: o.plaintext === true,
   };
+}
+
+function parseContinuous(
+  o: Record<string, unknown>,
+  str: (k: string) => string | undefined,
+): ContinuousSettings | undefined {
+  const seconds = (key: string, flag: string, min: number): number | undefined => {
+    const t = str(key);
+    if (t === undefined) return undefined;
+    const v = parseSeconds(t);
+    if (v === undefined || v < min)
+      throw new UsageError(
+        `Invalid ${flag} '${t}': give seconds (a number${min > 0 ? ` of at least ${min}` : ''}), e.g. ${flag} 3.`,
+      );
+    return Math.round(v * 1000);
+  };
+  const cooloffMs = seconds('cooloff', '--cooloff', 0) ?? 3000;
+  const cooloffMaxMs = seconds('cooloffMax', '--cooloff-max', 0) ?? Math.max(60_000, cooloffMs * 2);
+  const scanIntervalMs = seconds('scanInterval', '--scan-interval', 0.1);
+  const remoteScanIntervalMs = seconds('remoteScanInterval', '--remote-scan-interval', 0.1);
+  let pendingMax = 100_000;
+  const pm = str('pendingMax');
+  if (pm !== undefined) {
+    const n = parseCount(pm);
+    if (n === undefined || n < 1)
+      throw new UsageError(`Invalid --pending-max '${pm}': give a whole number of at least 1.`);
+    pendingMax = n;
+  }
+  if (o.continuous !== true) {
+    for (const [k, flag] of [
+      ['cooloff', '--cooloff'],
+      ['cooloffMax', '--cooloff-max'],
+      ['pendingMax', '--pending-max'],
+      ['scanInterval', '--scan-interval'],
+      ['remoteScanInterval', '--remote-scan-interval'],
+    ] as const) {
+      if (str(k) !== undefined)
+        throw new UsageError(`${flag} applies to continuous mode only: add -C/--continuous.`);
+    }
+    return undefined;
+  }
+  if (cooloffMaxMs < cooloffMs) throw new UsageError('--cooloff-max must be at least --cooloff.');
+  return { cooloffMs, cooloffMaxMs, pendingMax, scanIntervalMs, remoteScanIntervalMs };
 }

@@ -149,6 +149,38 @@ export type RecordUpdate =
   /** Bidi: a stored resolution for `path` was applied (or no longer matters): drop it. */
   | { readonly kind: 'resolved'; readonly path: string };
 
+/**
+ * Limits a scan to some directories (continuous mode, after change notifications): each is
+ * listed and diffed on its own, and a directory found there that the snapshot does not
+ * know is crawled in full. The root is always listed too, so an emptied or vanished root
+ * still trips the safety checks. Renames between the listed directories are detected as in
+ * a full scan.
+ */
+export interface ScanScope {
+  /** Relative directory paths ('' is the root). */
+  readonly dirs: readonly string[];
+}
+
+/**
+ * What a side's change notification reports. Hints, not changes: the engine turns them into
+ * a scoped scan, which finds the actual changes against the snapshot.
+ */
+export type ChangeHint =
+  /** These relative paths were created, changed, moved or deleted. */
+  | { readonly kind: 'paths'; readonly paths: readonly string[] }
+  /** Events may have been lost (queue overflow, a burst too big to track): scan in full. */
+  | { readonly kind: 'rescan'; readonly reason: string }
+  /**
+   * Notification stopped working for this side (the kernel's watch limit, the stream to the
+   * peer lost): the engine falls back to periodic full scans and says so.
+   */
+  | { readonly kind: 'degraded'; readonly message: string; readonly hint: string };
+
+export interface WatchHandle {
+  /** Stops notification; no hint is delivered after it resolves. */
+  close(): Promise<void>;
+}
+
 export interface FinishOptions {
   readonly status: 'ok' | 'partial' | 'failed';
 }
@@ -162,8 +194,16 @@ export interface Endpoint {
   /** Locks the session, opens (or, with reset, rebuilds) the database, checks its identity. */
   open(opts: { readonly reset: boolean }): Promise<void>;
 
-  /** This side's changes since its snapshot. */
-  scan(): Promise<ScanReply>;
+  /** This side's changes since its snapshot: of the whole tree, or of `scope` only. */
+  scan(scope?: ScanScope): Promise<ScanReply>;
+  /**
+   * Continuous mode: watches this side's tree (after prepare()) and calls `onHints` with
+   * batches of hints. Resolves once the watch is in place, so a scan started afterwards
+   * misses nothing. Optional: an endpoint without it is rescanned periodically instead. A
+   * RemoteEndpoint implements it as a server-pushed stream of hint batches (the daemon runs
+   * LocalEndpoint.watch on its side); a lost stream is a 'degraded' hint.
+   */
+  watch?(onHints: (hints: readonly ChangeHint[]) => void): Promise<WatchHandle>;
   /** The current state of a path and everything below it (for restores). */
   list(path: string): Promise<Entry[]>;
   /** Digests of files as they are now. */

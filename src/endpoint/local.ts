@@ -57,6 +57,7 @@ import { SnapshotStore } from '../snapshot/store.js';
 import type { Segment } from '../transfer/batches.js';
 import type {
   ApplyResult,
+  ChangeHint,
   DataBatch,
   Endpoint,
   FinishOptions,
@@ -65,10 +66,13 @@ import type {
   Prepared,
   RecordUpdate,
   ScanReply,
+  ScanScope,
   SegmentData,
   SessionIdentity,
   SessionSpec,
+  WatchHandle,
 } from './endpoint.js';
+import { watchFileDeletion, watchTree } from '../watch/watcher.js';
 import type { XattrSelection } from './xattrs.js';
 import { readXattrs, writeXattrs } from './xattrs.js';
 
@@ -354,10 +358,12 @@ export class LocalEndpoint implements Endpoint {
 
   // --- scanning ---------------------------------------------------------------------------
 
-  async scan(): Promise<ScanReply> {
+  async scan(scope?: ScanScope): Promise<ScanReply> {
     const store = this.db();
+    for (const d of scope?.dirs ?? []) if (d !== '') this.checkPath(d);
     const spec = this.need();
-    if (spec.cleanExcluded && this.filter) {
+    // Full scans only: a scoped pass (continuous mode) must not walk the whole snapshot.
+    if (spec.cleanExcluded && this.filter && !scope) {
       const drop: string[] = [];
       for (const r of store.iterate())
         if (this.excludedPath(r.path, r.entry?.kind === 'dir')) drop.push(r.path);
@@ -377,10 +383,13 @@ export class LocalEndpoint implements Endpoint {
     const res = scanTree({
       root: this.root,
       snapshot: { children: (d) => store.children(d), descendants: (p) => store.descendants(p) },
+      ...(scope ? { scope: scope.dirs } : {}),
       ...(this.filter ? { filter: this.filter } : {}),
       ...(spec.symlinks ? { symlinks: spec.symlinks } : {}),
       ...(decorate ? { decorate } : {}),
     });
+    // A vanished root takes its database with it: the safety halt is the message that helps.
+    this.checkRootPresent();
     if (!spec.dryRun) this.checkDbPresent();
     // Re-hash only what changed (STYLE principle 5): a file whose size is unchanged but
     // whose mtime or inode moved may hold the same bytes; its digest tells.
@@ -403,6 +412,21 @@ export class LocalEndpoint implements Endpoint {
     }
     const resolutions = store.resolutions();
     return { ...res, snapshotSize, ...(resolutions.length > 0 ? { resolutions } : {}) };
+  }
+
+  async watch(onHints: (hints: readonly ChangeHint[]) => void): Promise<WatchHandle> {
+    this.need();
+    const tree = await watchTree(this.root, onHints);
+    // The database lives outside the watched tree (.private-asp is ignored, -b may be
+    // elsewhere): its deletion is watched on its own, so an idle session notices it.
+    const db = await watchFileDeletion(this.dbPath, () =>
+      onHints([{ kind: 'rescan', reason: 'the snapshot database was deleted' }]),
+    );
+    return {
+      close: async () => {
+        await Promise.all([tree.close(), db.close()]);
+      },
+    };
   }
 
   async list(path: string): Promise<Entry[]> {
@@ -1053,6 +1077,20 @@ export class LocalEndpoint implements Endpoint {
         'ERR_DB_VANISHED',
         `Snapshot database ${this.dbPath} was deleted while the session was running.`,
         'Run again with -x/--reset to rebuild both snapshots.',
+      );
+    }
+  }
+
+  /**
+   * A sync directory that vanished after prepare() (deleted, or its file system unmounted
+   * while a continuous session runs) is a safety halt, never a tree of deletes.
+   */
+  private checkRootPresent(): void {
+    if (!existsSync(this.root)) {
+      throw new SessionError(
+        'ERR_SAFETY',
+        `Safety halt: the ${this.label} directory ${this.root} is gone. Nothing was deleted.`,
+        'If a mount is missing, mount it and run again; if it was removed on purpose, create it and run with -x/--reset.',
       );
     }
   }

@@ -1,9 +1,13 @@
 /**
  * The only orchestrator: one one-time run of a session between two endpoints.
  *
- *   prepare both -> handshake (did each have a DB?) -> open both -> scan both
+ *   prepare both -> handshake (did each have a DB?) -> open both -> [pass: scan both
  *   -> safety checks -> reconcile -> apply the plan at the receiver (renames, deletes,
- *   directories and metadata, file data, restores) -> record at the sender -> settle
+ *   directories and metadata, file data, restores) -> record at the sender -> settle]
+ *   -> finish both
+ *
+ * A one-time run is one pass; continuous mode (engine/continuous.ts) opens the session once
+ * and runs a pass per burst of changes, scoped to the directories that changed.
  *
  * The engine never asks whether an endpoint is local or remote. A path's trouble is a
  * Problem in the summary; only what stops the whole session throws.
@@ -13,6 +17,7 @@ import type { Entry } from '../core/entry.js';
 import type { BidiPlan, Op, Plan } from '../core/plan.js';
 import type { Problem } from '../core/problem.js';
 import type { Overwrite } from '../core/reconcile.js';
+import { parentOf } from '../core/paths.js';
 import { reconcileOneWay } from '../core/reconcile.js';
 import type { ConflictPolicy, Keep } from '../core/reconcile-bidi.js';
 import { asideNameAt, reconcileBidi } from '../core/reconcile-bidi.js';
@@ -27,6 +32,7 @@ import type {
   PlacementPolicy,
   RecordUpdate,
   ScanReply,
+  ScanScope,
   SessionIdentity,
 } from '../endpoint/endpoint.js';
 import type { RateLimiter } from '../transfer/rate-limiter.js';
@@ -120,6 +126,24 @@ export async function runOnce(
   peer: Endpoint,
 ): Promise<RunSummary> {
   const started = performance.now();
+  await openSession(opts, local, peer);
+  let status: 'ok' | 'partial' | 'failed' = 'failed';
+  try {
+    const summary = await syncPass(opts, local, peer);
+    status = summary.problems.length > 0 && !opts.dryRun ? 'partial' : 'ok';
+    summary.elapsedMs = performance.now() - started;
+    return summary;
+  } finally {
+    await closeSession(local, peer, status);
+  }
+}
+
+/** Prepares both endpoints, checks the databases against each other and opens both. */
+export async function openSession(
+  opts: RunOptions,
+  local: Endpoint,
+  peer: Endpoint,
+): Promise<void> {
   const id = opts.identity;
   const placement = opts.placement;
   const common = {
@@ -180,7 +204,46 @@ export async function runOnce(
     await local.finish({ status: 'failed' });
     throw e;
   }
+}
 
+/** Writes both sides' end state and closes them; never throws. */
+export async function closeSession(
+  local: Endpoint,
+  peer: Endpoint,
+  status: 'ok' | 'partial' | 'failed',
+): Promise<void> {
+  await Promise.allSettled([local.finish({ status }), peer.finish({ status })]);
+}
+
+/** What one pass of a continuous session narrows (a one-time run leaves both out). */
+export interface PassOptions {
+  /** Scan only these directories of each side (after change notifications). */
+  readonly scope?: { readonly local?: ScanScope; readonly remote?: ScanScope };
+  /**
+   * Holds back a change found by the scan (a file still being written: --cooloff). Its
+   * snapshot record stays as it was, so a later pass finds it again.
+   */
+  readonly defer?: (side: 'local' | 'remote', change: Change) => boolean;
+  /** Told, per side, which changes the pass goes on with and which it held back. */
+  readonly observe?: (
+    side: 'local' | 'remote',
+    kept: readonly Change[],
+    held: readonly Change[],
+  ) => void;
+}
+
+/**
+ * One pass over open endpoints: scan both sides, check safety, reconcile, apply. A one-time
+ * run is one pass; a continuous session runs many on the same open session.
+ */
+export async function syncPass(
+  opts: RunOptions,
+  local: Endpoint,
+  peer: Endpoint,
+  pass: PassOptions = {},
+): Promise<RunSummary> {
+  const started = performance.now();
+  const id = opts.identity;
   const summary: RunSummary = {
     direction: id.direction,
     filesSent: 0,
@@ -197,9 +260,11 @@ export async function runOnce(
     warnings: [],
     elapsedMs: 0,
   };
-  let status: 'ok' | 'partial' | 'failed' = 'failed';
   try {
-    const [ls, ps] = await Promise.all([local.scan(), peer.scan()]);
+    const [ls, ps] = deferChanges(
+      await Promise.all([local.scan(pass.scope?.local), peer.scan(pass.scope?.remote)]),
+      pass,
+    );
     const tag = (side: 'local' | 'remote') => (p: Problem) => ({ ...p, side });
     summary.problems.push(...ls.problems.map(tag('local')), ...ps.problems.map(tag('remote')));
     summary.warnings.push(...ls.warnings, ...ps.warnings);
@@ -207,7 +272,6 @@ export async function runOnce(
     await peer.recordProblems(ps.problems);
     if (id.direction === 'bidi') {
       await runBidi(ls, ps, local, peer, opts, summary);
-      status = summary.problems.length > 0 ? 'partial' : 'ok';
       return summary;
     }
 
@@ -229,16 +293,53 @@ export async function runOnce(
     summary.notes.push(...plan.notes);
     if (opts.dryRun) {
       summary.plan = await describePlan(plan, sender, opts, summary);
-      status = 'ok';
     } else {
       await execute(plan, sScan.changes, sender, receiver, opts, summary, { senderForget });
-      status = summary.problems.length > 0 ? 'partial' : 'ok';
     }
   } finally {
     summary.elapsedMs = performance.now() - started;
-    await Promise.allSettled([local.finish({ status }), peer.finish({ status })]);
   }
   return summary;
+}
+
+/**
+ * Drops the changes a pass holds back (see PassOptions.defer), and with them every change
+ * at or below a held-back path (or its rename source): a file moved into a directory whose
+ * own rename waits must wait too, or the receiver would create the directory first and
+ * the rename could no longer be applied.
+ */
+function deferChanges(
+  [ls, ps]: [ScanReply, ScanReply],
+  { defer, observe }: PassOptions,
+): [ScanReply, ScanReply] {
+  if (!defer) return [ls, ps];
+  const hold = (side: 'local' | 'remote', changes: Change[]): Change[] => {
+    const held = new Set<string>();
+    for (const c of changes) {
+      if (!defer(side, c)) continue;
+      held.add(c.path);
+      if (c.from !== undefined) held.add(c.from);
+    }
+    if (held.size === 0) {
+      observe?.(side, changes, []);
+      return changes;
+    }
+    // Perf: walks up each path (a few steps) instead of comparing with every held path.
+    const under = (p: string | undefined): boolean => {
+      for (let q = p; q !== undefined && q !== ''; q = q.includes('/') ? parentOf(q) : undefined)
+        if (held.has(q)) return true;
+      return false;
+    };
+    const kept: Change[] = [];
+    const back: Change[] = [];
+    for (const c of changes) (under(c.path) || under(c.from) ? back : kept).push(c);
+    observe?.(side, kept, back);
+    return kept;
+  };
+  return [
+    { ...ls, changes: hold('local', ls.changes) },
+    { ...ps, changes: hold('remote', ps.changes) },
+  ];
 }
 
 /**
@@ -493,7 +594,9 @@ async function describePlan(
 }
 
 function checkSafety(scan: ScanReply, label: string): void {
-  const present = scan.stats.files + scan.stats.dirs + scan.stats.symlinks;
+  // A scoped scan (continuous mode) may not list the root: it says whether it holds anything.
+  const present =
+    scan.stats.files + scan.stats.dirs + scan.stats.symlinks + (scan.stats.rootHasEntries ? 1 : 0);
   const deletes = scan.changes.filter((c) => c.new === null && c.old !== null).length;
   if (present === 0 && scan.snapshotSize > 0 && deletes > 0) {
     throw new SessionError(

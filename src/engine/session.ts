@@ -8,7 +8,6 @@ import { dirname, resolve } from 'node:path';
 import { isWithin } from '../core/paths.js';
 import { SessionError } from '../errors.js';
 import { LocalEndpoint } from '../endpoint/local.js';
-import type { Endpoint } from '../endpoint/endpoint.js';
 import type { Credentials, RemoteTarget } from '../endpoint/remote.js';
 import { RemoteEndpoint } from '../endpoint/remote.js';
 import { WorkPool } from '../hash/pool.js';
@@ -16,6 +15,8 @@ import { TokenBucket, unlimited } from '../transfer/rate-limiter.js';
 import type { Direction, PlacementPolicy } from '../endpoint/endpoint.js';
 import type { Overwrite } from '../core/reconcile.js';
 import type { ConflictPolicy } from '../core/reconcile-bidi.js';
+import type { ContinuousOptions, ContinuousSummary } from './continuous.js';
+import { runContinuous } from './continuous.js';
 import type { RunEvents, RunOptions, RunSummary } from './run.js';
 import { runOnce } from './run.js';
 
@@ -108,7 +109,7 @@ export async function runLocalPeerSession(cfg: SessionConfig): Promise<RunSummar
   try {
     const local = new LocalEndpoint(pool, 'local');
     const peer = new LocalEndpoint(pool, 'peer');
-    return await runWith(cfg, resolve(cfg.remoteDir), '', local, peer);
+    return await runOnce(runOptionsFor(cfg, resolve(cfg.remoteDir), ''), local, peer);
   } finally {
     if (cfg.pool === undefined) await pool.close();
   }
@@ -125,50 +126,57 @@ async function runRemotePeerSession(
     const local = new LocalEndpoint(pool, 'local');
     const t = remote.target;
     // The host alone: a daemon moved to another port still serves the same session.
-    return await runWith(cfg, cfg.remoteDir, t.host, local, peer);
+    return await runOnce(runOptionsFor(cfg, cfg.remoteDir, t.host), local, peer);
   } finally {
     peer?.close();
     await pool.close();
   }
 }
 
-function runWith(
+/** Continuous mode (-C) with a local peer: runs until cfg.signal aborts or an error stops it. */
+export async function runLocalPeerContinuous(
   cfg: SessionConfig,
-  remoteDir: string,
-  remoteHost: string,
-  local: Endpoint,
-  peer: Endpoint,
-): Promise<RunSummary> {
-  return runOnce(
-    {
-      identity: {
-        name: cfg.name,
-        localDir: resolve(cfg.localDir),
-        remoteDir,
-        remoteHost,
-        direction: cfg.direction,
-      },
-      localDir: cfg.localDir,
-      remoteDir: cfg.remoteDir,
-      ...(cfg.localDbDir !== undefined ? { localDbDir: cfg.localDbDir } : {}),
-      ...(cfg.remoteDbDir !== undefined ? { remoteDbDir: cfg.remoteDbDir } : {}),
-      reset: cfg.reset,
-      createDir: cfg.createDir,
-      overwrite: cfg.overwrite,
-      ...(cfg.conflictPolicy !== undefined ? { conflictPolicy: cfg.conflictPolicy } : {}),
-      placement: {
-        preserveMtime: cfg.preserveMtime,
-        preserveUid: cfg.preserveUid,
-        preserveGid: cfg.preserveGid,
-        ...cfg.placement,
-      },
-      limiter: cfg.targetRate !== undefined ? new TokenBucket(cfg.targetRate) : unlimited,
-      lanes: cfg.transferThreads,
-      ...(cfg.signal ? { signal: cfg.signal } : {}),
-      ...(cfg.events ? { events: cfg.events } : {}),
-      ...cfg.run,
+  copts: ContinuousOptions,
+): Promise<ContinuousSummary> {
+  checkLocalPeerDirs(cfg.localDir, cfg.remoteDir);
+  const pool = cfg.pool ?? new WorkPool();
+  try {
+    const local = new LocalEndpoint(pool, 'local');
+    const peer = new LocalEndpoint(pool, 'peer');
+    return await runContinuous(runOptionsFor(cfg, resolve(cfg.remoteDir), ''), local, peer, copts);
+  } finally {
+    if (cfg.pool === undefined) await pool.close();
+  }
+}
+
+/** The engine's options for a session; the peer's directory and host as the identity records them. */
+function runOptionsFor(cfg: SessionConfig, remoteDir: string, remoteHost: string): RunOptions {
+  return {
+    identity: {
+      name: cfg.name,
+      localDir: resolve(cfg.localDir),
+      remoteDir,
+      remoteHost,
+      direction: cfg.direction,
     },
-    local,
-    peer,
-  );
+    localDir: cfg.localDir,
+    remoteDir: cfg.remoteDir,
+    ...(cfg.localDbDir !== undefined ? { localDbDir: cfg.localDbDir } : {}),
+    ...(cfg.remoteDbDir !== undefined ? { remoteDbDir: cfg.remoteDbDir } : {}),
+    reset: cfg.reset,
+    createDir: cfg.createDir,
+    overwrite: cfg.overwrite,
+    ...(cfg.conflictPolicy !== undefined ? { conflictPolicy: cfg.conflictPolicy } : {}),
+    placement: {
+      preserveMtime: cfg.preserveMtime,
+      preserveUid: cfg.preserveUid,
+      preserveGid: cfg.preserveGid,
+      ...cfg.placement,
+    },
+    limiter: cfg.targetRate !== undefined ? new TokenBucket(cfg.targetRate) : unlimited,
+    lanes: cfg.transferThreads,
+    ...(cfg.signal ? { signal: cfg.signal } : {}),
+    ...(cfg.events ? { events: cfg.events } : {}),
+    ...cfg.run,
+  };
 }

@@ -51,7 +51,10 @@ export function listTree(root: string, path: string, opts: ListOptions = {}): En
     try {
       names = readdirSync(abs);
     } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return;
+      // An unreadable directory is restored without its contents; the sender's scan
+      // reports it as a problem of its own (a crash here would stop a continuous session).
+      const code = errnoCode(err);
+      if (code === 'ENOENT' || code === 'EACCES' || code === 'EPERM') return;
       throw err;
     }
     const here = opts.symlinks === 'follow' ? [...ancestors, real ?? realpathSync(abs)] : ancestors;

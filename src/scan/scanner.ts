@@ -19,7 +19,7 @@ import type { Change, SnapshotRecord } from '../core/change.js';
 import { detectRenames, diffChildren } from '../core/change.js';
 import type { Entry } from '../core/entry.js';
 import type { Filter } from '../core/filter.js';
-import { PRIVATE_DIR, comparePaths, joinRel } from '../core/paths.js';
+import { PRIVATE_DIR, comparePaths, joinRel, parentOf } from '../core/paths.js';
 import type { Problem, Warning } from '../core/problem.js';
 import { describeIoError, errnoCode } from '../errors.js';
 import { FollowedLinks } from './follow.js';
@@ -34,6 +34,8 @@ export interface ScanSource {
 export interface ScanOptions {
   readonly root: string;
   readonly snapshot: ScanSource;
+  /** Only these directories (and new directories found in them); see endpoint ScanScope. */
+  readonly scope?: readonly string[];
   /** Include/exclude rules; an excluded directory is not entered (see core/filter.ts). */
   readonly filter?: Filter;
   /** -n: how symbolic links are treated (default copy). */
@@ -49,6 +51,8 @@ export interface ScanStats {
   dirs: number;
   symlinks: number;
   bytes: number;
+  /** Scoped scans that did not list the root: it holds entries (for the safety check). */
+  rootHasEntries?: boolean;
 }
 
 export interface ScanResult {
@@ -91,7 +95,10 @@ function specialKind(st: Stats): string {
   return 'special file';
 }
 
-/** Crawls `root` and returns each readable directory's listing, keyed by relative path. */
+/**
+ * Crawls `root` (or the subtree `start` of it) and returns each readable directory's
+ * listing, keyed by relative path, into `listings`.
+ */
 function crawl(
   root: string,
   problems: Problem[],
@@ -140,13 +147,98 @@ function crawl(
   return listings;
 }
 
+/** True when the root holds nothing but the private directory (or cannot be read). */
+function rootIsEmpty(root: string): boolean {
+  let dir: nodeFs.Dir | undefined;
+  try {
+    dir = nodeFs.opendirSync(root);
+    for (let d = dir.readSync(); d !== null; d = dir.readSync())
+      if (d.name !== PRIVATE_DIR) return false;
+    return true;
+  } catch {
+    return true;
+  } finally {
+    dir?.closeSync();
+  }
+}
+
+/**
+ * A scoped crawl: lists each scope directory on its own. A scope directory the
+ * snapshot does not hold as a synced directory is replaced by its nearest known ancestor,
+ * and a directory found in a listed one that the snapshot does not hold is crawled in full:
+ * its whole contents are new (or moved there, which detectRenames then pairs up).
+ */
+function crawlScoped(
+  root: string,
+  scope: readonly string[],
+  snapshot: ScanSource,
+  problems: Problem[],
+  filter?: Filter,
+): Map<string, Listing> {
+  const listings = new Map<string, Listing>();
+  // An excluded directory (or one below it) is never listed, as in a full crawl.
+  const excluded = (dir: string): boolean => {
+    for (let d = dir; d !== ''; d = parentOf(d)) if (filter?.excluded(d, true)) return true;
+    return false;
+  };
+  // Perf: one query per directory, however many scope paths share it.
+  const knownCache = new Map<string, Map<string, SnapshotRecord>>();
+  const known = (dir: string): Map<string, SnapshotRecord> => {
+    let m = knownCache.get(dir);
+    if (!m) knownCache.set(dir, (m = new Map(snapshot.children(dir).map((r) => [r.path, r]))));
+    return m;
+  };
+  const isKnownDir = (r: SnapshotRecord | undefined): boolean =>
+    r?.entry?.kind === 'dir' && r.state === 'synced';
+  const dirs = new Set<string>();
+  for (let d of scope) {
+    while (d !== '' && !isKnownDir(known(parentOf(d)).get(d))) d = parentOf(d);
+    dirs.add(d);
+  }
+  // The root is listed only when in scope (Perf: a root of 20k entries costs a second per
+  // pass on a loaded host); otherwise a peek tells whether it still holds anything, which
+  // is all the safety check needs. An empty root is listed, so its deletes show.
+  if (!dirs.has('') && rootIsEmpty(root)) dirs.add('');
+  for (const dir of [...dirs].sort(comparePaths)) {
+    if (listings.has(dir) || excluded(dir)) continue;
+    let ents: Dirent[];
+    try {
+      ents = nodeFs.readdirSync(dir === '' ? root : join(root, dir), { withFileTypes: true });
+    } catch (e) {
+      // Gone or no longer a directory since the event: its parent's listing says so.
+      const code = errnoCode(e);
+      if (dir !== '' && (code === 'ENOENT' || code === 'ENOTDIR')) continue;
+      if (code !== 'ENOENT') {
+        problems.push({ path: dir, message: `cannot read directory: ${describeIoError(e)}` });
+      }
+      continue;
+    }
+    listings.set(
+      dir,
+      ents.map((d) => d.name),
+    );
+    const records = known(dir);
+    for (const d of ents) {
+      if (!d.isDirectory() || d.name === PRIVATE_DIR) continue;
+      const path = joinRel(dir, d.name);
+      if (!isKnownDir(records.get(path)) && !listings.has(path))
+        if (!filter?.excluded(path, true)) crawl(root, problems, filter, path, listings);
+    }
+  }
+  return listings;
+}
+
 export function scanTree(opts: ScanOptions): ScanResult {
   const problems: Problem[] = [];
   const warnings: Warning[] = [];
   const stats: ScanStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
   const filter = opts.filter;
-  const listings = crawl(opts.root, problems, filter);
-  if (!listings.has('')) {
+  const listings = opts.scope
+    ? crawlScoped(opts.root, opts.scope, opts.snapshot, problems, filter)
+    : crawl(opts.root, problems, filter);
+  if (opts.scope && !listings.has('') && !rootIsEmpty(opts.root)) {
+    stats.rootHasEntries = true;
+  } else if (!listings.has('')) {
     // The root itself could not be read: callers decide (this is a safety halt).
     return { changes: [], problems, warnings, stats };
   }

@@ -53,8 +53,8 @@ describe('usage errors exit 2 and name the option', () => {
     ],
     [
       'an option not built yet',
-      ['-N', 'j', '-d', data, '-r', mirror, '--continuous'],
-      /--continuous is not supported yet/,
+      ['-N', 'j', '-d', data, '-r', mirror, '--min-rate', '1m'],
+      /--min-rate is not supported yet/,
     ],
     ['-r equal to -d', ['-N', 'j', '-d', data, '-r', data], /are the same/],
     [

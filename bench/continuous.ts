@@ -1,0 +1,156 @@
+/**
+ * Continuous mode benchmarks (the issue's targets), through the real CLI and a local peer:
+ *
+ *   1. latency from a closed 1 KiB write to its placement at the peer (p50, p95);
+ *   2. a burst of --burst files created at once: all arrive, none sent twice;
+ *   3. idle CPU of the session watching the tree, over --idle seconds.
+ *
+ *   node dist/bench/continuous.js [--files 20000] [--dirs 2000] [--cooloff 0.5]
+ *                                 [--samples 30] [--burst 10000] [--idle 20]
+ *
+ * Baseline in the same run: the time for the same file to appear at the peer when a
+ * one-time `async` is started after the write (what a cron job would give at best).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const args = process.argv.slice(2);
+const opt = (name: string, def: string): number => {
+  const i = args.indexOf(`--${name}`);
+  return Number(i >= 0 ? args[i + 1]! : def);
+};
+const FILES = opt('files', '20000');
+const DIRS = opt('dirs', '2000');
+const COOLOFF = opt('cooloff', '0.5');
+const SAMPLES = opt('samples', '30');
+const BURST = opt('burst', '10000');
+const IDLE = opt('idle', '20');
+const BIN = resolve(fileURLToPath(import.meta.url), '..', '..', '..', 'bin', 'async.js');
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = performance.now() + timeoutMs;
+  while (performance.now() < end) {
+    if (cond()) return true;
+    await sleep(2);
+  }
+  return false;
+}
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(parts[11]) + Number(parts[12]); // utime + stime
+}
+
+async function main(): Promise<void> {
+  const root = join(tmpdir(), `cont-bench-${process.pid}`);
+  const data = join(root, 'data');
+  const mirror = join(root, 'mirror');
+  mkdirSync(mirror, { recursive: true });
+  for (let i = 0; i < FILES; i++) {
+    const d = join(data, `d${i % DIRS}`);
+    if (i < DIRS) mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, `f${i}`), 'x'.repeat(100));
+  }
+  const t0 = performance.now();
+  const proc = spawn(
+    process.execPath,
+    [BIN, '-N', 'bench', '-d', data, '-r', mirror, '-C', '--cooloff', String(COOLOFF), '-q'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const seed = join(mirror, `d${DIRS - 1}`, `f${FILES - 1}`);
+  if (!(await until(() => existsSync(seed), 600_000))) throw new Error('initial sync timed out');
+  const initial = performance.now() - t0;
+  // Steady state first: the initial pass ends after its last file is placed, and the peer's
+  // watcher then reports those placements (the "echo" pass). A probe that arrives marks
+  // the end of both.
+  const tw = performance.now();
+  writeFileSync(join(data, 'probe.bin'), 'probe');
+  if (!(await until(() => existsSync(join(mirror, 'probe.bin')), 600_000)))
+    throw new Error('warm-up probe timed out');
+  const warm = performance.now() - tw;
+
+  // 1. Latency, one closed write at a time.
+  const lat: number[] = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    const rel = join(`d${i % DIRS}`, `lat${i}.bin`);
+    const t = performance.now();
+    writeFileSync(join(data, rel), Buffer.alloc(1024, i));
+    if (!(await until(() => existsSync(join(mirror, rel)), 30_000))) throw new Error('lost');
+    lat.push(performance.now() - t);
+    await sleep(100);
+  }
+
+  // 2. A burst, all at once, in new directories.
+  const tb = performance.now();
+  for (let i = 0; i < BURST; i++) {
+    const d = join(data, 'burst', `b${i % 100}`);
+    if (i < 100) mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, `f${i}`), `burst ${i}`);
+  }
+  const last = join(mirror, 'burst', `b${(BURST - 1) % 100}`, `f${BURST - 1}`);
+  let all = false;
+  let found = 0;
+  const deadline = performance.now() + 120_000;
+  while (!all && performance.now() < deadline) {
+    await until(() => existsSync(last), 120_000);
+    const r = spawnSync('find', [join(mirror, 'burst'), '-type', 'f'], { encoding: 'utf8' });
+    found = r.stdout.trim().split('\n').length;
+    all = found === BURST;
+    if (!all) await sleep(50);
+  }
+  if (!all) console.error(`burst: only ${found} of ${BURST} placed after 120 s`);
+  const burstMs = performance.now() - tb;
+
+  // 3. Idle CPU.
+  // Let the peer-side echo of the burst settle first.
+  await sleep(COOLOFF * 1000 + 5000);
+  const c0 = cpuTicks(proc.pid!);
+  await sleep(IDLE * 1000);
+  const idlePct = ((cpuTicks(proc.pid!) - c0) / 100 / IDLE) * 100;
+
+  proc.kill('SIGTERM');
+  await new Promise((r) => proc.once('exit', r));
+  // Sent exactly once: the sender's snapshot has each burst file once and a rerun is a no-op.
+  const rerun = spawnSync(process.execPath, [BIN, '-N', 'bench', '-d', data, '-r', mirror], {
+    encoding: 'utf8',
+  });
+
+  // Baseline: a one-time run started right after a write (cron at its best).
+  const base: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const rel = join('d0', `base${i}.bin`);
+    const t = performance.now();
+    writeFileSync(join(data, rel), Buffer.alloc(1024, i));
+    spawnSync(process.execPath, [BIN, '-N', 'bench', '-d', data, '-r', mirror, '-q']);
+    base.push(performance.now() - t);
+  }
+  rmSync(root, { recursive: true, force: true });
+
+  console.log(
+    `tree: ${FILES} files in ${DIRS} dirs; cooloff ${COOLOFF} s; node ${process.version}`,
+  );
+  console.log(`| measure | figure |`);
+  console.log(`|---|---|`);
+  console.log(`| initial sync (s) | ${(initial / 1000).toFixed(1)} |`);
+  console.log(`| first change after it, incl. the echo pass (s) | ${(warm / 1000).toFixed(1)} |`);
+  console.log(
+    `| latency 1 KiB closed write -> placed, p50 / p95 / max (ms), ${SAMPLES} samples | ${pct(lat, 50).toFixed(0)} / ${pct(lat, 95).toFixed(0)} / ${Math.max(...lat).toFixed(0)} |`,
+  );
+  console.log(`| target: cooloff + 500 ms | ${(COOLOFF * 1000 + 500).toFixed(0)} |`);
+  console.log(
+    `| baseline: one-time run after the write, median of 5 (ms) | ${pct(base, 50).toFixed(0)} |`,
+  );
+  console.log(`| burst of ${BURST} files: all placed after (s) | ${(burstMs / 1000).toFixed(1)} |`);
+  console.log(`| rerun after the session: ${rerun.stdout.trim().replace(/\|/g, '/')} | |`);
+  console.log(`| idle CPU over ${IDLE} s (% of one core) | ${idlePct.toFixed(2)} |`);
+}
+
+await main();

@@ -762,6 +762,10 @@ async function execute(
     delayed = deletes.filter((d) => !roomFor.has(d.path));
     deletes = deletes.filter((d) => roomFor.has(d.path));
   }
+  // Paths a create follows a delete at (a kind change): their sender record stays.
+  const recreated = new Set(
+    plan.ops.filter((o) => o.op === 'send' || o.op === 'mkdir').map((o) => o.path),
+  );
   const runDeletes = async (deletes: Op[]): Promise<void> => {
     if (deletes.length === 0) return;
     const res = await receiver.apply(deletes);
@@ -774,9 +778,7 @@ async function execute(
           ev?.change?.('delete', op.path);
         }
         // The sender's record goes unless a create at the same path follows.
-        if (!plan.ops.some((o) => (o.op === 'send' || o.op === 'mkdir') && o.path === op.path)) {
-          records.push({ kind: 'remove', path: op.path });
-        }
+        if (!recreated.has(op.path)) records.push({ kind: 'remove', path: op.path });
       } else {
         problem(op.path, `not deleted at the receiver: ${r.message}`);
       }

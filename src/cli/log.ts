@@ -78,11 +78,17 @@ export async function openSessionLog(
   );
   return {
     logger,
-    close: () =>
-      new Promise<void>((done) => {
+    close: async () => {
+      // A size rotation in flight waits for an fsync before it reopens the next file, and
+      // is dropped if the stream ends first: flush once more (our fsync is issued after
+      // the rotation's, so it completes after it), then end.
+      await new Promise<void>((done) => stream.flush(() => done()));
+      await new Promise((done) => setImmediate(done));
+      await new Promise<void>((done) => {
         stream.once('close', () => done());
         stream.once('error', () => done());
         stream.end();
-      }),
+      });
+    },
   };
 }

@@ -131,6 +131,24 @@ export function statTree(root: string): Record<string, string> {
   return out;
 }
 
+/**
+ * A fresh temporary root with a `data` directory (holding `files`) and an empty `mirror`
+ * directory: the two ends of a local-peer session.
+ */
+export function syncPair(files: Record<string, string | Buffer> = {}): {
+  root: string;
+  data: string;
+  mirror: string;
+} {
+  const root = tmp();
+  const data = join(root, 'data');
+  const mirror = join(root, 'mirror');
+  mkdirSync(data);
+  mkdirSync(mirror);
+  writeTree(data, files);
+  return { root, data, mirror };
+}
+
 /** Creates files from a map of relative path -> content, making parents. */
 export function writeTree(root: string, files: Record<string, string | Buffer>): void {
   for (const [p, content] of Object.entries(files)) {

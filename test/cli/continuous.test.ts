@@ -11,7 +11,6 @@ import { once } from 'node:events';
 import {
   chmodSync,
   existsSync,
-  mkdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -27,9 +26,9 @@ import {
   describeTree,
   isRoot,
   spawnAsync,
-  tmp,
   writeTree,
   UNDER_BUNDLE,
+  syncPair,
 } from '../helpers.js';
 
 interface Running {
@@ -85,12 +84,7 @@ function pair(files: Record<string, string> = { 'seed.txt': 'seed' }): {
   data: string;
   mirror: string;
 } {
-  const root = tmp();
-  const data = join(root, 'data');
-  const mirror = join(root, 'mirror');
-  mkdirSync(data);
-  mkdirSync(mirror);
-  writeTree(data, files);
+  const { data, mirror } = syncPair(files);
   return { data, mirror };
 }
 

@@ -8,15 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { asyncCli, describeTree, isRoot, tmp, writeTree } from '../helpers.js';
+import { asyncCli, describeTree, isRoot, tmp, writeTree, syncPair } from '../helpers.js';
 
 function setup(files: Record<string, string> = { 'a.txt': 'a', 'b.txt': 'b', 'd/c.txt': 'c' }) {
-  const root = tmp();
-  const data = join(root, 'data');
-  const mirror = join(root, 'mirror');
-  mkdirSync(data);
-  mkdirSync(mirror);
-  writeTree(data, files);
+  const { root, data, mirror } = syncPair(files);
   const run = (...args: string[]) => asyncCli(['-N', 'x', '-d', data, '-r', mirror, ...args]);
   return { root, data, mirror, run };
 }

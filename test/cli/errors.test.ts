@@ -6,16 +6,10 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { asyncCli, describeTree, isRoot, tmp, writeTree } from '../helpers.js';
+import { asyncCli, describeTree, isRoot, writeTree, syncPair } from '../helpers.js';
 
 function dirs(): { root: string; data: string; mirror: string } {
-  const root = tmp();
-  const data = join(root, 'data');
-  const mirror = join(root, 'mirror');
-  mkdirSync(data);
-  mkdirSync(mirror);
-  writeTree(data, { 'a.txt': 'alpha', 'd/b.txt': 'beta' });
-  return { root, data, mirror };
+  return syncPair({ 'a.txt': 'alpha', 'd/b.txt': 'beta' });
 }
 
 describe('usage errors exit 2 and name the option', () => {

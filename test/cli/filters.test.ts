@@ -4,10 +4,10 @@
  * rules between runs that must not delete anything; --clean-excluded.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { asyncCli, asyncadminCli, describeTree, tmp, writeTree } from '../helpers.js';
+import { asyncCli, asyncadminCli, describeTree, syncPair } from '../helpers.js';
 
 const FIXTURE: Record<string, string> = {
   'a.txt': 'a',
@@ -24,13 +24,7 @@ const FIXTURE: Record<string, string> = {
 };
 
 function setup(): { data: string; mirror: string; root: string } {
-  const root = tmp();
-  const data = join(root, 'data');
-  const mirror = join(root, 'mirror');
-  mkdirSync(data);
-  mkdirSync(mirror);
-  writeTree(data, FIXTURE);
-  return { data, mirror, root };
+  return syncPair(FIXTURE);
 }
 
 const synced = (dir: string): string[] => Object.keys(describeTree(dir)).sort();

@@ -10,7 +10,7 @@ import { chmodSync, chownSync, mkdirSync, statSync, utimesSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { UNDER_BUNDLE, asyncCli, describeTree, isRoot, tmp, writeTree } from '../helpers.js';
+import { UNDER_BUNDLE, asyncCli, describeTree, isRoot, tmp, syncPair } from '../helpers.js';
 
 const xattr = createRequire(import.meta.url)('@napi-rs/xattr') as {
   setAttributeSync(p: string, n: string, v: Buffer): void;
@@ -19,13 +19,7 @@ const xattr = createRequire(import.meta.url)('@napi-rs/xattr') as {
 };
 
 function setup(files: Record<string, string> = { 'a.txt': 'alpha', 'd/b.txt': 'beta' }) {
-  const root = tmp();
-  const data = join(root, 'data');
-  const mirror = join(root, 'mirror');
-  mkdirSync(data);
-  mkdirSync(mirror);
-  writeTree(data, files);
-  return { root, data, mirror };
+  return syncPair(files);
 }
 
 const run = (data: string, mirror: string, ...args: string[]) =>

@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { asyncCli, describeTree, isRoot, statTree, tmp, writeTree } from '../helpers.js';
+import { asyncCli, describeTree, isRoot, statTree, writeTree, syncPair } from '../helpers.js';
 import { chownSync, lstatSync } from 'node:fs';
 
 function setup(files: Record<string, string | Buffer> = {}): {
@@ -23,13 +23,7 @@ function setup(files: Record<string, string | Buffer> = {}): {
   data: string;
   mirror: string;
 } {
-  const root = tmp();
-  const data = join(root, 'data');
-  const mirror = join(root, 'mirror');
-  mkdirSync(data);
-  mkdirSync(mirror);
-  writeTree(data, files);
-  return { root, data, mirror };
+  return syncPair(files);
 }
 
 function push(data: string, mirror: string, ...extra: string[]) {

@@ -2,9 +2,9 @@
 // (TLS; one connection per endpoint, as the CLI does).
 import { join } from 'node:path';
 import type { Endpoint } from '../../src/endpoint/endpoint.js';
-import { RemoteEndpoint } from '../../src/endpoint/remote.js';
+import type { RemoteEndpoint } from '../../src/endpoint/remote.js';
 import type { Daemon } from '../server/daemon.js';
-import { startDaemon } from '../server/daemon.js';
+import { startDaemon, connectAsAlice } from '../server/daemon.js';
 import { conformance } from './conformance.js';
 
 let d: Daemon;
@@ -19,16 +19,7 @@ conformance({
     await d.stop();
   },
   async make(key): Promise<{ ep: Endpoint; dir: string; abs: string }> {
-    const ep = await RemoteEndpoint.connect(
-      {
-        host: '127.0.0.1',
-        port: d.port,
-        user: 'alice',
-        plaintext: false,
-        hostKeys: { file: join(d.root, 'known_hosts'), acceptNew: true },
-      },
-      { password: 'secret', keys: [] },
-    );
+    const ep = await connectAsAlice(d);
     open.push(ep);
     return { ep, dir: `/${key}`, abs: join(d.root, 'alice', key) };
   },

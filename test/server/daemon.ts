@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
+import { RemoteEndpoint } from '../../src/endpoint/remote.js';
 import { REPO, asyncCli, tmp } from '../helpers.js';
 import type { CliResult } from '../helpers.js';
 
@@ -155,4 +156,18 @@ export async function waitFor(cond: () => boolean, ms = 20_000): Promise<void> {
     if (Date.now() - t0 > ms) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A RemoteEndpoint logged in as alice (password), trusting the daemon on first use. */
+export function connectAsAlice(d: Daemon): Promise<RemoteEndpoint> {
+  return RemoteEndpoint.connect(
+    {
+      host: '127.0.0.1',
+      port: d.port,
+      user: 'alice',
+      plaintext: false,
+      hostKeys: { file: join(d.root, 'known_hosts'), acceptNew: true },
+    },
+    { password: 'secret', keys: [] },
+  );
 }

@@ -17,10 +17,9 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { RemoteEndpoint } from '../../src/endpoint/remote.js';
 import { describeTree, statTree, tmp, writeTree } from '../helpers.js';
 import type { Daemon } from './daemon.js';
-import { asyncTo, startDaemon } from './daemon.js';
+import { asyncTo, startDaemon, connectAsAlice } from './daemon.js';
 
 describe('docroot confinement', () => {
   let d: Daemon;
@@ -122,16 +121,7 @@ describe('docroot confinement', () => {
   test('a malicious client naming paths through links, or with .., is refused', async () => {
     mkdirSync(join(docroot, 'mal'));
     symlinkSync(outside, join(docroot, 'mal', 'l'));
-    const ep = await RemoteEndpoint.connect(
-      {
-        host: '127.0.0.1',
-        port: d.port,
-        user: 'alice',
-        plaintext: false,
-        hostKeys: { file: join(d.root, 'known_hosts'), acceptNew: true },
-      },
-      { password: 'secret', keys: [] },
-    );
+    const ep = await connectAsAlice(d);
     try {
       await ep.prepare({
         identity: {
@@ -191,16 +181,7 @@ describe('docroot confinement', () => {
       ep.close();
     }
     // A session name is a directory on the server: a crafted one is refused there too.
-    const ep2 = await RemoteEndpoint.connect(
-      {
-        host: '127.0.0.1',
-        port: d.port,
-        user: 'alice',
-        plaintext: false,
-        hostKeys: { file: join(d.root, 'known_hosts'), acceptNew: true },
-      },
-      { password: 'secret', keys: [] },
-    );
+    const ep2 = await connectAsAlice(d);
     try {
       await assert.rejects(
         ep2.prepare({

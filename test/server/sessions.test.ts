@@ -9,9 +9,8 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { asyncCli, describeTree, tmp, writeTree } from '../helpers.js';
-import { RemoteEndpoint } from '../../src/endpoint/remote.js';
 import type { Daemon } from './daemon.js';
-import { asyncTo, collect, spawnAsyncTo, startDaemon, waitFor } from './daemon.js';
+import { asyncTo, collect, spawnAsyncTo, startDaemon, waitFor, connectAsAlice } from './daemon.js';
 
 function bigTree(): { dir: string; files: Record<string, Buffer> } {
   const dir = tmp();
@@ -76,16 +75,7 @@ describe('sessions on one daemon', () => {
 
   test('a second run of the same session on the same directory is refused while the first runs', async () => {
     // The first run is held open in this process (deterministic: no race with a timer).
-    const first = await RemoteEndpoint.connect(
-      {
-        host: '127.0.0.1',
-        port: d.port,
-        user: 'alice',
-        plaintext: false,
-        hostKeys: { file: join(d.root, 'known_hosts'), acceptNew: true },
-      },
-      { password: 'secret', keys: [] },
-    );
+    const first = await connectAsAlice(d);
     try {
       const local = tmp();
       await first.prepare({

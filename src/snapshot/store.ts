@@ -133,6 +133,15 @@ export class SnapshotStore {
         });
       }
       if (version === 0 && opts.readonly) throw new Error('empty database');
+      if (version < latest && opts.readonly) {
+        // A read-only reader (asyncadmin) cannot upgrade the file, and the statements of
+        // this version name columns the older schema lacks.
+        throw new SessionError(
+          'ERR_DB_SCHEMA',
+          `Snapshot database ${path} has schema version ${version}, older than this program's (${latest}); it was last used by an older async.`,
+          'Run the session once with this version of async (it upgrades the database), then read it again.',
+        );
+      }
       // Touch the table so a damaged file fails here, not in the middle of a run.
       db.prepare('SELECT count(*) FROM meta').get();
       return new SnapshotStore(path, db);

@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { Entry } from '../../src/core/entry.js';
 import { SessionError } from '../../src/errors.js';
+import { migrations } from '../../src/snapshot/schema.js';
 import { SnapshotStore } from '../../src/snapshot/store.js';
 import { tmp } from '../helpers.js';
 
@@ -131,5 +132,26 @@ describe('SnapshotStore', () => {
     const check = new Database(path, { readonly: true });
     assert.equal(check.pragma('user_version', { simple: true }), 99);
     check.close();
+  });
+
+  test('a database of an older schema is refused read-only with a message, and upgraded by a writer', () => {
+    const path = join(tmp(), 'snap.db');
+    const raw = new Database(path);
+    raw.exec(migrations()[0]!.sql);
+    raw.pragma('user_version = 1');
+    raw.close();
+    assert.throws(
+      () => SnapshotStore.open(path, { create: false, readonly: true }),
+      (err: unknown) =>
+        err instanceof SessionError &&
+        err.code === 'ERR_DB_SCHEMA' &&
+        /version 1, older than/.test(err.message),
+    );
+    const w = SnapshotStore.open(path, { create: false });
+    w.write(() => w.put(e('a')));
+    w.close();
+    const r = SnapshotStore.open(path, { create: false, readonly: true });
+    assert.deepEqual(r.get('a')?.entry, e('a'));
+    r.close();
   });
 });

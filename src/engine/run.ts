@@ -34,6 +34,7 @@ import type {
   ScanReply,
   ScanScope,
   SessionIdentity,
+  SessionSpec,
 } from '../endpoint/endpoint.js';
 import type { RateLimiter } from '../transfer/rate-limiter.js';
 import type { SendItem } from '../transfer/pump.js';
@@ -152,33 +153,36 @@ export async function openSession(
     ...(opts.symlinks ? { symlinks: opts.symlinks } : {}),
     ...(opts.dryRun ? { dryRun: true } : {}),
   };
+  const spec = (
+    role: 'local' | 'remote',
+    dir: string,
+    dbDir: string | undefined,
+    keepDir: string | undefined,
+    mountSignature: string | undefined,
+  ): SessionSpec => ({
+    identity: id,
+    role,
+    dir,
+    ...(dbDir !== undefined ? { dbDir } : {}),
+    createDir: opts.createDir,
+    placement,
+    ...common,
+    ...(keepDir !== undefined ? { keepDir } : {}),
+    ...(mountSignature !== undefined ? { mountSignature } : {}),
+  });
   const [lp, pp] = await Promise.all([
-    local.prepare({
-      identity: id,
-      role: 'local',
-      dir: opts.localDir,
-      ...(opts.localDbDir !== undefined ? { dbDir: opts.localDbDir } : {}),
-      createDir: opts.createDir,
-      placement,
-      ...common,
-      ...(opts.keepDirLocal !== undefined ? { keepDir: opts.keepDirLocal } : {}),
-      ...(opts.mountSignatureLocal !== undefined
-        ? { mountSignature: opts.mountSignatureLocal }
-        : {}),
-    }),
-    peer.prepare({
-      identity: id,
-      role: 'remote',
-      dir: opts.remoteDir,
-      ...(opts.remoteDbDir !== undefined ? { dbDir: opts.remoteDbDir } : {}),
-      createDir: opts.createDir,
-      placement,
-      ...common,
-      ...(opts.keepDirRemote !== undefined ? { keepDir: opts.keepDirRemote } : {}),
-      ...(opts.mountSignatureRemote !== undefined
-        ? { mountSignature: opts.mountSignatureRemote }
-        : {}),
-    }),
+    local.prepare(
+      spec('local', opts.localDir, opts.localDbDir, opts.keepDirLocal, opts.mountSignatureLocal),
+    ),
+    peer.prepare(
+      spec(
+        'remote',
+        opts.remoteDir,
+        opts.remoteDbDir,
+        opts.keepDirRemote,
+        opts.mountSignatureRemote,
+      ),
+    ),
   ]);
   if (lp.dbPath === pp.dbPath) {
     throw new SessionError(

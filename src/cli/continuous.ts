@@ -102,8 +102,8 @@ export async function runContinuousCommand(
         },
         notice: (message, hint) => {
           if (o.quiet) return;
-          err(`async: warning: ${message}`);
-          if (hint) err(`async: hint: ${hint}`);
+          // One write: a reader never sees the warning without its hint.
+          err(`async: warning: ${message}${hint ? `\nasync: hint: ${hint}` : ''}`);
         },
         ...(tty ? { status: draw } : {}),
       },

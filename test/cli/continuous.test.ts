@@ -306,8 +306,8 @@ describe(
         proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
         proc.stderr.on('data', (b: Buffer) => (err += b.toString()));
         const r: Running = { proc, out: () => out, err: () => err };
-        await waitFor(r, 'the watch-limit message', () =>
-          /fs\.inotify\.max_user_watches/.test(err),
+        await waitFor(r, 'the watch-limit message and its hint', () =>
+          /sysctl -w fs\.inotify\.max_user_watches=/.test(err),
         );
         assert.match(err, /sysctl -w fs\.inotify\.max_user_watches=/);
         await started(r, same(data, mirror));

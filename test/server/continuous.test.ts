@@ -10,12 +10,12 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { UNDER_BUNDLE, describeTree, tmp, writeTree } from '../helpers.js';
 import type { Daemon } from './daemon.js';
-import { asyncTo, passwordHash, spawnAsyncTo, startDaemon } from './daemon.js';
+import { asyncTo, connectAsAlice, passwordHash, spawnAsyncTo, startDaemon } from './daemon.js';
 
 interface Running {
   readonly proc: ChildProcess;
@@ -247,7 +247,7 @@ describe(
       }
     });
 
-    test('a login refused after a restart stops the session with exit 3', async () => {
+    test('the daemon stopped (SIGTERM) with a session watching, restarted refusing the login: exit 3', async () => {
       let d = await startDaemon();
       try {
         const data = tmp();
@@ -266,9 +266,8 @@ describe(
         ]);
         await waitFor(r, 'the initial sync', same(data, peer));
         const { port, root } = d;
-        const down = once(d.proc, 'exit');
-        d.proc.kill('SIGKILL');
-        await down;
+        // A graceful stop (SIGTERM) ends the open watch stream instead of waiting on it.
+        await d.stop();
         await waitFor(r, 'the loss to be noticed', () => /lost the connection/.test(r.err()));
         // alice's password changed meanwhile: waiting cannot cure that.
         d = await startDaemon({
@@ -280,6 +279,47 @@ describe(
         assert.match(r.err(), /Authentication failed/);
         assert.doesNotMatch(r.err(), /internal error|at .*\.js:\d+/);
       } finally {
+        await d.stop();
+      }
+    });
+
+    test('a scoped scan never lists through a symbolic link planted at the server', async () => {
+      const d = await startDaemon();
+      const ep = await connectAsAlice(d);
+      try {
+        const dir = join(d.root, 'alice', 'sc');
+        writeTree(dir, { 'real/a.txt': 'a' });
+        const outside = tmp();
+        writeTree(outside, { 'secret.txt': 'not yours' });
+        await ep.prepare({
+          identity: {
+            name: 'sc',
+            localDir: '/c',
+            remoteDir: '/sc',
+            remoteHost: 'h',
+            direction: 'push',
+          },
+          role: 'remote',
+          dir: '/sc',
+          createDir: false,
+          placement: { preserveMtime: true, preserveUid: false, preserveGid: false },
+        });
+        await ep.open({ reset: false });
+        const first = await ep.scan();
+        await ep.record(
+          first.changes.map((c) => ({ kind: 'put', entry: c.new!, replaceBelow: false })),
+        );
+        // 'real' was a directory the snapshot knows; a local user swaps it for a link.
+        renameSync(join(dir, 'real'), join(dir, 'was-real'));
+        symlinkSync(outside, join(dir, 'real'));
+        const scoped = await ep.scan({ dirs: ['real', 'real/deeper'] });
+        const paths = scoped.changes.map((c) => c.path);
+        assert.ok(!paths.some((p) => p.includes('secret')), `listed through the link: ${paths}`);
+        assert.ok(paths.includes('real'), `the link itself shows as a change: ${paths}`);
+        await assert.rejects(ep.scan({ dirs: ['../alice'] }), /refused/);
+        await ep.finish({ status: 'ok' });
+      } finally {
+        ep.close();
         await d.stop();
       }
     });

@@ -10,7 +10,16 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  readFileSync,
+  readdirSync,
+  renameSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { UNDER_BUNDLE, describeTree, tmp, writeTree } from '../helpers.js';
@@ -243,6 +252,58 @@ describe(
         await waitFor(r, 'a change after the restart', same(data, peer));
         assert.equal(await stop(r), 0, r.err());
       } finally {
+        await d.stop();
+      }
+    });
+
+    test('the connection cut while the daemon keeps running: reconnects and goes on', async () => {
+      const d = await startDaemon();
+      // A TCP relay between client and daemon whose connections the test can cut.
+      const sockets = new Set<Socket>();
+      const relay = createServer((c) => {
+        const up = connect(d.port, '127.0.0.1');
+        for (const s of [c, up]) {
+          sockets.add(s);
+          s.on('error', () => undefined);
+          s.on('close', () => sockets.delete(s));
+        }
+        c.pipe(up).pipe(c);
+      });
+      await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+      const port = (relay.address() as AddressInfo).port;
+      try {
+        const data = tmp();
+        writeTree(data, { 'a.txt': 'a' });
+        const peer = join(d.root, 'alice', 'cut');
+        const logs = tmp();
+        const r = start({ ...d, port }, 'alice@127.0.0.1:/cut', [
+          '-N',
+          'cut',
+          '-d',
+          data,
+          '--create-dir',
+          '-C',
+          '--cooloff',
+          '0.2',
+          '-L',
+          logs,
+          ...NO_RESCAN,
+        ]);
+        await waitFor(r, 'the initial sync', same(data, peer));
+        for (const s of sockets) s.destroy();
+        await waitFor(r, 'the loss to be noticed', () => /lost the connection/.test(r.err()));
+        writeTree(data, { 'b.txt': 'made while cut' });
+        await waitFor(r, 'the reconnection and catch-up', same(data, peer));
+        assert.match(r.err(), /reconnected to the peer/);
+        assert.equal(await stop(r), 0, r.err());
+        // The retries are in the session log too.
+        const log = readdirSync(logs)
+          .map((f) => readFileSync(join(logs, f), 'utf8'))
+          .join('');
+        assert.match(log, /lost the connection to the peer/);
+      } finally {
+        relay.close();
+        for (const s of sockets) s.destroy();
         await d.stop();
       }
     });

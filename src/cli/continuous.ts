@@ -39,6 +39,7 @@ export async function runContinuousCommand(
   const tty = !o.quiet && (io.stderr as TtyStream).isTTY === true;
   let statusShown = false;
   let lastDraw = 0;
+  let lastConnection: string | undefined;
   const rateWindow: { t: number; bytes: number }[] = [];
   const clearStatus = (): void => {
     if (statusShown) io.stderr.write('\r\x1b[K');
@@ -56,8 +57,10 @@ export async function runContinuousCommand(
     const t = Date.now();
     rateWindow.push({ t, bytes: s.bytes });
     while (rateWindow.length > 2 && t - rateWindow[0]!.t > 5000) rateWindow.shift();
-    // Perf: at most 5 redraws a second, however fast files arrive.
-    if (t - lastDraw < 200) return;
+    // Perf: at most 5 redraws a second, however fast files arrive; a change of the
+    // connection's state is always shown (it may then stay put for a long backoff).
+    if (t - lastDraw < 200 && s.connection === lastConnection) return;
+    lastConnection = s.connection;
     lastDraw = t;
     const first = rateWindow[0]!;
     const secs = (t - first.t) / 1000;

@@ -367,10 +367,12 @@ export async function runContinuous(
    * stopped (false) or an error that waiting does not cure stops it (thrown: a refused
    * login, a directory outside the docroot, sync disabled for the user).
    */
+  // Kept across reconnections until a pass succeeds: a peer that accepts the session and
+  // drops it at once is retried ever more slowly, not every 0.5 s.
+  let backoff = 0;
   const reconnect = async (cause: unknown): Promise<boolean> => {
     const min = opts.retryMinMs ?? 500;
     const max = opts.retryMaxMs ?? 30_000;
-    let backoff = 0;
     for (let attempt = 1; ; attempt++) {
       await stopWatches();
       await closeSession(local, peer, 'partial');
@@ -415,6 +417,7 @@ export async function runContinuous(
           continue;
         }
         await onePass();
+        backoff = 0;
       } catch (e) {
         if (signal?.aborted) break;
         if (!isConnectionError(e)) throw e;

@@ -24,7 +24,15 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { UNDER_BUNDLE, describeTree, tmp, writeTree } from '../helpers.js';
 import type { Daemon } from './daemon.js';
-import { asyncTo, connectAsAlice, passwordHash, spawnAsyncTo, startDaemon } from './daemon.js';
+import { asyncMain } from '../../src/cli/async.js';
+import {
+  asyncTo,
+  connectAsAlice,
+  passwordHash,
+  peerArgs,
+  spawnAsyncTo,
+  startDaemon,
+} from './daemon.js';
 
 interface Running {
   readonly proc: ChildProcess;
@@ -304,6 +312,64 @@ describe(
       } finally {
         relay.close();
         for (const s of sockets) s.destroy();
+        await d.stop();
+      }
+    });
+
+    test('on a terminal, the status line shows the peer unreachable and the retry', async () => {
+      // asyncMain in this process, with a stderr that says it is a terminal.
+      let d = await startDaemon();
+      const ac = new AbortController();
+      let out = '';
+      let err = '';
+      const io = {
+        stdout: { write: (t: string) => void (out += t) },
+        stderr: { isTTY: true, write: (t: string) => void (err += t) },
+      };
+      const saved = process.env.ASPERA_SCP_PASS;
+      process.env.ASPERA_SCP_PASS = 'secret';
+      const until = async (what: string, cond: () => boolean): Promise<void> => {
+        const deadline = Date.now() + 20_000;
+        while (!cond()) {
+          if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}\n${out}\n${err}`);
+          await new Promise((r) => setTimeout(r, 25));
+        }
+      };
+      try {
+        const data = tmp();
+        writeTree(data, { 'a.txt': 'a' });
+        const peer = join(d.root, 'alice', 'tty');
+        const run = asyncMain(
+          [
+            ...peerArgs(d, 'alice@127.0.0.1:/tty'),
+            '-N',
+            'tty',
+            '-d',
+            data,
+            '--create-dir',
+            '-C',
+            '--cooloff',
+            '0.2',
+            ...NO_RESCAN,
+          ],
+          io,
+          ac.signal,
+        );
+        await until('the initial sync', same(data, peer));
+        const { port, root } = d;
+        const down = once(d.proc, 'exit');
+        d.proc.kill('SIGKILL');
+        await down;
+        await until('the status line', () =>
+          /\r\x1b\[K.*peer unreachable, retry 1 in 0\.5 s/.test(err),
+        );
+        d = await startDaemon({ base: root, port });
+        await until('the reconnection', () => /reconnected to the peer/.test(err));
+        ac.abort();
+        assert.equal(await run, 0, err);
+      } finally {
+        if (saved === undefined) delete process.env.ASPERA_SCP_PASS;
+        else process.env.ASPERA_SCP_PASS = saved;
         await d.stop();
       }
     });

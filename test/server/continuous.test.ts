@@ -360,8 +360,11 @@ describe(
         const down = once(d.proc, 'exit');
         d.proc.kill('SIGKILL');
         await down;
-        await until('the status line', () =>
-          /\r\x1b\[K.*peer unreachable, retry 1 in 0\.5 s/.test(err),
+        await until(
+          'the status line',
+          () =>
+            // Redrawn in place: carriage return, erase line (ESC [ K), then the status.
+            err.includes('\r\u001b[K') && /peer unreachable, retry 1 in 0\.5 s/.test(err),
         );
         d = await startDaemon({ base: root, port });
         await until('the reconnection', () => /reconnected to the peer/.test(err));

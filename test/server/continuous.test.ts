@@ -377,41 +377,71 @@ describe(
       }
     });
 
-    test('the daemon stopped (SIGTERM) with a session watching, restarted refusing the login: exit 3', async () => {
-      let d = await startDaemon();
-      try {
-        const data = tmp();
-        writeTree(data, { 'a.txt': 'a' });
-        const peer = join(d.root, 'alice', 'auth');
-        const r = start(d, 'alice@127.0.0.1:/auth', [
-          '-N',
-          'au',
-          '-d',
-          data,
-          '--create-dir',
-          '-C',
-          '--cooloff',
-          '0.2',
-          ...NO_RESCAN,
-        ]);
-        await waitFor(r, 'the initial sync', same(data, peer));
-        const { port, root } = d;
-        // A graceful stop (SIGTERM) ends the open watch stream instead of waiting on it.
-        await d.stop();
-        await waitFor(r, 'the loss to be noticed', () => /lost the connection/.test(r.err()));
-        // alice's password changed meanwhile: waiting cannot cure that.
-        d = await startDaemon({
-          base: root,
-          port,
-          users: `[users.alice]\ndocroot = "${join(root, 'alice')}"\npassword = "${passwordHash('another')}"\n`,
-        });
-        assert.equal(await exited(r), 3, r.err());
-        assert.match(r.err(), /Authentication failed/);
-        assert.doesNotMatch(r.err(), /internal error|at .*\.js:\d+/);
-      } finally {
-        await d.stop();
-      }
-    });
+    // The daemon stopped gracefully (SIGTERM ends the open watch stream instead of waiting
+    // on it), then: restarted with something waiting cannot cure (exit 3 with its message),
+    // or not restarted and the session stopped by the user meanwhile (exit 0).
+    const afterStop: {
+      what: string;
+      users?: (root: string) => string;
+      code: number;
+      says: RegExp;
+    }[] = [
+      {
+        what: "restarted with alice's password changed: the refused login stops it, exit 3",
+        users: (root) =>
+          `[users.alice]\ndocroot = "${join(root, 'alice')}"\npassword = "${passwordHash('another')}"\n`,
+        code: 3,
+        says: /Authentication failed/,
+      },
+      {
+        what: 'restarted with sync disabled for alice: exit 3',
+        users: (root) =>
+          `[users.alice]\ndocroot = "${join(root, 'alice')}"\npassword = "${passwordHash()}"\nsync = false\n`,
+        code: 3,
+        says: /Sync is not enabled for user 'alice'/,
+      },
+      {
+        what: 'not restarted; SIGINT while retrying exits 0',
+        code: 0,
+        says: /stopped after \d+ passes/,
+      },
+    ];
+    for (const row of afterStop) {
+      test(`the daemon stopped (SIGTERM) with a session watching, ${row.what}`, async () => {
+        let d = await startDaemon();
+        try {
+          const data = tmp();
+          writeTree(data, { 'a.txt': 'a' });
+          const peer = join(d.root, 'alice', 'auth');
+          const r = start(d, 'alice@127.0.0.1:/auth', [
+            '-N',
+            'au',
+            '-d',
+            data,
+            '--create-dir',
+            '-C',
+            '--cooloff',
+            '0.2',
+            ...NO_RESCAN,
+          ]);
+          await waitFor(r, 'the initial sync', same(data, peer));
+          const { port, root } = d;
+          await d.stop();
+          await waitFor(r, 'the loss to be noticed', () => /lost the connection/.test(r.err()));
+          if (row.users) {
+            d = await startDaemon({ base: root, port, users: row.users(root) });
+            assert.equal(await exited(r), row.code, r.err());
+          } else {
+            await waitFor(r, 'a failed retry', () => /reconnection attempt 1 failed/.test(r.err()));
+            assert.equal(await stop(r, 'SIGINT'), row.code, r.err());
+          }
+          assert.match(`${r.out()}${r.err()}`, row.says);
+          assert.doesNotMatch(r.err(), /internal error|at .*\.js:\d+/);
+        } finally {
+          await d.stop();
+        }
+      });
+    }
 
     test('a scoped scan never lists through a symbolic link planted at the server', async () => {
       const d = await startDaemon();

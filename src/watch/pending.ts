@@ -31,6 +31,16 @@ export class PendingPaths {
     else this.paths.set(path, { first: at, last: at });
   }
 
+  /**
+   * Keeps `path` pending past a pass that held it back: noted at `at` only when it is not
+   * pending yet. A path already pending keeps its last event time, so its cooloff is not
+   * restarted by a pass that merely looked at it (that made a file written while another
+   * pass ran wait a whole second cooloff).
+   */
+  hold(path: string, at: number): void {
+    if (!this.paths.has(path)) this.paths.set(path, { first: at, last: at });
+  }
+
   /** True while `path` changed less than the cooloff ago. */
   isHot(path: string, now: number): boolean {
     const t = this.paths.get(path);

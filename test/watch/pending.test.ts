@@ -99,3 +99,22 @@ describe('PendingPaths (cooloff 1000 ms, cooloff-max 5000 ms)', () => {
     assert.equal(p.nextWake(), 1100);
   });
 });
+
+describe('PendingPaths.hold (a pass held a change back)', () => {
+  test('a path already pending keeps its cooloff: held at 400, changed at 100, due at 1100', () => {
+    const p = new PendingPaths(1000, 5000);
+    p.note('a.txt', 100);
+    p.hold('a.txt', 400);
+    assert.equal(p.nextWake(), 1100);
+    assert.ok(p.isHot('a.txt', 1099));
+    assert.ok(!p.isHot('a.txt', 1100));
+  });
+
+  test('a path not pending (only its parent was hot) is kept from the hold on', () => {
+    const p = new PendingPaths(1000, 5000);
+    p.hold('d/new.txt', 400);
+    assert.equal(p.nextWake(), 1400);
+    p.settle(500);
+    assert.equal(p.size, 1);
+  });
+});

@@ -32,13 +32,16 @@ export class PendingPaths {
   }
 
   /**
-   * Keeps `path` pending past a pass that held it back: noted at `at` only when it is not
-   * pending yet. A path already pending keeps its last event time, so its cooloff is not
-   * restarted by a pass that merely looked at it (that made a file written while another
-   * pass ran wait a whole second cooloff).
+   * Keeps `path` pending past a pass that held it back. A path that is itself still hot
+   * keeps its last event time, so its cooloff is not restarted by a pass that merely looked
+   * at it (that made a file written while another pass ran wait a whole second cooloff).
+   * One held for another reason (a parent still changing) is noted at `at`: otherwise the
+   * settling after the pass would forget it, and the change would never be sent.
    */
   hold(path: string, at: number): void {
-    if (!this.paths.has(path)) this.paths.set(path, { first: at, last: at });
+    const t = this.paths.get(path);
+    if (!t) this.paths.set(path, { first: at, last: at });
+    else if (at - t.last >= this.cooloffMs) t.last = at;
   }
 
   /** True while `path` changed less than the cooloff ago. */

@@ -149,7 +149,9 @@ describe(
     test('--pending-max exceeded: one full rescan of that side, and everything arrives', async () => {
       const { data, mirror } = pair();
       const r = start(
-        ['-N', 'c11', '-d', data, '-r', mirror, '-C', '--cooloff', '0.2'].concat([
+        // A cooloff longer than the burst's events take to arrive on a loaded host, so no
+        // pass runs between two batches of them (each would then hold 5 paths or fewer).
+        ['-N', 'c11', '-d', data, '-r', mirror, '-C', '--cooloff', '1'].concat([
           '--pending-max',
           '5',
         ]),

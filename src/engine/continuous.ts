@@ -294,17 +294,10 @@ export async function runContinuous(
         const s = sides[side];
         const t = now();
         // A held-back change is looked at again: its path (and a move's source) stay
-        // pending past this pass, even where only a parent was hot. A plain change whose
-        // path was pending already keeps its own cooloff (being looked at is not a
-        // change; restarting it made a file written during another pass wait twice). A
-        // move's two ends are noted together, so that they settle, and are listed, in
-        // the same later pass: apart, the move would be seen as a new file and a delete.
+        // pending past this pass, even where only a parent was hot.
         for (const c of held) {
-          if (c.from === undefined) s.pending.hold(c.path, t);
-          else {
-            s.pending.note(c.path, t);
-            s.pending.note(c.from, t);
-          }
+          s.pending.note(c.path, t);
+          if (c.from !== undefined) s.pending.note(c.from, t);
         }
         // A directory that appeared between two events may have been filled before the
         // watcher watched it (inotify watches a new directory only once it saw it): it

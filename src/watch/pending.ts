@@ -31,19 +31,6 @@ export class PendingPaths {
     else this.paths.set(path, { first: at, last: at });
   }
 
-  /**
-   * Keeps `path` pending past a pass that held it back. A path that is itself still hot
-   * keeps its last event time, so its cooloff is not restarted by a pass that merely looked
-   * at it (that made a file written while another pass ran wait a whole second cooloff).
-   * One held for another reason (a parent still changing) is noted at `at`: otherwise the
-   * settling after the pass would forget it, and the change would never be sent.
-   */
-  hold(path: string, at: number): void {
-    const t = this.paths.get(path);
-    if (!t) this.paths.set(path, { first: at, last: at });
-    else if (at - t.last >= this.cooloffMs) t.last = at;
-  }
-
   /** True while `path` changed less than the cooloff ago. */
   isHot(path: string, now: number): boolean {
     const t = this.paths.get(path);

@@ -99,32 +99,3 @@ describe('PendingPaths (cooloff 1000 ms, cooloff-max 5000 ms)', () => {
     assert.equal(p.nextWake(), 1100);
   });
 });
-
-describe('PendingPaths.hold (a pass held a change back)', () => {
-  test('a path already pending keeps its cooloff: held at 400, changed at 100, due at 1100', () => {
-    const p = new PendingPaths(1000, 5000);
-    p.note('a.txt', 100);
-    p.hold('a.txt', 400);
-    assert.equal(p.nextWake(), 1100);
-    assert.ok(p.isHot('a.txt', 1099));
-    assert.ok(!p.isHot('a.txt', 1100));
-  });
-
-  test('a path pending but itself quiet (held for its parent) is kept past the settling', () => {
-    const p = new PendingPaths(1000, 5000);
-    p.note('d/f.txt', 0);
-    // The pass started at 1500 held it back because 'd' was still changing.
-    p.hold('d/f.txt', 1600);
-    p.settle(1500);
-    assert.equal(p.size, 1);
-    assert.equal(p.nextWake(), 2600);
-  });
-
-  test('a path not pending (only its parent was hot) is kept from the hold on', () => {
-    const p = new PendingPaths(1000, 5000);
-    p.hold('d/new.txt', 400);
-    assert.equal(p.nextWake(), 1400);
-    p.settle(500);
-    assert.equal(p.size, 1);
-  });
-});

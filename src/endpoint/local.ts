@@ -7,6 +7,11 @@
  * `<dir>/.private-asp/<name>/cache/`, each piece verified against the sender's digest by the
  * worker that writes it, metadata set on the cached file, the target re-checked, and only
  * then renamed into place. A final path never holds a partial file.
+ *
+ * Big files (more than one piece) are staged in the partial store instead
+ * (`<dir>/.private-asp/<name>/partial/`, endpoint/partial-store.ts), which survives the run:
+ * each piece is made durable and then marked in a manifest, so an interrupted file resumes
+ * from the pieces already held (resumable(), pieceDigests(), SegmentData.skip).
  */
 import {
   chmodSync,
@@ -46,15 +51,17 @@ import {
   unsafeRelPathReason,
 } from '../core/paths.js';
 import type { Problem } from '../core/problem.js';
+import { identityOf, sameIdentity } from '../core/partial.js';
 import { SessionError, describeIoError, errnoCode } from '../errors.js';
 import type { XXHashAPI } from 'xxhash-wasm';
-import { combineDigests, loadHasher } from '../hash/digest.js';
+import { CHUNK_SIZE, combineDigests, loadHasher } from '../hash/digest.js';
 import type { WorkPool, WriteItem } from '../hash/pool.js';
 import { listTree } from '../scan/list.js';
 import { entryFromStats, scanTree } from '../scan/scanner.js';
 import { SessionLock } from '../snapshot/lock.js';
 import { SnapshotStore } from '../snapshot/store.js';
 import type { Segment } from '../transfer/batches.js';
+import { isChunked } from '../transfer/batches.js';
 import type {
   ApplyResult,
   ChangeHint,
@@ -62,9 +69,12 @@ import type {
   Endpoint,
   FinishOptions,
   HashReply,
+  PieceDigests,
+  PieceRequest,
   PlaceResult,
   Prepared,
   RecordUpdate,
+  ResumeOffer,
   ScanReply,
   ScanScope,
   SegmentData,
@@ -73,6 +83,7 @@ import type {
   WatchHandle,
 } from './endpoint.js';
 import { watchFileDeletion, watchTree } from '../watch/watcher.js';
+import { PartialStore } from './partial-store.js';
 import type { XattrSelection } from './xattrs.js';
 import { readXattrs, writeXattrs } from './xattrs.js';
 
@@ -83,6 +94,10 @@ interface Inbound {
   got: number;
   failed: string | undefined;
   vanished: boolean;
+  /** A big file staged in the partial store (kept across runs) rather than the cache. */
+  readonly partial: boolean;
+  /** Some pieces came from an earlier run: the whole file is re-hashed before placing. */
+  readonly resumed: boolean;
 }
 
 const META_KEYS: Record<keyof SessionIdentity, string> = {
@@ -100,6 +115,7 @@ export class LocalEndpoint implements Endpoint {
   private dbPath = '';
   private sessionDir = '';
   private cacheDir = '';
+  private partials: PartialStore | undefined;
   private store: SnapshotStore | undefined;
   private lock: SessionLock | undefined;
   private readonly inbound = new Map<string, Inbound>();
@@ -202,6 +218,7 @@ export class LocalEndpoint implements Endpoint {
     );
     this.dbPath = join(this.sessionDir, 'snap.db');
     this.cacheDir = join(this.root, PRIVATE_DIR, name, 'cache');
+    this.partials = new PartialStore(join(this.root, PRIVATE_DIR, name, 'partial'));
     return { dir: this.root, dbPath: this.dbPath, dbExisted: existsSync(this.dbPath) };
   }
 
@@ -266,6 +283,9 @@ export class LocalEndpoint implements Endpoint {
       // Whatever a killed run left in the transfer cache is incomplete by definition.
       rmSync(this.cacheDir, { recursive: true, force: true });
       mkdirSync(this.cacheDir, { recursive: true, mode: 0o700 });
+      // Partial big files are kept for resuming, except by a reset, which starts over.
+      if (opts.reset) this.partials!.clear();
+      this.partials!.open(Date.now());
     } catch (e) {
       this.store?.close();
       this.store = undefined;
@@ -349,6 +369,7 @@ export class LocalEndpoint implements Endpoint {
         this.store.close();
       }
       rmSync(this.cacheDir, { recursive: true, force: true });
+      if (opts.status !== 'failed') this.partials?.pruneUntouched();
     } finally {
       this.store = undefined;
       this.lock?.release();
@@ -528,17 +549,22 @@ export class LocalEndpoint implements Endpoint {
       }
       let inb = this.inbound.get(path);
       if (!inb) {
-        inb = {
-          cache: join(this.cacheDir, `${++this.cacheSeq}.part`),
-          pieces: new Array(s.count),
-          got: 0,
-          failed: undefined,
-          vanished: false,
-        };
+        inb = isChunked(s.entry)
+          ? this.inboundPartial(s)
+          : {
+              cache: join(this.cacheDir, `${++this.cacheSeq}.part`),
+              pieces: new Array(s.count),
+              got: 0,
+              failed: undefined,
+              vanished: false,
+              partial: false,
+              resumed: false,
+            };
         this.inbound.set(path, inb);
         // Created here, before any worker writes a piece: pieces of one file may be written
         // by several workers at once, at their own offsets.
-        if (s.entry.kind === 'file') writeFileSync(inb.cache, '', { mode: 0o600, flag: 'wx' });
+        if (s.entry.kind === 'file' && !inb.partial)
+          writeFileSync(inb.cache, '', { mode: 0o600, flag: 'wx' });
       }
       if (s.error !== undefined) {
         inb.failed ??= s.error;
@@ -553,35 +579,185 @@ export class LocalEndpoint implements Endpoint {
         start: s.start,
         length: s.length,
         pieces: s.pieces,
+        ...(inb.partial ? { sync: true } : {}),
       });
       itemSegs.push(s);
     }
     const outcomes = items.length > 0 ? await this.pool.write(batch.data, items) : [];
+    const marks = new Map<string, { index: number; digest: string }[]>();
     outcomes.forEach((o, i) => {
       const s = itemSegs[i]!;
       const inb = this.inbound.get(s.entry.path)!;
       inb.got++;
-      if (o.ok) inb.pieces[s.index] = [...s.pieces];
-      else inb.failed ??= o.message;
+      if (o.ok) {
+        inb.pieces[s.index] = [...s.pieces];
+        if (inb.partial) {
+          const list = marks.get(s.entry.path) ?? [];
+          s.pieces.forEach((digest, k) => list.push({ index: s.offset / CHUNK_SIZE + k, digest }));
+          marks.set(s.entry.path, list);
+        }
+      } else inb.failed ??= o.message;
     });
-    this.db().write(() => {
-      for (const s of batch.segments) {
-        const path = s.entry.path;
-        const inb = this.inbound.get(path);
-        if (!inb) continue;
-        if (s.entry.kind !== 'file') inb.got = s.count;
-        if (inb.got < s.count) continue;
-        this.inbound.delete(path);
-        results.push(this.finishInbound(s, inb));
+    // The workers fdatasync'd these pieces: only now are they marked held (partial-store.ts).
+    for (const [path, list] of marks) {
+      const inb = this.inbound.get(path);
+      if (inb?.failed !== undefined) continue;
+      try {
+        this.partials!.mark(path, list);
+      } catch (e) {
+        if (inb) inb.failed ??= `cannot record the received pieces: ${describeIoError(e)}`;
       }
+    }
+    const done: [SegmentData, Inbound][] = [];
+    for (const s of batch.segments) {
+      const path = s.entry.path;
+      const inb = this.inbound.get(path);
+      if (!inb) continue;
+      if (s.entry.kind !== 'file') inb.got = s.count;
+      if (inb.got < s.count) continue;
+      this.inbound.delete(path);
+      done.push([s, inb]);
+    }
+    await Promise.all(done.map(([s, inb]) => this.verifyResumed(s, inb)));
+    this.db().write(() => {
+      for (const [s, inb] of done) results.push(this.finishInbound(s, inb));
     });
     return results;
+  }
+
+  /**
+   * The inbound state of a big file's first segment to arrive in this run: its pieces that
+   * the sender skipped (`skip`) must be held by this side for that very source version,
+   * else the file fails (and is sent in full next run); without `skip` a fresh partial is
+   * started, replacing any older one.
+   */
+  private inboundPartial(s: SegmentData): Inbound {
+    const partials = this.partials!;
+    const path = s.entry.path;
+    const id = identityOf(s.entry, CHUNK_SIZE);
+    const base = {
+      pieces: new Array<string[]>(s.count),
+      got: 0,
+      failed: undefined as string | undefined,
+      vanished: false,
+      partial: true,
+    };
+    // Each index once, and only when the message holds a list (a daemon's client may not).
+    const skip = Array.isArray(s.skip) ? [...new Set(s.skip)] : [];
+    if (skip.length === 0) return { ...base, cache: partials.start(id), resumed: false };
+    const m = partials.load(path);
+    const held = m !== undefined && sameIdentity(m, id) && skip.every((i) => m.pieces.has(i));
+    if (!held || id.count !== s.count) {
+      partials.discard(path);
+      return {
+        ...base,
+        cache: partials.dataPath(path),
+        got: skip.length,
+        failed:
+          'the pieces kept from an earlier run are gone at the receiver; it is sent in full next run',
+        resumed: false,
+      };
+    }
+    partials.touch(path);
+    for (const i of skip) base.pieces[i] = [m.pieces.get(i)!];
+    return { ...base, cache: partials.dataPath(path), got: skip.length, resumed: true };
+  }
+
+  /**
+   * A resumed file is assembled from pieces of two runs: before it is placed, the whole file
+   * as it is on disk is hashed and must give the digest its verified pieces combine to.
+   */
+  private async verifyResumed(s: SegmentData, inb: Inbound): Promise<void> {
+    if (!inb.resumed || inb.failed !== undefined) return;
+    const expect = combineDigests(
+      this.hasher!,
+      inb.pieces.flat().map((h) => BigInt(`0x${h}`)),
+    );
+    let st: Stats;
+    try {
+      st = statSync(inb.cache);
+    } catch (e) {
+      inb.failed = `the resumed file is gone from the receiver's cache: ${describeIoError(e)}`;
+      return;
+    }
+    if (st.size !== s.entry.size) {
+      inb.failed =
+        'the resumed file has the wrong size at the receiver; it is sent in full next run';
+      return;
+    }
+    const [r] = await this.pool.hash([
+      { abs: inb.cache, expect: { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino } },
+    ]);
+    if (!r?.ok || r.digest !== expect) {
+      inb.failed =
+        'the resumed file did not match the sender digest at the receiver; it is sent in full next run';
+    }
+  }
+
+  async resumable(files: readonly Entry[]): Promise<ResumeOffer[]> {
+    const partials = this.partials!;
+    return Promise.all(
+      files.map(async (e): Promise<ResumeOffer> => {
+        this.checkPath(e.path);
+        const none = { path: e.path, pieces: [] };
+        // A dry run neither reads nor discards partials: it sends nothing.
+        if (this.need().dryRun || !isChunked(e)) return none;
+        partials.touch(e.path);
+        const m = partials.load(e.path);
+        if (!m) return none;
+        if (!sameIdentity(m, identityOf(e, CHUNK_SIZE))) {
+          // The source changed since: these bytes belong to another version.
+          partials.discard(e.path);
+          return none;
+        }
+        const indices = [...m.pieces.keys()].sort((a, b) => a - b);
+        if (indices.length === 0) return none;
+        // Re-read what is held: a piece damaged on disk is not offered (it is sent again).
+        const [r] = await this.pool.pieces([
+          { abs: partials.dataPath(e.path), indices, expect: undefined },
+        ]);
+        if (!r?.ok) {
+          partials.discard(e.path);
+          return none;
+        }
+        return {
+          path: e.path,
+          pieces: indices
+            .map((index, k) => ({ index, digest: m.pieces.get(index)!, now: r.digests[k] }))
+            .filter((p) => p.now === p.digest)
+            .map(({ index, digest }) => ({ index, digest })),
+        };
+      }),
+    );
+  }
+
+  async pieceDigests(requests: readonly PieceRequest[]): Promise<PieceDigests[]> {
+    return Promise.all(
+      requests.map(async (q): Promise<PieceDigests> => {
+        this.checkPath(q.entry.path);
+        const e = q.entry;
+        const [r] = await this.pool.pieces([
+          {
+            abs: this.readable(e.path),
+            indices: q.indices,
+            expect: { size: e.size, mtimeMs: e.mtimeMs, ino: e.ino },
+          },
+        ]);
+        return r?.ok ? { ok: true, digests: r.digests } : { ok: false, message: r!.message };
+      }),
+    );
+  }
+
+  /** Drops what a finished-but-failed file left in the cache or the partial store. */
+  private dropStaged(path: string, inb: Inbound): void {
+    if (inb.partial) this.partials!.discard(path);
+    else rmSync(inb.cache, { force: true });
   }
 
   private finishInbound(s: SegmentData, inb: Inbound): PlaceResult {
     const path = s.entry.path;
     if (inb.failed !== undefined) {
-      rmSync(inb.cache, { force: true });
+      this.dropStaged(path, inb);
       return { path, ok: false, message: inb.failed, retry: true, vanished: inb.vanished };
     }
     try {
@@ -597,15 +773,16 @@ export class LocalEndpoint implements Endpoint {
           : undefined;
       const placed = this.place(path, inb.cache, s.entry, s.expect, s.force ?? false);
       if (typeof placed === 'string') {
-        rmSync(inb.cache, { force: true });
+        this.dropStaged(path, inb);
         return { path, ok: false, message: placed, retry: false };
       }
+      if (inb.partial) this.partials!.placed(path);
       this.db().put({ ...placed.entry, ...(digest !== undefined ? { digest } : {}) });
       return placed.warning !== undefined
         ? { path, ok: true, digest, warning: placed.warning }
         : { path, ok: true, digest };
     } catch (e) {
-      rmSync(inb.cache, { force: true });
+      this.dropStaged(path, inb);
       return { path, ok: false, message: `cannot place: ${describeIoError(e)}`, retry: true };
     }
   }

@@ -51,6 +51,8 @@ const JSON_CALLS = new Set([
   'scan',
   'list',
   'hash',
+  'resumable',
+  'pieceDigests',
   'apply',
   'settle',
   'record',

@@ -367,7 +367,8 @@ export class Daemon {
 
 /**
  * Seconds between liveness pings (ASYNC_SERVER_PING_SECONDS, default 15); a connection whose
- * ping stays unanswered for two intervals is dropped.
+ * ping stays unanswered for four intervals is dropped (a ping waits behind what the kernel
+ * already buffers for a slow link: 60 s by default leaves room for a few MB at 1 Mb/s).
  */
 function pingInterval(): number {
   const v = Number(process.env.ASYNC_SERVER_PING_SECONDS);
@@ -391,7 +392,7 @@ function watchLiveness(
   const timer = setInterval(() => {
     if (s.closed || s.destroyed) return;
     if (sentAt !== 0) {
-      if (Date.now() - sentAt > 2 * every) {
+      if (Date.now() - sentAt > 4 * every) {
         onDead();
         s.destroy();
         // The session's own destroy waits for the pending socket write, which never ends.

@@ -2,7 +2,8 @@
  * Resume of big files through the peer daemon, with the real CLI: the client is killed with
  * SIGKILL in the middle of a big file, pushing (the daemon keeps the verified pieces in its
  * partial store) and pulling (the client's side keeps them, the daemon digests its pieces
- * for the skip); the rerun sends fewer bytes (--json) and the result is identical.
+ * for the skip), and the daemon itself is killed and restarted; each rerun sends fewer bytes
+ * (--json) and the result is identical.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { tmp } from '../helpers.js';
 import type { Daemon } from './daemon.js';
-import { asyncTo, spawnAsyncTo, startDaemon, waitFor } from './daemon.js';
+import { asyncTo, collect, spawnAsyncTo, startDaemon, waitFor } from './daemon.js';
 
 const PIECE = 4 * 1024 * 1024;
 const SIZE = 16 * PIECE;
@@ -89,5 +90,32 @@ describe('resume of an interrupted big file through the daemon', () => {
     assert.equal(r.bytesResumed, held * PIECE);
     assert.equal(r.bytesSent, SIZE - held * PIECE);
     assert.equal(sha256(join(local, 'big.bin')), sha256(join(served, 'big.bin')));
+  });
+
+  test('kill -9 of the daemon mid-file: after a restart the rerun resumes', async () => {
+    let k = await startDaemon();
+    try {
+      const data = tmp();
+      writeFileSync(join(data, 'big.bin'), randomBytes(SIZE));
+      const peer = join(k.root, 'alice', 'rk');
+      const partial = join(peer, '.private-asp', 'rk', 'partial');
+      const args = ['-N', 'rk', '-d', data, '--create-dir'];
+      const child = spawnAsyncTo(k, 'alice@127.0.0.1:/rk', [...args, '-l', '100m', '-q']);
+      const done = collect(child);
+      await waitFor(() => heldPieces(partial) >= 4 || child.exitCode !== null);
+      k.proc.kill('SIGKILL');
+      const r = await done;
+      assert.equal(r.code, 3, r.stderr);
+      const held = heldPieces(partial);
+      assert.ok(held >= 4 && held < SIZE / PIECE, `killed mid-file (${held} pieces held)`);
+      k = await startDaemon({ base: k.root, port: k.port });
+      const again = asyncTo(k, 'alice@127.0.0.1:/rk', [...args, '--json']);
+      assert.equal(again.code, 0, again.stderr + again.stdout);
+      const j = JSON.parse(again.stdout) as Json;
+      assert.equal(j.bytesResumed, held * PIECE);
+      assert.equal(sha256(join(peer, 'big.bin')), sha256(join(data, 'big.bin')));
+    } finally {
+      await k.stop();
+    }
   });
 });

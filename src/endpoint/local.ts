@@ -51,7 +51,6 @@ import {
   unsafeRelPathReason,
 } from '../core/paths.js';
 import type { Problem } from '../core/problem.js';
-import { identityOf, sameIdentity } from '../core/partial.js';
 import { SessionError, describeIoError, errnoCode } from '../errors.js';
 import type { XXHashAPI } from 'xxhash-wasm';
 import { CHUNK_SIZE, combineDigests, loadHasher } from '../hash/digest.js';
@@ -218,7 +217,7 @@ export class LocalEndpoint implements Endpoint {
     );
     this.dbPath = join(this.sessionDir, 'snap.db');
     this.cacheDir = join(this.root, PRIVATE_DIR, name, 'cache');
-    this.partials = new PartialStore(join(this.root, PRIVATE_DIR, name, 'partial'));
+    this.partials = new PartialStore(join(this.root, PRIVATE_DIR, name, 'partial'), this.pool);
     return { dir: this.root, dbPath: this.dbPath, dbExisted: existsSync(this.dbPath) };
   }
 
@@ -626,109 +625,40 @@ export class LocalEndpoint implements Endpoint {
   }
 
   /**
-   * The inbound state of a big file's first segment to arrive in this run: its pieces that
-   * the sender skipped (`skip`) must be held by this side for that very source version,
-   * else the file fails (and is sent in full next run); without `skip` a fresh partial is
-   * started, replacing any older one.
+   * The inbound state of a big file's first segment to arrive in this run (see
+   * PartialStore.begin): resumed from the pieces the sender skipped, or a fresh partial.
    */
   private inboundPartial(s: SegmentData): Inbound {
-    const partials = this.partials!;
-    const path = s.entry.path;
-    const id = identityOf(s.entry, CHUNK_SIZE);
-    const base = {
-      pieces: new Array<string[]>(s.count),
-      got: 0,
-      failed: undefined as string | undefined,
+    const skip = Array.isArray(s.skip) ? s.skip : [];
+    const b = this.partials!.begin(s.entry, s.count, skip);
+    const pieces = new Array<string[]>(s.count);
+    for (const [i, d] of b.held) pieces[i] = [d];
+    return {
+      cache: b.cache,
+      pieces,
+      got: b.held.size + (b.failed !== undefined ? skip.length : 0),
+      failed: b.failed,
       vanished: false,
       partial: true,
+      resumed: b.held.size > 0,
     };
-    // Each index once, and only when the message holds a list (a daemon's client may not).
-    const skip = Array.isArray(s.skip) ? [...new Set(s.skip)] : [];
-    if (skip.length === 0) return { ...base, cache: partials.start(id), resumed: false };
-    const m = partials.load(path);
-    const held = m !== undefined && sameIdentity(m, id) && skip.every((i) => m.pieces.has(i));
-    if (!held || id.count !== s.count) {
-      partials.discard(path);
-      return {
-        ...base,
-        cache: partials.dataPath(path),
-        got: skip.length,
-        failed:
-          'the pieces kept from an earlier run are gone at the receiver; it is sent in full next run',
-        resumed: false,
-      };
-    }
-    partials.touch(path);
-    for (const i of skip) base.pieces[i] = [m.pieces.get(i)!];
-    return { ...base, cache: partials.dataPath(path), got: skip.length, resumed: true };
   }
 
-  /**
-   * A resumed file is assembled from pieces of two runs: before it is placed, the whole file
-   * as it is on disk is hashed and must give the digest its verified pieces combine to.
-   */
+  /** A resumed file is hashed whole before it is placed (PartialStore.checkWhole). */
   private async verifyResumed(s: SegmentData, inb: Inbound): Promise<void> {
     if (!inb.resumed || inb.failed !== undefined) return;
-    const expect = combineDigests(
+    const digest = combineDigests(
       this.hasher!,
       inb.pieces.flat().map((h) => BigInt(`0x${h}`)),
     );
-    let st: Stats;
-    try {
-      st = statSync(inb.cache);
-    } catch (e) {
-      inb.failed = `the resumed file is gone from the receiver's cache: ${describeIoError(e)}`;
-      return;
-    }
-    if (st.size !== s.entry.size) {
-      inb.failed =
-        'the resumed file has the wrong size at the receiver; it is sent in full next run';
-      return;
-    }
-    const [r] = await this.pool.hash([
-      { abs: inb.cache, expect: { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino } },
-    ]);
-    if (!r?.ok || r.digest !== expect) {
-      inb.failed =
-        'the resumed file did not match the sender digest at the receiver; it is sent in full next run';
-    }
+    inb.failed = await this.partials!.checkWhole(inb.cache, s.entry.size, digest);
   }
 
   async resumable(files: readonly Entry[]): Promise<ResumeOffer[]> {
-    const partials = this.partials!;
-    return Promise.all(
-      files.map(async (e): Promise<ResumeOffer> => {
-        this.checkPath(e.path);
-        const none = { path: e.path, pieces: [] };
-        // A dry run neither reads nor discards partials: it sends nothing.
-        if (this.need().dryRun || !isChunked(e)) return none;
-        partials.touch(e.path);
-        const m = partials.load(e.path);
-        if (!m) return none;
-        if (!sameIdentity(m, identityOf(e, CHUNK_SIZE))) {
-          // The source changed since: these bytes belong to another version.
-          partials.discard(e.path);
-          return none;
-        }
-        const indices = [...m.pieces.keys()].sort((a, b) => a - b);
-        if (indices.length === 0) return none;
-        // Re-read what is held: a piece damaged on disk is not offered (it is sent again).
-        const [r] = await this.pool.pieces([
-          { abs: partials.dataPath(e.path), indices, expect: undefined },
-        ]);
-        if (!r?.ok) {
-          partials.discard(e.path);
-          return none;
-        }
-        return {
-          path: e.path,
-          pieces: indices
-            .map((index, k) => ({ index, digest: m.pieces.get(index)!, now: r.digests[k] }))
-            .filter((p) => p.now === p.digest)
-            .map(({ index, digest }) => ({ index, digest })),
-        };
-      }),
-    );
+    for (const e of files) this.checkPath(e.path);
+    // A dry run neither reads nor discards partials: it sends nothing.
+    if (this.need().dryRun) return files.map((e) => ({ path: e.path, pieces: [] }));
+    return Promise.all(files.map((e) => this.partials!.offer(e)));
   }
 
   async pieceDigests(requests: readonly PieceRequest[]): Promise<PieceDigests[]> {

@@ -27,9 +27,20 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import type { Entry } from '../core/entry.js';
 import type { PartialIdentity, PartialManifest } from '../core/partial.js';
-import { manifestHeader, manifestPieceLines, parseManifest } from '../core/partial.js';
-import { errnoCode } from '../errors.js';
+import {
+  identityOf,
+  manifestHeader,
+  manifestPieceLines,
+  parseManifest,
+  sameIdentity,
+} from '../core/partial.js';
+import { describeIoError, errnoCode } from '../errors.js';
+import { CHUNK_SIZE } from '../hash/digest.js';
+import type { WorkPool } from '../hash/pool.js';
+import { isChunked } from '../transfer/batches.js';
+import type { ResumeOffer } from './endpoint.js';
 
 /** Partials nobody resumed for this long are removed at open, whatever happened since. */
 export const PARTIAL_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
@@ -38,7 +49,10 @@ export class PartialStore {
   /** Keys resumed or written in this run; finish() drops the others (see pruneUntouched). */
   private readonly touched = new Set<string>();
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly pool: WorkPool,
+  ) {}
 
   key(path: string): string {
     return createHash('sha256').update(path).digest('hex').slice(0, 40);
@@ -121,6 +135,95 @@ export class PartialStore {
     }
     this.syncDir();
     return data;
+  }
+
+  /**
+   * What this side holds of the sender's file `e` (the answer to Endpoint.resumable): the
+   * pieces marked in the manifest that still match their digest when read back now (a piece
+   * damaged on disk is not offered, so it is sent again). A partial of another version of
+   * the file (size, mtime or inode differ) is discarded.
+   */
+  async offer(e: Entry): Promise<ResumeOffer> {
+    const none = { path: e.path, pieces: [] };
+    if (!isChunked(e)) return none;
+    this.touch(e.path);
+    const m = this.load(e.path);
+    if (!m) return none;
+    if (!sameIdentity(m, identityOf(e, CHUNK_SIZE))) {
+      this.discard(e.path);
+      return none;
+    }
+    const indices = [...m.pieces.keys()].sort((a, b) => a - b);
+    if (indices.length === 0) return none;
+    const [r] = await this.pool.pieces([{ abs: this.dataPath(e.path), indices }]);
+    if (!r?.ok) {
+      this.discard(e.path);
+      return none;
+    }
+    return {
+      path: e.path,
+      pieces: indices
+        .filter((index, k) => r.digests[k] === m.pieces.get(index))
+        .map((index) => ({ index, digest: m.pieces.get(index)! })),
+    };
+  }
+
+  /**
+   * The first segment of a big file arrived in this run. Without `skip` a fresh partial is
+   * started (replacing any older one). With it, every skipped piece must be held for this
+   * very source version; `held` then gives their digests. Otherwise the file fails (it is
+   * sent in full next run) rather than be placed with holes.
+   */
+  begin(
+    entry: Entry,
+    count: number,
+    skip: readonly number[],
+  ): { cache: string; held: Map<number, string>; failed?: string } {
+    const id = identityOf(entry, CHUNK_SIZE);
+    if (skip.length === 0) return { cache: this.start(id), held: new Map() };
+    const m = this.load(entry.path);
+    const unique = new Set(skip);
+    if (
+      m === undefined ||
+      !sameIdentity(m, id) ||
+      id.count !== count ||
+      [...unique].some((i) => !m.pieces.has(i))
+    ) {
+      this.discard(entry.path);
+      return {
+        cache: this.dataPath(entry.path),
+        held: new Map(),
+        failed:
+          'the pieces kept from an earlier run are gone at the receiver; it is sent in full next run',
+      };
+    }
+    this.touch(entry.path);
+    return {
+      cache: this.dataPath(entry.path),
+      held: new Map([...unique].map((i) => [i, m.pieces.get(i)!])),
+    };
+  }
+
+  /**
+   * A resumed file is assembled from pieces of two runs: before it is placed, the whole data
+   * file as it is on disk must have the sender's size and hash to `digest`, the digest its
+   * verified pieces combine to. Undefined when it does, else why not.
+   */
+  async checkWhole(cache: string, size: number, digest: string): Promise<string | undefined> {
+    let st;
+    try {
+      st = statSync(cache);
+    } catch (e) {
+      return `the resumed file is gone from the receiver's partial store: ${describeIoError(e)}`;
+    }
+    if (st.size !== size)
+      return 'the resumed file has the wrong size at the receiver; it is sent in full next run';
+    const [r] = await this.pool.hash([
+      { abs: cache, expect: { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino } },
+    ]);
+    return r?.ok && r.digest === digest
+      ? undefined
+      : 'the resumed file did not match the sender digest at the receiver; it is sent in full next run';
   }
 
   /** Appends durable pieces to the manifest (their data must already be fdatasync'd). */

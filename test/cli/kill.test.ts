@@ -65,7 +65,11 @@ describe('kill -9 then rerun', () => {
       (m) => {
         const cache = join(m, '.private-asp/k/cache');
         return (
-          existsSync(cache) && readdirSync(cache).some((f) => statSync(join(cache, f)).size > 0)
+          existsSync(cache) &&
+          readdirSync(cache).some(
+            // The file may be placed (renamed away) between the listing and the stat.
+            (f) => (statSync(join(cache, f), { throwIfNoEntry: false })?.size ?? 0) > 0,
+          )
         );
       },
     ],

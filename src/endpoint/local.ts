@@ -408,6 +408,7 @@ export class LocalEndpoint implements Endpoint {
           atime: spec.placement.preserveAtime === true,
         },
       },
+      snapshotSize,
       onProgress,
     );
     // A vanished root takes its database with it: the safety halt is the message that helps.

@@ -7,7 +7,11 @@
  * endpoint's own connection stays open (nothing writes during a scan).
  *
  * --scan-threads N bounds how many scans run in threads at once in this process (ScanThreads
- * below); 0 scans on the calling thread. One tree is always scanned by one thread.
+ * below); 0 scans on the calling thread. One tree is always scanned by one thread. A thread
+ * costs its start-up (loading the scanner and SQLite into a fresh isolate: ~50-100 ms on a
+ * quiet machine, ten times that under load), so a tree whose snapshot holds fewer than
+ * THREAD_MIN_ENTRIES entries (a small tree, or a first scan, whose size is unknown) is
+ * scanned on the calling thread.
  *
  * Only plain data crosses the thread boundary: the scan's inputs (root, database path,
  * scope, filter rules, link mode, what decorates an entry) in, progress and the ScanResult
@@ -52,6 +56,15 @@ type Reply =
 export const DEFAULT_SCAN_THREADS = 2;
 
 /**
+ * Below this many snapshot entries a scan stays on the calling thread (see above). The
+ * environment variable ASYNC_SCAN_THREAD_MIN_ENTRIES overrides it (tests, tuning).
+ */
+export function threadMinEntries(): number {
+  const v = Number(process.env['ASYNC_SCAN_THREAD_MIN_ENTRIES']);
+  return Number.isSafeInteger(v) && v >= 0 ? v : 20_000;
+}
+
+/**
  * True where this module is its own file: the native-free bundle inlines it into a CLI
  * bundle, where a Worker on import.meta.url would start the CLI again; there scans run on
  * the calling thread.
@@ -70,9 +83,17 @@ export class ScanThreads {
 
   constructor(readonly limit: number = DEFAULT_SCAN_THREADS) {}
 
-  /** Scans as the job says; `onProgress` hears progress on the calling thread. */
-  async scan(job: ScanJob, onProgress?: (p: ScanProgress) => void): Promise<ScanResult> {
-    if (this.limit === 0 || !threadScriptAvailable()) return runJob(job, onProgress);
+  /**
+   * Scans as the job says; `onProgress` hears progress on the calling thread. `entries` is
+   * the size of the snapshot the scan compares with (it decides whether a thread pays).
+   */
+  async scan(
+    job: ScanJob,
+    entries: number,
+    onProgress?: (p: ScanProgress) => void,
+  ): Promise<ScanResult> {
+    if (this.limit === 0 || entries < threadMinEntries() || !threadScriptAvailable())
+      return runJob(job, onProgress);
     if (this.running >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
     this.running++;
     try {

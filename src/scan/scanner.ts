@@ -128,13 +128,7 @@ function specialKind(st: Stats): string {
  * Crawls `root` (or the subtree `start` of it) and hands each readable directory's listing
  * to `visit` as soon as it is read.
  */
-function crawl(
-  root: string,
-  problems: Problem[],
-  visit: Visit,
-  filter?: Filter,
-  start = '',
-): void {
+function crawl(root: string, problems: Problem[], visit: Visit, filter?: Filter, start = ''): void {
   const rootWithSep = root.endsWith('/') ? root : `${root}/`;
   const relOf = (abs: string): string => {
     const a = abs.endsWith('/') ? abs : `${abs}/`;

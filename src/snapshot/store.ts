@@ -287,9 +287,7 @@ export class SnapshotStore {
       ),
       clear: db.prepare<[]>('DELETE FROM dirs'),
       rows: db.prepare<[string], RecordRow>(`SELECT ${RECORD_COLUMNS} FROM entries WHERE dir = ?`),
-      allRows: db.prepare<[], RecordRow>(
-        `SELECT ${RECORD_COLUMNS} FROM entries ORDER BY dir, name`,
-      ),
+      allDirs: db.prepare<[], { dir: string }>('SELECT DISTINCT dir FROM entries'),
     };
   }
 
@@ -410,39 +408,28 @@ export class SnapshotStore {
     this.write(() => {
       if (this.allDirty) {
         r.clear.run();
-        let dir: string | undefined;
-        let kids: RecordChild[] = [];
-        const flush = (): void => {
-          if (dir === undefined) return;
-          const enc = encodeDirRecord(kids);
-          r.put.run(dir, enc.names, enc.attrs);
-        };
-        // Perf: one ordered pass; one directory's children in memory at a time.
-        for (const row of r.allRows.iterate()) {
-          if (row.dir !== dir) {
-            flush();
-            dir = row.dir;
-            kids = [];
-          }
-          kids.push(recordChild(row));
-        }
-        flush();
+        // The directories first: SQLite cannot write while a statement still iterates.
+        for (const { dir } of r.allDirs.all()) this.rebuildRecord(dir);
       } else {
-        for (const dir of this.dirty) {
-          const kids = r.rows.all(dir).map(recordChild);
-          if (kids.length === 0) {
-            r.drop.run(dir);
-            continue;
-          }
-          const enc = encodeDirRecord(kids);
-          r.put.run(dir, enc.names, enc.attrs);
-        }
+        for (const dir of this.dirty) this.rebuildRecord(dir);
       }
       this.stmts.metaSet.run('dir_records', 'complete');
     });
     this.allDirty = false;
     this.dirty.clear();
     this.markedPartial = false;
+  }
+
+  /** Writes the record of `dir` from its rows (none when it has no rows). */
+  private rebuildRecord(dir: string): void {
+    const r = this.records!;
+    const kids = r.rows.all(dir).map(recordChild);
+    if (kids.length === 0) {
+      r.drop.run(dir);
+      return;
+    }
+    const enc = encodeDirRecord(kids);
+    r.put.run(dir, enc.names, enc.attrs);
   }
 
   put(entry: Entry, state: PathState = 'synced', message?: string): void {

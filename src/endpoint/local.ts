@@ -395,22 +395,31 @@ export class LocalEndpoint implements Endpoint {
     store.flushDirRecords();
     const sel = this.xattrSel();
     const onProgress = scope ? undefined : this.opts.onScanProgress;
-    const res = await (this.opts.scanThreads ?? defaultScanThreads).scan(
-      {
-        root: this.root,
-        dbPath: store.path,
-        driver: store.driver,
-        ...(scope ? { scope: scope.dirs } : {}),
-        ...(spec.filters && spec.filters.length > 0 ? { filters: spec.filters } : {}),
-        ...(spec.symlinks ? { symlinks: spec.symlinks } : {}),
-        decorate: {
-          ...(sel ? { xattrs: sel } : {}),
-          atime: spec.placement.preserveAtime === true,
+    const res = await (this.opts.scanThreads ?? defaultScanThreads)
+      .scan(
+        {
+          root: this.root,
+          dbPath: store.path,
+          driver: store.driver,
+          ...(scope ? { scope: scope.dirs } : {}),
+          ...(spec.filters && spec.filters.length > 0 ? { filters: spec.filters } : {}),
+          ...(spec.symlinks ? { symlinks: spec.symlinks } : {}),
+          decorate: {
+            ...(sel ? { xattrs: sel } : {}),
+            atime: spec.placement.preserveAtime === true,
+          },
         },
-      },
-      snapshotSize,
-      onProgress,
-    );
+        snapshotSize,
+        store,
+        onProgress,
+      )
+      .catch((e: unknown) => {
+        // A scan thread opens the database by name: a vanished root or database is the
+        // news then, not the failure to open it.
+        this.checkRootPresent();
+        if (!spec.dryRun) this.checkDbPresent();
+        throw e;
+      });
     // A vanished root takes its database with it: the safety halt is the message that helps.
     this.checkRootPresent();
     if (!spec.dryRun) this.checkDbPresent();

@@ -80,6 +80,8 @@ function threadScriptAvailable(): boolean {
 export class ScanThreads {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
+  /** The most scans that ran in threads at once (for tests and debugging). */
+  peak = 0;
 
   constructor(readonly limit: number = DEFAULT_SCAN_THREADS) {}
 
@@ -90,12 +92,14 @@ export class ScanThreads {
   async scan(
     job: ScanJob,
     entries: number,
+    here: SnapshotStore,
     onProgress?: (p: ScanProgress) => void,
   ): Promise<ScanResult> {
     if (this.limit === 0 || entries < threadMinEntries() || !threadScriptAvailable())
-      return runJob(job, onProgress);
+      return scanWith(here, job, onProgress);
     if (this.running >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
     this.running++;
+    this.peak = Math.max(this.peak, this.running);
     try {
       return await scanInThread(job, onProgress);
     } finally {
@@ -137,29 +141,42 @@ export function scanInThread(
   });
 }
 
-/** The scan itself, on whichever thread calls it. */
-export function runJob(job: ScanJob, onProgress?: (p: ScanProgress) => void): ScanResult {
+/** The scan itself, in a thread: it opens the database read-only for its own use. */
+function runJob(job: ScanJob, onProgress?: (p: ScanProgress) => void): ScanResult {
   const store = SnapshotStore.open(job.dbPath, { create: false, readonly: true });
   try {
-    const filter = compileFilter(job.filters ?? []);
-    const decorate = decorator(job.decorate);
-    return scanTree({
-      root: job.root,
-      snapshot: {
-        children: (d) => store.children(d),
-        descendants: (p) => store.descendants(p),
-        dirRecord: (d) => store.dirRecord(d),
-        get: (p) => store.get(p),
-      },
-      ...(job.scope ? { scope: job.scope } : {}),
-      ...(filter ? { filter } : {}),
-      ...(job.symlinks ? { symlinks: job.symlinks } : {}),
-      ...(decorate ? { decorate } : {}),
-      ...(onProgress ? { onProgress } : {}),
-    });
+    return scanWith(store, job, onProgress);
   } finally {
     store.close();
   }
+}
+
+/**
+ * The scan against an open store. On the calling thread that is the endpoint's own
+ * connection, which still reads a database file deleted meanwhile (the endpoint then
+ * reports the deletion, not a failure to open).
+ */
+function scanWith(
+  store: SnapshotStore,
+  job: ScanJob,
+  onProgress?: (p: ScanProgress) => void,
+): ScanResult {
+  const filter = compileFilter(job.filters ?? []);
+  const decorate = decorator(job.decorate);
+  return scanTree({
+    root: job.root,
+    snapshot: {
+      children: (d) => store.children(d),
+      descendants: (p) => store.descendants(p),
+      dirRecord: (d) => store.dirRecord(d),
+      get: (p) => store.get(p),
+    },
+    ...(job.scope ? { scope: job.scope } : {}),
+    ...(filter ? { filter } : {}),
+    ...(job.symlinks ? { symlinks: job.symlinks } : {}),
+    ...(decorate ? { decorate } : {}),
+    ...(onProgress ? { onProgress } : {}),
+  });
 }
 
 if (!isMainThread && parentPort && (workerData as WorkerJob | undefined)?.dbPath !== undefined) {

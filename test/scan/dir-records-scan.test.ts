@@ -220,16 +220,21 @@ describe('scan threads', () => {
 
   test('ScanThreads runs at most its limit of scans at once; 0 scans on this thread', async () => {
     const { root, store, db } = fixture();
-    store.close();
-    const job = { root, dbPath: db, driver: 'better-sqlite3' as const, decorate: { atime: false } };
+    const job = { root, dbPath: db, driver: store.driver, decorate: { atime: false } };
     for (const limit of [0, 1, 2]) {
       const threads = new ScanThreads(limit);
       const results = await Promise.all([
-        threads.scan(job, 1e9),
-        threads.scan(job, 1e9),
-        threads.scan(job, 1e9),
+        threads.scan(job, 1e9, store),
+        threads.scan(job, 1e9, store),
+        threads.scan(job, 1e9, store),
       ]);
+      assert.equal(threads.peak, limit);
       for (const r of results) assert.deepEqual(r.changes, []);
     }
+    // A small snapshot is scanned on this thread whatever the limit.
+    const small = new ScanThreads(2);
+    await small.scan(job, 10, store);
+    assert.equal(small.peak, 0);
+    store.close();
   });
 });

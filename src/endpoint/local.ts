@@ -409,7 +409,8 @@ export class LocalEndpoint implements Endpoint {
             atime: spec.placement.preserveAtime === true,
           },
         },
-        snapshotSize,
+        // A scoped pass (continuous mode) lists a few directories: a thread would not pay.
+        scope ? 0 : snapshotSize,
         store,
         onProgress,
       )

@@ -278,9 +278,9 @@ export function scanTree(opts: ScanOptions): ScanResult {
     if (dir === '') rootRead = true;
     if (opts.onProgress && ++visited % PROGRESS_EVERY === 0)
       opts.onProgress({ dirs: visited, files: stats.files, bytes: stats.bytes });
-    const stored = snapshot.dirRecord?.(dir);
-    const get = snapshot.get;
-    const record = stored && get ? new DirRecordReader(stored.names, stored.attrs) : undefined;
+    const stored = snapshot.get ? snapshot.dirRecord?.(dir) : undefined;
+    const get = (path: string): SnapshotRecord | undefined => snapshot.get?.(path);
+    const record = stored ? new DirRecordReader(stored.names, stored.attrs) : undefined;
     // The record is sorted by name; walking the listing in the same order pairs them up.
     if (record) listing.sort();
     const changes: Change[] = [];
@@ -384,7 +384,7 @@ export function scanTree(opts: ScanOptions): ScanResult {
         continue;
       }
       if (unchanged && e.xattrs === undefined) continue;
-      const r = k >= 0 ? get!(path) : undefined;
+      const r = k >= 0 ? get(path) : undefined;
       if (r === undefined) changes.push({ path, old: null, new: e });
       else if (r.entry === null || r.state !== 'synced' || !sameLocalState(r.entry, e))
         changes.push({ path, old: r.entry, new: e });
@@ -392,7 +392,7 @@ export function scanTree(opts: ScanOptions): ScanResult {
     if (record) {
       record.rest(goneName);
       for (const name of gone) {
-        const r = get!(joinRel(dir, name));
+        const r = get(joinRel(dir, name));
         // A record that was never synced and is gone now still yields a change, so that
         // its row is dropped.
         if (r) changes.push({ path: r.path, old: r.entry, new: null });

@@ -203,6 +203,9 @@ export class SnapshotStore {
       if (version < latest && !opts.readonly) {
         db.transaction(() => {
           for (const m of migrations().slice(version)) db.exec(m.sql);
+          // Whatever an upgraded file says of its records, they are rebuilt (the flag may
+          // come from a copy whose records table was dropped by hand).
+          db.prepare("DELETE FROM meta WHERE key = 'dir_records'").run();
           db.pragma(`user_version = ${latest}`);
         });
       }

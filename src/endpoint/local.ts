@@ -56,7 +56,11 @@ import type { XXHashAPI } from 'xxhash-wasm';
 import { CHUNK_SIZE, combineDigests, loadHasher } from '../hash/digest.js';
 import type { WorkPool, WriteItem } from '../hash/pool.js';
 import { listTree } from '../scan/list.js';
-import { entryFromStats, scanTree } from '../scan/scanner.js';
+import { decorator } from '../scan/decorate.js';
+import type { ScanThreads } from '../scan/scan-thread.js';
+import { defaultScanThreads } from '../scan/scan-thread.js';
+import type { ScanProgress } from '../scan/scanner.js';
+import { entryFromStats } from '../scan/scanner.js';
 import { SessionLock } from '../snapshot/lock.js';
 import { SnapshotStore } from '../snapshot/store.js';
 import type { Segment } from '../transfer/batches.js';
@@ -99,6 +103,13 @@ interface Inbound {
   readonly resumed: boolean;
 }
 
+export interface LocalEndpointOptions {
+  /** Where this endpoint's scans run (--scan-threads); default: the process's threads. */
+  readonly scanThreads?: ScanThreads;
+  /** Hears the progress of this endpoint's full scans (a display on huge trees). */
+  readonly onScanProgress?: (p: ScanProgress) => void;
+}
+
 const META_KEYS: Record<keyof SessionIdentity, string> = {
   name: 'name',
   localDir: 'local_dir',
@@ -133,6 +144,7 @@ export class LocalEndpoint implements Endpoint {
   constructor(
     private readonly pool: WorkPool,
     label: 'local' | 'peer',
+    private readonly opts: LocalEndpointOptions = {},
   ) {
     this.label = label;
   }
@@ -399,15 +411,36 @@ export class LocalEndpoint implements Endpoint {
         snapshotSize,
       };
     }
-    const decorate = this.decorator();
-    const res = scanTree({
-      root: this.root,
-      snapshot: { children: (d) => store.children(d), descendants: (p) => store.descendants(p) },
-      ...(scope ? { scope: scope.dirs } : {}),
-      ...(this.filter ? { filter: this.filter } : {}),
-      ...(spec.symlinks ? { symlinks: spec.symlinks } : {}),
-      ...(decorate ? { decorate } : {}),
-    });
+    // The records of what the last run wrote are rebuilt before the scan reads them.
+    store.flushDirRecords();
+    const sel = this.xattrSel();
+    const onProgress = scope ? undefined : this.opts.onScanProgress;
+    const res = await (this.opts.scanThreads ?? defaultScanThreads)
+      .scan(
+        {
+          root: this.root,
+          dbPath: store.path,
+          driver: store.driver,
+          ...(scope ? { scope: scope.dirs } : {}),
+          ...(spec.filters && spec.filters.length > 0 ? { filters: spec.filters } : {}),
+          ...(spec.symlinks ? { symlinks: spec.symlinks } : {}),
+          decorate: {
+            ...(sel ? { xattrs: sel } : {}),
+            atime: spec.placement.preserveAtime === true,
+          },
+        },
+        // A scoped pass (continuous mode) lists a few directories: a thread would not pay.
+        scope ? 0 : snapshotSize,
+        store,
+        onProgress,
+      )
+      .catch((e: unknown) => {
+        // A scan thread opens the database by name: a vanished root or database is the
+        // news then, not the failure to open it.
+        this.checkRootPresent();
+        if (!spec.dryRun) this.checkDbPresent();
+        throw e;
+      });
     // A vanished root takes its database with it: the safety halt is the message that helps.
     this.checkRootPresent();
     if (!spec.dryRun) this.checkDbPresent();
@@ -1125,20 +1158,10 @@ export class LocalEndpoint implements Endpoint {
   /** Adds the xattrs and access time this session carries; undefined when it carries none. */
   private decorator(): ((abs: string, e: Entry, st?: Stats) => Entry) | undefined {
     const sel = this.xattrSel();
-    const atime = this.need().placement.preserveAtime === true;
-    if (!sel && !atime) return undefined;
-    return (abs, e, st) => {
-      let out = e;
-      if (sel && e.kind !== 'symlink') {
-        const x = readXattrs(abs, sel);
-        if (x !== undefined) out = { ...out, xattrs: x };
-      }
-      if (atime && e.kind === 'file') {
-        const a = (st ?? lstatSync(abs)).atimeMs;
-        out = { ...out, atimeMs: a };
-      }
-      return out;
-    };
+    return decorator({
+      ...(sel ? { xattrs: sel } : {}),
+      atime: this.need().placement.preserveAtime === true,
+    });
   }
 
   /** The entry of what is at `path` now, as a scan of this session would describe it. */

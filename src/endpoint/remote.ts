@@ -22,9 +22,12 @@ import type {
   Endpoint,
   FinishOptions,
   HashReply,
+  PieceDigests,
+  PieceRequest,
   PlaceResult,
   Prepared,
   RecordUpdate,
+  ResumeOffer,
   ScanReply,
   ScanScope,
   SessionSpec,
@@ -423,6 +426,14 @@ export class RemoteEndpoint implements Endpoint {
     req.write(lead);
     req.end(data);
     return (await this.jsonReply(req)) as PlaceResult[];
+  }
+
+  async resumable(files: readonly Entry[]): Promise<ResumeOffer[]> {
+    return (await this.ep('resumable', files)) as ResumeOffer[];
+  }
+
+  async pieceDigests(requests: readonly PieceRequest[]): Promise<PieceDigests[]> {
+    return (await this.ep('pieceDigests', requests)) as PieceDigests[];
   }
 
   async apply(ops: readonly Op[]): Promise<ApplyResult[]> {

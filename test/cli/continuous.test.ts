@@ -149,9 +149,9 @@ describe(
     test('--pending-max exceeded: one full rescan of that side, and everything arrives', async () => {
       const { data, mirror } = pair();
       const r = start(
-        // A cooloff longer than the burst's events take to arrive on a loaded host, so no
-        // pass runs between two batches of them (each would then hold 5 paths or fewer).
-        ['-N', 'c11', '-d', data, '-r', mirror, '-C', '--cooloff', '1'].concat([
+        // A cooloff long enough that the 60 files are pending together even when writing them
+        // is slow (a loaded machine): with 0.2 s, early files were sent before the last came.
+        ['-N', 'c11', '-d', data, '-r', mirror, '-C', '--cooloff', '1.5'].concat([
           '--pending-max',
           '5',
         ]),

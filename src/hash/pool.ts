@@ -14,11 +14,13 @@ import type {
 } from './worker.js';
 
 export type {
+  CreateMeta,
   Expect,
   HashOutcome,
   ReadReply,
   ReadOutcome,
   ReadSegment,
+  StagedStat,
   WriteItem,
   WriteOutcome,
 } from './worker.js';

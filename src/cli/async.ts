@@ -118,6 +118,7 @@ export async function asyncMain(
       preserveUid: o.preserveUid,
       preserveGid: o.preserveGid,
       transferThreads: o.transferThreads,
+      ...(o.checksumThreads !== undefined ? { checksumThreads: o.checksumThreads } : {}),
       ...(o.targetRate !== undefined ? { targetRate: o.targetRate } : {}),
       ...(o.localDbDir !== undefined ? { localDbDir: o.localDbDir } : {}),
       ...(o.remoteDbDir !== undefined ? { remoteDbDir: o.remoteDbDir } : {}),

@@ -35,6 +35,8 @@ export interface SessionConfig {
   readonly preserveGid: boolean;
   readonly targetRate?: number;
   readonly transferThreads: number;
+  /** --local-checksum-threads: size of this host's worker pool (default: one per core). */
+  readonly checksumThreads?: number;
   readonly localDbDir?: string;
   readonly remoteDbDir?: string;
   readonly signal?: AbortSignal;
@@ -105,7 +107,7 @@ export function runSession(cfg: SessionConfig): Promise<RunSummary> {
 
 export async function runLocalPeerSession(cfg: SessionConfig): Promise<RunSummary> {
   checkLocalPeerDirs(cfg.localDir, cfg.remoteDir);
-  const pool = cfg.pool ?? new WorkPool();
+  const pool = cfg.pool ?? new WorkPool(cfg.checksumThreads);
   try {
     const local = new LocalEndpoint(pool, 'local');
     const peer = new LocalEndpoint(pool, 'peer');
@@ -119,7 +121,7 @@ async function runRemotePeerSession(
   cfg: SessionConfig,
   remote: NonNullable<SessionConfig['remote']>,
 ): Promise<RunSummary> {
-  const pool = new WorkPool();
+  const pool = new WorkPool(cfg.checksumThreads);
   let peer: RemoteEndpoint | undefined;
   try {
     peer = await RemoteEndpoint.connect(remote.target, remote.credentials);
@@ -139,7 +141,7 @@ export async function runLocalPeerContinuous(
   copts: ContinuousOptions,
 ): Promise<ContinuousSummary> {
   checkLocalPeerDirs(cfg.localDir, cfg.remoteDir);
-  const pool = cfg.pool ?? new WorkPool();
+  const pool = cfg.pool ?? new WorkPool(cfg.checksumThreads);
   try {
     const local = new LocalEndpoint(pool, 'local');
     const peer = new LocalEndpoint(pool, 'peer');

@@ -22,6 +22,7 @@ import type { Problem } from '../core/problem.js';
 import { errnoCode } from '../errors.js';
 import type { ChangeHint, Endpoint, WatchHandle } from '../endpoint/endpoint.js';
 import { PendingPaths } from '../watch/pending.js';
+import { parentOf } from '../core/paths.js';
 import type { PassOptions, RunOptions, RunSummary } from './run.js';
 import { closeSession, openSession, syncPass } from './run.js';
 
@@ -293,12 +294,27 @@ export async function runContinuous(
       observe: (side, kept, held) => {
         const s = sides[side];
         const t = now();
+        // A fresh file that no event announced was made in a directory the watcher did
+        // not watch yet (it adds a new directory's watch only once it saw the directory,
+        // which under load lags seconds behind a burst): more may have come there unseen,
+        // so that directory is listed again in a later pass, as long as such files turn
+        // up. Only fresh ones: an old file found again (one that keeps failing) must not
+        // make every pass list its directory.
+        if (scope[side] !== undefined)
+          for (const c of [...kept, ...held]) {
+            const m = c.old === null && c.new?.kind === 'file' ? c.new.mtimeMs : undefined;
+            if (m !== undefined && t - m < 2 * opts.cooloffMs && !s.pending.has(c.path))
+              s.pending.note(parentOf(c.path), t);
+          }
         // A held-back change is looked at again: its path (and a move's source) stay
-        // pending past this pass, even where only a parent was hot.
-        for (const c of held) {
-          s.pending.note(c.path, t);
-          if (c.from !== undefined) s.pending.note(c.from, t);
-        }
+        // pending past this pass, even where only a parent was hot, and are due when
+        // what held them settles (see PendingPaths.hold). A move's two ends are held
+        // together, so they are listed in the same later pass.
+        // Twice: a change held because a held move put it where it is takes its time
+        // from the move's destination, which the first round may have only just set.
+        for (let round = 0; round < 2; round++)
+          for (const c of held)
+            s.pending.hold(c.from === undefined ? [c.path] : [c.path, c.from], t);
         // A directory that appeared between two events may have been filled before the
         // watcher watched it (inotify watches a new directory only once it saw it): it
         // is listed once more in a later pass. Full passes need not: the watch of every

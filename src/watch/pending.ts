@@ -31,6 +31,33 @@ export class PendingPaths {
     else this.paths.set(path, { first: at, last: at });
   }
 
+  /**
+   * Keeps a change a pass held back pending past that pass, due when whatever held it
+   * settles: the latest event among its paths (a move's two ends) and the pending
+   * directories above them becomes their time. Not the time of the pass: being looked at
+   * is not a change, and restarting the cooloff from the pass made a file written while
+   * another pass ran wait a second cooloff (p50 latency ~2x --cooloff). Not left as it
+   * was either: a path whose own cooloff had elapsed, held only because a directory above
+   * it was hot, would be forgotten by this pass's settle() and never looked at again.
+   * `at` is the time for a change with nothing pending along its paths.
+   */
+  hold(paths: readonly string[], at: number): void {
+    let last: number | undefined;
+    for (const p of paths) {
+      for (let q: string | undefined = p; q !== undefined; q = q === '' ? undefined : parentOf(q)) {
+        const t = this.paths.get(q);
+        if (t && (last === undefined || t.last > last)) last = t.last;
+      }
+    }
+    const when = last ?? at;
+    for (const p of paths) this.note(p, when);
+  }
+
+  /** True when an event for `path` is pending. */
+  has(path: string): boolean {
+    return this.paths.has(path);
+  }
+
   /** True while `path` changed less than the cooloff ago. */
   isHot(path: string, now: number): boolean {
     const t = this.paths.get(path);

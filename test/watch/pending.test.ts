@@ -84,6 +84,24 @@ describe('PendingPaths (cooloff 1000 ms, cooloff-max 5000 ms)', () => {
     assert.ok(p.isHot('new', 2000));
   });
 
+  test('hold: a held path is due when what held it settles, and survives the pass', () => {
+    const p = new PendingPaths(1000, 5000);
+    p.note('hot', 1000); // a directory still being filled
+    p.note('hot/a.txt', 100); // quiet for long enough itself
+    p.note('self.txt', 900); // held because it is hot itself
+    // The pass started at 1200 and held these back at 1300.
+    p.hold(['hot/a.txt'], 1300);
+    p.hold(['self.txt'], 1300);
+    p.hold(['new/b.txt', 'hot/moved'], 1300); // a move out of the hot directory
+    p.hold(['free.txt'], 1300); // nothing pending along its path
+    p.settle(1200);
+    assert.equal(p.size, 6, 'nothing held is forgotten by the pass');
+    assert.ok(!p.isHot('self.txt', 1900), 'its own cooloff, not restarted by the pass');
+    assert.ok(p.isHot('hot/a.txt', 1900) && !p.isHot('hot/a.txt', 2000), 'due with hot/');
+    assert.ok(p.isHot('new/b.txt', 1900) && p.isHot('hot/moved', 1900), 'both ends together');
+    assert.ok(p.isHot('free.txt', 2200));
+  });
+
   test('dirs: each path and its parent', () => {
     const p = new PendingPaths(1000, 5000);
     p.note('a/b/c.txt', 0);

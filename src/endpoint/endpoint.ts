@@ -51,7 +51,11 @@ export interface SessionSpec {
   /** --create-dir: create the sync directory when it does not exist. */
   readonly createDir: boolean;
   readonly placement: PlacementPolicy;
-  /** Include/exclude rules, the same at both ends (see core/filter.ts). */
+  /**
+   * Include/exclude rules, the same at both ends (see core/filter.ts). The engine sends the
+   * peer the client's own rules; a peer with rules of its own puts them first and returns
+   * them in Prepared.filters, and the engine prepares the local side with the merged list.
+   */
   readonly filters?: readonly FilterRule[];
   /** --clean-excluded: drop the snapshot records of paths the rules exclude. */
   readonly cleanExcluded?: boolean;
@@ -70,6 +74,12 @@ export interface Prepared {
   readonly dir: string;
   readonly dbPath: string;
   readonly dbExisted: boolean;
+  /**
+   * Rules this side applies before the ones in the spec (a daemon's per-user `filters`).
+   * The other side must apply the same merged list, or it would send what this side refuses
+   * and record it as synced.
+   */
+  readonly filters?: readonly FilterRule[];
 }
 
 export interface ScanReply {

@@ -13,6 +13,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Entry } from '../core/entry.js';
 import type { Op } from '../core/plan.js';
 import type { Problem } from '../core/problem.js';
+import { ruleListProblem } from '../core/filter.js';
 import { SessionError, describeIoError, errnoCode } from '../errors.js';
 import type { Segment } from '../transfer/batches.js';
 import type {
@@ -271,10 +272,17 @@ export class RemoteEndpoint implements Endpoint {
       ...spec,
       ...(this.target.logDir !== undefined ? { logDir: this.target.logDir } : {}),
     })) as Prepared;
+    // The daemon's own rules: applied here too, so nothing is sent that it would refuse.
+    if (p.filters !== undefined) {
+      const bad = ruleListProblem(p.filters);
+      if (bad !== undefined)
+        throw new SessionError('ERR_PEER', `Peer ${this.where} sent invalid filter rules: ${bad}.`);
+    }
     return {
       dir: `${this.where}:${p.dir}`,
       dbPath: `${this.where}:${p.dbPath}`,
       dbExisted: p.dbExisted,
+      ...(p.filters !== undefined && p.filters.length > 0 ? { filters: p.filters } : {}),
     };
   }
 

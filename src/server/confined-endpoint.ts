@@ -5,9 +5,16 @@
  * checked (docroot.ts) before the LocalEndpoint touches the disk; the user's created-file and
  * directory modes replace the sender's; paths in replies are shown as the client sees them.
  *
+ * The user's `filters` go before the client's rules for the whole session, and are returned
+ * with the prepare reply so the client applies the same list. They are also enforced here,
+ * whatever the client asks: an excluded path is never placed, deleted, renamed, read,
+ * hashed or listed (a hostile client could leave the server's rules out of its own).
+ *
  * The local peer's hot path is untouched: only the daemon builds this wrapper.
  */
 import { existsSync, lstatSync, mkdirSync } from 'node:fs';
+import type { Filter } from '../core/filter.js';
+import { compileFilter, excludedOrBelow, ruleListProblem } from '../core/filter.js';
 import { join } from 'node:path';
 import type { Entry } from '../core/entry.js';
 import type { Op } from '../core/plan.js';
@@ -38,13 +45,17 @@ export class ConfinedEndpoint implements Endpoint {
   readonly label = 'peer';
   private root = '';
   private spec: SessionSpec | undefined;
+  /** The user's own rules (undefined when there are none). */
+  private readonly serverFilter: Filter | undefined;
   /** Where this session's log lines go, if anywhere (-R inside the docroot, or async_log_dir). */
   logDir: string | undefined;
 
   constructor(
     private readonly inner: LocalEndpoint,
     private readonly user: UserConfig,
-  ) {}
+  ) {
+    this.serverFilter = compileFilter(user.filters);
+  }
 
   get sessionName(): string | undefined {
     return this.spec?.identity.name;
@@ -125,6 +136,13 @@ export class ConfinedEndpoint implements Endpoint {
       checkComponents(docroot, rel, false, `--remote-mount-signature ${spec.mountSignature}`);
       mountSignature = join(docroot, rel);
     }
+    const clientRules = spec.filters ?? [];
+    const badRules = ruleListProblem(clientRules);
+    if (badRules !== undefined)
+      throw new SessionError('ERR_PEER', `The client sent invalid filter rules: ${badRules}.`);
+    // First match decides: the server's rules come first, so the client can narrow what
+    // syncs but never bring back what the server excludes.
+    const rules = [...this.user.filters, ...clientRules];
     this.spec = spec;
     let p: Prepared;
     try {
@@ -136,7 +154,7 @@ export class ConfinedEndpoint implements Endpoint {
         ...(dbDir !== undefined ? { dbDir } : {}),
         createDir: spec.createDir,
         placement: spec.placement,
-        ...(spec.filters !== undefined ? { filters: spec.filters } : {}),
+        ...(rules.length > 0 ? { filters: rules } : {}),
         ...(spec.cleanExcluded !== undefined ? { cleanExcluded: spec.cleanExcluded } : {}),
         ...(spec.symlinks !== undefined ? { symlinks: spec.symlinks } : {}),
         ...(spec.dryRun !== undefined ? { dryRun: spec.dryRun === true } : {}),
@@ -147,7 +165,12 @@ export class ConfinedEndpoint implements Endpoint {
       throw this.rewrite(e);
     }
     this.root = p.dir;
-    return { dir: this.shown(p.dir), dbPath: this.shown(p.dbPath), dbExisted: p.dbExisted };
+    return {
+      dir: this.shown(p.dir),
+      dbPath: this.shown(p.dbPath),
+      dbExisted: p.dbExisted,
+      ...(this.user.filters.length > 0 ? { filters: this.user.filters } : {}),
+    };
   }
 
   private rewrite(e: unknown): unknown {
@@ -195,14 +218,44 @@ export class ConfinedEndpoint implements Endpoint {
     return this.inner.scan();
   }
 
+  /**
+   * True when the server's own rules exclude `path`. `isDir` undefined: the kind of what is
+   * on disk there, and when nothing is, excluded as either kind (a refusal costs nothing).
+   * Call after the ParentGuard check, so the lstat follows no link.
+   */
+  private excluded(path: string, isDir?: boolean): boolean {
+    const f = this.serverFilter;
+    if (f === undefined || path === '') return false;
+    if (isDir !== undefined) return excludedOrBelow(f, path, isDir);
+    let st;
+    try {
+      st = lstatSync(join(this.root, path));
+    } catch {
+      return excludedOrBelow(f, path, false) || excludedOrBelow(f, path, true);
+    }
+    return excludedOrBelow(f, path, st.isDirectory());
+  }
+
+  private refuseExcluded(path: string, what: string): void {
+    throw new SessionError(
+      'ERR_PEER',
+      `The server refuses to ${what} ${path}: its rules for user '${this.user.name}' exclude it.`,
+    );
+  }
+
   async list(path: string): Promise<Entry[]> {
     if (path !== '') new ParentGuard(this.root).check(path);
+    // As the scan does: an excluded path does not exist as far as the session is concerned.
+    if (this.excluded(path)) return [];
     return this.inner.list(path);
   }
 
   async hash(entries: readonly Entry[]): Promise<HashReply[]> {
     const g = new ParentGuard(this.root);
-    for (const e of entries) g.check(e.path);
+    for (const e of entries) {
+      g.check(e.path);
+      if (this.excluded(e.path, e.kind === 'dir')) this.refuseExcluded(e.path, 'hash');
+    }
     return this.inner.hash(entries);
   }
 
@@ -211,6 +264,8 @@ export class ConfinedEndpoint implements Endpoint {
     let total = 0;
     for (const s of segments) {
       g.check(s.entry.path);
+      if (this.excluded(s.entry.path, s.entry.kind === 'dir'))
+        this.refuseExcluded(s.entry.path, 'send');
       // The pump asks for at most one batch (8 MiB plus a piece); a client asking for more
       // is refused rather than allowed to make the server allocate at will.
       total += s.length;
@@ -222,7 +277,11 @@ export class ConfinedEndpoint implements Endpoint {
 
   async write(batch: DataBatch): Promise<PlaceResult[]> {
     const g = new ParentGuard(this.root);
-    for (const s of batch.segments) g.check(s.entry.path);
+    for (const s of batch.segments) {
+      g.check(s.entry.path);
+      if (this.excluded(s.entry.path, s.entry.kind === 'dir'))
+        this.refuseExcluded(s.entry.path, 'place');
+    }
     const fm = this.user.fileCreateMode;
     if (fm === undefined) return this.inner.write(batch);
     return this.inner.write({
@@ -240,7 +299,44 @@ export class ConfinedEndpoint implements Endpoint {
       if (op.op === 'rename') g.check(op.from);
       if (op.op === 'aside') g.check(op.to);
     }
-    return this.inner.apply(ops.map((op) => this.withModes(op)));
+    // An op on an excluded path is a per-path failure (a value): a client that applies the
+    // same rules never asks for one, so only a hostile or broken client sees it.
+    const refused = ops.map((op) => this.excludedOp(op));
+    if (!refused.some((r) => r !== undefined))
+      return this.inner.apply(ops.map((op) => this.withModes(op)));
+    const allowed = ops.filter((_, i) => refused[i] === undefined);
+    const done =
+      allowed.length > 0 ? await this.inner.apply(allowed.map((op) => this.withModes(op))) : [];
+    let k = 0;
+    return refused.map((r) =>
+      r !== undefined
+        ? {
+            ok: false as const,
+            message: `refused by the server: its rules for user '${this.user.name}' exclude ${r}`,
+          }
+        : done[k++]!,
+    );
+  }
+
+  /** The excluded path an op would touch, if any. */
+  private excludedOp(op: Op): string | undefined {
+    if (this.serverFilter === undefined) return undefined;
+    const touches: [string, boolean | undefined][] =
+      op.op === 'rename'
+        ? [
+            [op.from, op.entry.kind === 'dir'],
+            [op.path, op.entry.kind === 'dir'],
+          ]
+        : op.op === 'aside'
+          ? [
+              [op.path, op.expect.kind === 'dir'],
+              [op.to, op.expect.kind === 'dir'],
+            ]
+          : op.op === 'mkdir' || op.op === 'attrs' || op.op === 'send'
+            ? [[op.path, op.entry.kind === 'dir']]
+            : [[op.path, undefined]];
+    for (const [p, isDir] of touches) if (this.excluded(p, isDir)) return p;
+    return undefined;
   }
 
   private withModes(op: Op): Op {
@@ -257,8 +353,10 @@ export class ConfinedEndpoint implements Endpoint {
   async settle(dirs: readonly Entry[]): Promise<void> {
     const g = new ParentGuard(this.root);
     for (const d of dirs) if (d.path !== '') g.check(d.path, true);
+    // Settling sets metadata: never on an excluded directory.
+    const kept = this.serverFilter ? dirs.filter((d) => !this.excluded(d.path, true)) : dirs;
     const dm = this.user.dirCreateMode;
-    return this.inner.settle(dm === undefined ? dirs : dirs.map((d) => ({ ...d, mode: dm })));
+    return this.inner.settle(dm === undefined ? kept : kept.map((d) => ({ ...d, mode: dm })));
   }
 
   record(updates: readonly RecordUpdate[]): Promise<void> {

@@ -96,6 +96,9 @@ export interface ScanReply {
 export type HashReply =
   { readonly ok: true; readonly digest: string } | { readonly ok: false; readonly message: string };
 
+/** Waits until `bytes` more may go on the wire (see Endpoint.write). */
+export type Pacer = (bytes: number) => Promise<void>;
+
 /** One piece of one file, as it travels from sender to receiver. */
 export interface SegmentData {
   readonly entry: Entry;
@@ -221,8 +224,15 @@ export interface Endpoint {
 
   /** Sender: reads segments. */
   read(segments: readonly Segment[]): Promise<DataBatch>;
-  /** Receiver: stages, verifies and places; answers for every file whose last segment came. */
-  write(batch: DataBatch): Promise<PlaceResult[]>;
+  /**
+   * Receiver: stages, verifies and places; answers for every file whose last segment came.
+   * `pace`, when given (a target rate, -l), is awaited for each slice of `batch.data` just
+   * before that slice leaves for the receiver, so the rate is kept where bytes move rather
+   * than per batch (up to 8 MiB): RemoteEndpoint paces its request body in small slices;
+   * an in-process receiver paces the whole batch before it writes. Slices add up to the
+   * batch's bytes; the pump charges any bytes an implementation did not pace.
+   */
+  write(batch: DataBatch, pace?: Pacer): Promise<PlaceResult[]>;
   /** Receiver: renames, deletes, mkdirs and metadata, in the order given. */
   apply(ops: readonly Op[]): Promise<ApplyResult[]>;
   /** Receiver: sets the given directories' metadata and records every directory touched. */

@@ -62,6 +62,7 @@ import type {
   Endpoint,
   FinishOptions,
   HashReply,
+  Pacer,
   PlaceResult,
   Prepared,
   RecordUpdate,
@@ -515,7 +516,9 @@ export class LocalEndpoint implements Endpoint {
 
   // --- receiving --------------------------------------------------------------------------
 
-  async write(batch: DataBatch): Promise<PlaceResult[]> {
+  async write(batch: DataBatch, pace?: Pacer): Promise<PlaceResult[]> {
+    // In process there is no wire: the batch is charged whole, before it is written.
+    if (pace) await pace(batch.data.byteLength);
     const items: WriteItem[] = [];
     const itemSegs: SegmentData[] = [];
     const results: PlaceResult[] = [];

@@ -9,6 +9,7 @@
  */
 import http2 from 'node:http2';
 import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Entry } from '../core/entry.js';
 import type { Op } from '../core/plan.js';
@@ -22,6 +23,7 @@ import type {
   Endpoint,
   FinishOptions,
   HashReply,
+  Pacer,
   PlaceResult,
   Prepared,
   RecordUpdate,
@@ -65,6 +67,12 @@ export interface Credentials {
 }
 
 const DEFAULT_STALL_MS = 5 * 60_000;
+/**
+ * Paced writes (-l) go out in slices of this size: ±3% of a 10 s window at 10 Mb/s is
+ * 375 kB, so a slice must be well below that; larger slices cost nothing at higher rates
+ * but buy nothing either (the bucket's burst covers many of them).
+ */
+const PACE_SLICE = 128 * 1024;
 
 export class RemoteEndpoint implements Endpoint {
   readonly label = 'peer';
@@ -75,6 +83,8 @@ export class RemoteEndpoint implements Endpoint {
     private readonly target: RemoteTarget,
     /** `user@host:port`, as messages show the peer. */
     readonly where: string,
+    /** The connection's own socket (session.socket is a proxy that cannot be destroyed). */
+    private readonly socket?: Duplex,
   ) {
     session.on('error', (e) => (this.lost ??= e));
     session.on('close', () => (this.lost ??= new Error('connection closed')));
@@ -83,6 +93,7 @@ export class RemoteEndpoint implements Endpoint {
 
   static async connect(target: RemoteTarget, creds: Credentials): Promise<RemoteEndpoint> {
     const peer = `${target.host}:${target.port}`;
+    let socket: Duplex | undefined;
     const authority = `${target.plaintext ? 'http' : 'https'}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
     const session = http2.connect(authority, {
       settings: { initialWindowSize: STREAM_WINDOW },
@@ -94,7 +105,10 @@ export class RemoteEndpoint implements Endpoint {
     });
     try {
       await new Promise<void>((resolve, reject) => {
-        session.once('connect', () => resolve());
+        session.once('connect', (_s: unknown, sock: Duplex) => {
+          socket = sock;
+          resolve();
+        });
         session.once('error', reject);
       });
     } catch (e) {
@@ -125,6 +139,7 @@ export class RemoteEndpoint implements Endpoint {
         session,
         target,
         `${target.user ? `${target.user}@` : ''}${peer}`,
+        socket,
       );
       const hello = (await ep.call('GET', '/v1/hello', undefined)) as {
         protocol: number;
@@ -182,8 +197,13 @@ export class RemoteEndpoint implements Endpoint {
 
   close(): void {
     // A peer that is gone or stalled gets no graceful goodbye: it might never answer one.
-    if (this.lost) this.session.destroy();
-    else if (!this.session.closed) this.session.close();
+    // Destroying the session ends the socket gracefully, which waits for its queued writes:
+    // against a stopped peer (its window open, its socket buffers full) that never ends, and
+    // the process would hang, so the socket itself is destroyed too.
+    if (this.lost) {
+      this.session.destroy();
+      this.socket?.destroy();
+    } else if (!this.session.closed) this.session.close();
   }
 
   // --- requests ---------------------------------------------------------------------------
@@ -328,12 +348,54 @@ export class RemoteEndpoint implements Endpoint {
     return v.ok;
   }
 
-  async write(batch: DataBatch): Promise<PlaceResult[]> {
+  async write(batch: DataBatch, pace?: Pacer): Promise<PlaceResult[]> {
     const req = this.request('POST', '/v1/ep/write', FRAME_TYPE);
     const [lead, data] = encodeFrame(batch);
-    req.write(lead);
-    req.end(data);
-    return (await this.jsonReply(req)) as PlaceResult[];
+    if (!pace) {
+      req.write(lead);
+      req.end(data);
+      return (await this.jsonReply(req)) as PlaceResult[];
+    }
+    // Listening for the answer first: the server may refuse before the body is complete.
+    const reply = this.jsonReply(req);
+    reply.catch(() => undefined);
+    try {
+      req.write(lead);
+      await this.paced(req, data, pace);
+      req.end();
+    } catch (e) {
+      req.close(http2.constants.NGHTTP2_CANCEL);
+      // A stream that failed under us: the server's own answer (a refusal) says more. An
+      // abort while waiting for the bucket is the caller's, and stays as it is.
+      if (e instanceof SessionError) await reply;
+      throw e;
+    }
+    return (await reply) as PlaceResult[];
+  }
+
+  /**
+   * Writes `data` in slices, each after `pace` allowed it and once the stream took the last
+   * one (the 'drain' of its small buffer), so the bytes leave at the target rate rather than
+   * as one burst per batch.
+   */
+  private async paced(req: ClientHttp2Stream, data: Uint8Array, pace: Pacer): Promise<void> {
+    for (let at = 0; at < data.byteLength; at += PACE_SLICE) {
+      const slice = data.subarray(at, Math.min(at + PACE_SLICE, data.byteLength));
+      await pace(slice.byteLength);
+      if (req.destroyed || req.closed) throw this.lostError(this.lost ?? 'stream closed');
+      if (!req.write(slice)) {
+        await new Promise<void>((resolve, reject) => {
+          const done = (e?: unknown): void => {
+            req.off('drain', done);
+            req.off('close', done);
+            if (e !== undefined || req.destroyed) reject(e ?? this.lostError('stream closed'));
+            else resolve();
+          };
+          req.once('drain', done);
+          req.once('close', done);
+        });
+      }
+    }
   }
 
   async apply(ops: readonly Op[]): Promise<ApplyResult[]> {

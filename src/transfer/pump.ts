@@ -7,6 +7,7 @@
 import type { Entry } from '../core/entry.js';
 import type { DataBatch, Endpoint, PlaceResult } from '../endpoint/endpoint.js';
 import type { RateLimiter } from './rate-limiter.js';
+import { unlimited } from './rate-limiter.js';
 import { planBatches } from './batches.js';
 
 export interface SendItem {
@@ -19,7 +20,7 @@ export interface PumpOptions {
   readonly limiter: RateLimiter;
   readonly lanes: number;
   readonly signal?: AbortSignal;
-  /** Called as bytes are handed to the receiver. */
+  /** Called as bytes are handed to the receiver (as they go on the wire, with a target rate). */
   readonly onBytes?: (bytes: number) => void;
   /** Called with each batch's results before the lane goes on (to record them). */
   readonly onResults?: (r: readonly PlaceResult[]) => Promise<void>;
@@ -41,6 +42,7 @@ export async function pump(
   const batches = planBatches(items.map((i) => i.entry));
   const results: PlaceResult[] = [];
   let bytes = 0;
+  const limited = opts.limiter !== unlimited;
 
   const lane = async (): Promise<void> => {
     for (;;) {
@@ -60,10 +62,24 @@ export async function pump(
         }),
       };
       const size = batch.data.byteLength;
-      await opts.limiter.take(size, opts.signal);
-      const placed = await receiver.write(batch);
+      // With a target rate the receiver paces each slice as it leaves (Endpoint.write), so
+      // the bucket is charged in small amounts when bytes actually move, not per batch.
+      // Perf: without one, the batch goes in one piece, as fast as it can.
+      let paced = 0;
+      const pace = limited
+        ? async (n: number): Promise<void> => {
+            await opts.limiter.take(n, opts.signal);
+            paced += n;
+            opts.onBytes?.(n);
+          }
+        : undefined;
+      const placed = await receiver.write(batch, pace);
+      // Bytes a receiver did not pace are charged now, so the long-run rate stays exact.
+      if (paced < size) {
+        if (limited) await opts.limiter.take(size - paced, opts.signal);
+        opts.onBytes?.(size - paced);
+      }
       bytes += size;
-      opts.onBytes?.(size);
       for (const r of placed) results.push(r);
       await opts.onResults?.(placed);
     }

@@ -29,8 +29,11 @@ export class TokenBucket implements RateLimiter {
     } = {},
   ) {
     this.bytesPerMs = bitsPerSecond / 8 / 1000;
-    // A burst of 50 ms of traffic, at least one 4 MiB piece so a piece never waits twice.
-    this.burst = opts.burstBytes ?? Math.max(4 * 1024 * 1024, this.bytesPerMs * 50);
+    // A burst of 50 ms of traffic, at least 256 KiB (two of the slices a paced write sends,
+    // see Endpoint.write). Kept small so low rates stay even over short windows: the old
+    // floor of one 4 MiB piece was 3.4 s of budget at 10 Mb/s. A request larger than the
+    // burst (an unpaced 8 MiB batch) still passes, in debt, so the long-run rate holds.
+    this.burst = opts.burstBytes ?? Math.max(256 * 1024, this.bytesPerMs * 50);
     this.now = opts.now ?? (() => performance.now());
     this.sleep = opts.sleep ?? defaultSleep;
     this.tokens = this.burst;

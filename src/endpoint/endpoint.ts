@@ -222,8 +222,13 @@ export interface Endpoint {
   /** Digests of files as they are now. */
   hash(entries: readonly Entry[]): Promise<HashReply[]>;
 
-  /** Sender: reads segments. */
-  read(segments: readonly Segment[]): Promise<DataBatch>;
+  /**
+   * Sender: reads segments. `pace` (a target rate, -l), when given, is awaited as the bytes
+   * cross a wire from this sender: RemoteEndpoint consumes the peer's reply slice by slice,
+   * with receive windows sized from the rate so the peer cannot run ahead. A sender in this
+   * process ignores it: its bytes move when they are written, and write() paces them.
+   */
+  read(segments: readonly Segment[], pace?: Pacer): Promise<DataBatch>;
   /**
    * Receiver: stages, verifies and places; answers for every file whose last segment came.
    * `pace`, when given (a target rate, -l), is awaited for each slice of `batch.data` just

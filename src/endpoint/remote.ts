@@ -58,6 +58,12 @@ export interface RemoteTarget {
   readonly logDir?: string;
   /** A stream silent this long is a stalled peer. */
   readonly stallMs?: number;
+  /**
+   * -l in bits per second: the receive window of each stream is sized from it (50 ms of
+   * traffic, at least 64 KiB), so a peer sending a paced read cannot run ahead of the rate
+   * by more than that (see Endpoint.read).
+   */
+  readonly targetRate?: number;
 }
 
 export interface Credentials {
@@ -95,8 +101,12 @@ export class RemoteEndpoint implements Endpoint {
     const peer = `${target.host}:${target.port}`;
     let socket: Duplex | undefined;
     const authority = `${target.plaintext ? 'http' : 'https'}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+    const window =
+      target.targetRate !== undefined
+        ? Math.min(STREAM_WINDOW, Math.max(64 * 1024, Math.round(target.targetRate / 8 / 20)))
+        : STREAM_WINDOW;
     const session = http2.connect(authority, {
-      settings: { initialWindowSize: STREAM_WINDOW },
+      settings: { initialWindowSize: window },
       maxSessionMemory: 512,
       // The certificate is self-signed: it is checked against the pinned fingerprint below,
       // before anything else is sent, instead of against a CA.
@@ -322,13 +332,13 @@ export class RemoteEndpoint implements Endpoint {
     return (await this.ep('hash', entries)) as HashReply[];
   }
 
-  async read(segments: readonly Segment[]): Promise<DataBatch> {
+  async read(segments: readonly Segment[], pace?: Pacer): Promise<DataBatch> {
     const req = this.request('POST', '/v1/ep/read', 'application/json');
     req.end(JSON.stringify([segments]));
     const { type } = await this.exchange(req);
     if (type !== FRAME_TYPE) return (await this.jsonReply2(req)) as never;
     try {
-      return await readFrame(req);
+      return await readFrame(req, pace, PACE_SLICE);
     } catch (e) {
       if (e instanceof SessionError) throw e;
       throw this.lostError(e);

@@ -122,7 +122,12 @@ async function runRemotePeerSession(
   const pool = new WorkPool();
   let peer: RemoteEndpoint | undefined;
   try {
-    peer = await RemoteEndpoint.connect(remote.target, remote.credentials);
+    peer = await RemoteEndpoint.connect(
+      cfg.targetRate !== undefined
+        ? { ...remote.target, targetRate: cfg.targetRate }
+        : remote.target,
+      remote.credentials,
+    );
     const local = new LocalEndpoint(pool, 'local');
     const t = remote.target;
     // The host alone: a daemon moved to another port still serves the same session.

@@ -49,7 +49,18 @@ export async function pump(
       opts.signal?.throwIfAborted();
       const next = batches.next();
       if (next.done) return;
-      const read = await sender.read(next.value);
+      // With a target rate, bytes are charged where they cross a wire (Endpoint.read and
+      // .write): a remote sender's reply as it is consumed, a remote receiver's request
+      // body as it is sent, each byte once. Perf: without one, nothing is paced.
+      let paced = 0;
+      const pace = limited
+        ? async (n: number): Promise<void> => {
+            await opts.limiter.take(n, opts.signal);
+            paced += n;
+            opts.onBytes?.(n);
+          }
+        : undefined;
+      const read = await sender.read(next.value, pace);
       const batch: DataBatch = {
         data: read.data,
         segments: read.segments.map((s) => {
@@ -62,18 +73,14 @@ export async function pump(
         }),
       };
       const size = batch.data.byteLength;
-      // With a target rate the receiver paces each slice as it leaves (Endpoint.write), so
-      // the bucket is charged in small amounts when bytes actually move, not per batch.
-      // Perf: without one, the batch goes in one piece, as fast as it can.
-      let paced = 0;
-      const pace = limited
+      // Bytes the read already paced are not charged again by the write.
+      const payWrite = pace
         ? async (n: number): Promise<void> => {
-            await opts.limiter.take(n, opts.signal);
-            paced += n;
-            opts.onBytes?.(n);
+            const due = Math.min(n, size - paced);
+            if (due > 0) await pace(due);
           }
         : undefined;
-      const placed = await receiver.write(batch, pace);
+      const placed = await receiver.write(batch, payWrite);
       // Bytes a receiver did not pace are charged now, so the long-run rate stays exact.
       if (paced < size) {
         if (limited) await opts.limiter.take(size - paced, opts.signal);

@@ -23,17 +23,23 @@ const file = (path: string, size: number): Entry => ({
   gid: 0,
 });
 
-const sender = {
-  read: (segments: readonly Segment[]): Promise<DataBatch> => {
-    let start = 0;
-    const segs = segments.map((s) => {
-      const d = { ...s, start, pieces: [] };
-      start += s.length;
-      return d;
-    });
-    return Promise.resolve({ data: new Uint8Array(start), segments: segs });
-  },
-} as unknown as Endpoint;
+/** A sender; with `slice`, it paces its reads as a remote one does (the pull direction). */
+function senderOf(slice?: number): Endpoint {
+  return {
+    async read(segments: readonly Segment[], pace?: Pacer): Promise<DataBatch> {
+      let start = 0;
+      const segs = segments.map((s) => {
+        const d = { ...s, start, pieces: [] };
+        start += s.length;
+        return d;
+      });
+      if (slice !== undefined && pace)
+        for (let at = 0; at < start; at += slice) await pace(Math.min(slice, start - at));
+      return { data: new Uint8Array(start), segments: segs };
+    },
+  } as unknown as Endpoint;
+}
+const sender = senderOf();
 
 function receiver(slice: number | undefined): Endpoint {
   return {
@@ -61,23 +67,30 @@ describe('pump with a target rate', () => {
   const items = [{ entry: file('big', 10 * 1024 * 1024) }, { entry: file('small', 1000) }];
   const total = 10 * 1024 * 1024 + 1000;
 
-  const table: [string, number | undefined, (taken: number[]) => void][] = [
-    [
-      'a pacing receiver is charged slice by slice',
-      64 * 1024,
-      (taken) => assert.ok(Math.max(...taken) <= 64 * 1024, `largest charge ${Math.max(...taken)}`),
-    ],
+  const small = (taken: number[]) =>
+    assert.ok(Math.max(...taken) <= 64 * 1024, `largest charge ${Math.max(...taken)}`);
+  // [what, sender's read slice, receiver's write slice (Infinity: one payment per batch,
+  // as an in-process receiver does; undefined: never paces), check of the charges]
+  const table: [string, number | undefined, number | undefined, (taken: number[]) => void][] = [
+    ['a pacing receiver is charged slice by slice (push)', undefined, 64 * 1024, small],
     [
       'a receiver that does not pace is charged each batch whole',
       undefined,
+      undefined,
       (taken) => assert.ok(Math.max(...taken) > 64 * 1024),
     ],
+    [
+      'a pacing sender is charged slice by slice, and the receiver not again (pull)',
+      64 * 1024,
+      Infinity,
+      small,
+    ],
   ];
-  for (const [what, slice, check] of table) {
+  for (const [what, readSlice, slice, check] of table) {
     test(what, async () => {
       const limiter = countingLimiter();
       const progress: number[] = [];
-      const r = await pump(sender, receiver(slice), items, {
+      const r = await pump(senderOf(readSlice), receiver(slice), items, {
         limiter,
         lanes: 2,
         onBytes: (n) => progress.push(n),

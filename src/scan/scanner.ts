@@ -331,7 +331,14 @@ export function scanTree(opts: ScanOptions): ScanResult {
     }
     let before = opts.snapshot.children(dir);
     if (unknown.size > 0) before = before.filter((r) => !unknown.has(r.path));
-    for (const c of diffChildren(before, current)) changes.push(c);
+    for (const c of diffChildren(before, current)) {
+      // An excluded path is left alone whether or not it is still there: its record stays
+      // and its deletion does not propagate (it is in `unknown` only while it exists).
+      // Perf: only deletions are checked, the rest were filtered as they were listed.
+      if (filter && c.new === null && c.old && filter.excluded(c.path, c.old.kind === 'dir'))
+        continue;
+      changes.push(c);
+    }
   }
   return {
     changes: detectRenames(changes, (p) => opts.snapshot.descendants(p)),

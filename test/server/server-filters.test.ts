@@ -4,7 +4,7 @@
  * daemon; enforced by the server against a client that leaves them out.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { asyncadminCli, describeTree, tmp, writeTree } from '../helpers.js';
@@ -119,6 +119,41 @@ describe('server-side filters', () => {
     ]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(files(serverDir), ['a.txt'], 'the client may narrow, not widen');
+  });
+
+  test('a rule added between runs leaves both copies alone; --clean-excluded drops the records', async () => {
+    // A daemon of its own, first without rules, then restarted with one (same port and
+    // certificate, so the client's pinned fingerprint still holds).
+    const base = tmp('async-daemon-');
+    const root = join(base, 'alice');
+    mkdirSync(root, { recursive: true });
+    const users = (rules: string) =>
+      `[users.alice]\ndocroot = "${root}"\npassword = "${passwordHash()}"\n${rules}`;
+    let d2 = await startDaemon({ base, users: users('') });
+    const data = tmp();
+    const serverDir = join(root, 'later');
+    mkdirSync(serverDir);
+    writeTree(data, { 'a.txt': 'a', 'b.tmp': 'b' });
+    const run = (...args: string[]) =>
+      asyncTo(d2, 'alice@127.0.0.1:/later', ['-N', 'later', '-d', data, '--mirror', ...args]);
+    try {
+      assert.equal(run().code, 0);
+      assert.deepEqual(files(serverDir), ['a.txt', 'b.tmp']);
+      await d2.stop();
+      d2 = await startDaemon({ base, port: d2.port, users: users('filters = ["- *.tmp"]\n') });
+      rmSync(join(data, 'b.tmp'));
+      writeFileSync(join(data, 'c.tmp'), 'c');
+      let r = run();
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(files(serverDir), ['a.txt', 'b.tmp'], 'excluded: not deleted, not sent');
+      assert.ok(records(data, 'later').includes('b.tmp'), 'its record stays');
+      r = run('--clean-excluded');
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(!records(data, 'later').includes('b.tmp'), 'dropped by --clean-excluded');
+      assert.deepEqual(files(serverDir), ['a.txt', 'b.tmp'], 'the file itself stays');
+    } finally {
+      await d2.stop();
+    }
   });
 
   test('a client that leaves the rules out is refused every excluded path', async () => {

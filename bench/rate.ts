@@ -13,6 +13,7 @@
  *   node dist/bench/rate.js 10m 100m 1g              # chosen rates
  *   node dist/bench/rate.js --windows 5 --plaintext  # own daemon over h2c (no TLS cost)
  *   node dist/bench/rate.js --pull 10m 100m          # the daemon sends (own daemon only)
+ *   node dist/bench/rate.js max 1g 2g                # max: no -l, the link's ceiling
  *   ASPERA_SCP_PASS=... node dist/bench/rate.js --peer alice@host:/scratch -P 33001 \
  *       --known-hosts ~/.config/open-async/known_hosts 100m 500m 1g
  *
@@ -153,10 +154,13 @@ function makeTree(dir: string, bytes: number): void {
 }
 
 async function measure(peer: Peer, rateText: string, base: string, i: number, o: Args) {
-  const bps = parseRate(rateText)!;
+  // 'max': no -l at all, to show what the link (or a core) carries in the same run.
+  const unlimited = rateText === 'max';
+  const bps = unlimited ? NaN : parseRate(rateText)!;
+  if (!unlimited && !(bps > 0)) throw new Error(`not a rate: ${rateText}`);
   const span = WARMUP_S + o.windows * WINDOW_S;
   // Sparse, so its size costs nothing: big enough to outlast the windows at this rate.
-  const bytes = Math.ceil((bps / 8) * (span + 10));
+  const bytes = Math.ceil(((unlimited ? 4e9 : bps) / 8) * (span + 10));
   const rel = `rate-${process.pid}-${i}`;
   const local = join(base, `local${i}`);
   if (o.pull) makeTree(join(peer.docroot!, rel), bytes);
@@ -181,7 +185,7 @@ async function measure(peer: Peer, rateText: string, base: string, i: number, o:
       preserveMtime: false,
       preserveUid: false,
       preserveGid: false,
-      targetRate: bps,
+      ...(unlimited ? {} : { targetRate: bps }),
       transferThreads: 4,
       signal: stop.signal,
       events: {
@@ -230,7 +234,7 @@ async function measure(peer: Peer, rateText: string, base: string, i: number, o:
     if (last < to) break;
     windows.push(((at(to) - at(from)) * 8) / WINDOW_S);
   }
-  const errs = windows.map((w) => (w - bps) / bps);
+  const errs = unlimited ? [] : windows.map((w) => (w - bps) / bps);
   const worst = errs.reduce((m, e) => (Math.abs(e) > Math.abs(m) ? e : m), 0);
   return {
     rateText,
@@ -278,12 +282,18 @@ try {
     const r = await measure(peer, o.rates[i]!, base, i, o);
     rows.push(r);
     const ws = r.windows.map(fmt).join(', ') || '(none: the run ended early)';
+    const worst = Number.isNaN(r.bps) ? '(no -l)' : pct(r.worst);
     console.log(
-      `| ${r.rateText} | ${ws}${r.complete ? '' : ' (ended early)'} | ${pct(r.worst)} | ${r.clientCpu.toFixed(2)} | ${Number.isNaN(r.serverCpu) ? '-' : r.serverCpu.toFixed(2)} | ${r.load.toFixed(1)} |`,
+      `| ${r.rateText} | ${ws}${r.complete ? '' : ' (ended early)'} | ${worst} | ${r.clientCpu.toFixed(2)} | ${Number.isNaN(r.serverCpu) ? '-' : r.serverCpu.toFixed(2)} | ${r.load.toFixed(1)} |`,
     );
   }
   const good = rows.filter(
-    (r) => r.complete && Math.abs(r.worst) <= 0.03 && r.clientCpu < 0.9 && !(r.serverCpu >= 0.9),
+    (r) =>
+      !Number.isNaN(r.bps) &&
+      r.complete &&
+      Math.abs(r.worst) <= 0.03 &&
+      r.clientCpu < 0.9 &&
+      !(r.serverCpu >= 0.9),
   );
   const best = good.sort((a, b) => b.bps - a.bps)[0];
   const ceiling = Math.max(...rows.flatMap((r) => r.windows));

@@ -74,15 +74,22 @@ export interface Credentials {
 
 const DEFAULT_STALL_MS = 5 * 60_000;
 /**
- * Paced writes (-l) go out in slices of this size: ±3% of a 10 s window at 10 Mb/s is
- * 375 kB, so a slice must be well below that; larger slices cost nothing at higher rates
- * but buy nothing either (the bucket's burst covers many of them).
+ * Paced transfers (-l) move in slices of 100 ms of traffic, from 16 KiB to 128 KiB. ±3% of a
+ * 10 s window at 10 Mb/s is 375 kB, so a slice must be well below that; larger ones buy
+ * nothing at high rates (the bucket's burst covers many). At very low rates the slice
+ * shrinks so that a stream waiting for its lane's turn in the bucket still moves often
+ * enough not to look stalled (a 128 KiB slice is 105 s at 10 kb/s, four lanes take turns).
  */
-const PACE_SLICE = 128 * 1024;
+function paceSlice(bitsPerSecond: number | undefined): number {
+  if (bitsPerSecond === undefined) return 128 * 1024;
+  return Math.min(128 * 1024, Math.max(16 * 1024, Math.round(bitsPerSecond / 8 / 10)));
+}
 
 export class RemoteEndpoint implements Endpoint {
   readonly label = 'peer';
   private lost: Error | undefined;
+  /** Bytes per paced slice (see paceSlice). */
+  private readonly slice: number;
 
   private constructor(
     private readonly session: ClientHttp2Session,
@@ -92,6 +99,7 @@ export class RemoteEndpoint implements Endpoint {
     /** The connection's own socket (session.socket is a proxy that cannot be destroyed). */
     private readonly socket?: Duplex,
   ) {
+    this.slice = paceSlice(target.targetRate);
     session.on('error', (e) => (this.lost ??= e));
     session.on('close', () => (this.lost ??= new Error('connection closed')));
     session.on('goaway', () => (this.lost ??= new Error('the server closed the connection')));
@@ -101,12 +109,12 @@ export class RemoteEndpoint implements Endpoint {
     const peer = `${target.host}:${target.port}`;
     let socket: Duplex | undefined;
     const authority = `${target.plaintext ? 'http' : 'https'}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
-    const window =
+    const streamWindow =
       target.targetRate !== undefined
         ? Math.min(STREAM_WINDOW, Math.max(64 * 1024, Math.round(target.targetRate / 8 / 20)))
         : STREAM_WINDOW;
     const session = http2.connect(authority, {
-      settings: { initialWindowSize: window },
+      settings: { initialWindowSize: streamWindow },
       maxSessionMemory: 512,
       // The certificate is self-signed: it is checked against the pinned fingerprint below,
       // before anything else is sent, instead of against a CA.
@@ -338,7 +346,7 @@ export class RemoteEndpoint implements Endpoint {
     const { type } = await this.exchange(req);
     if (type !== FRAME_TYPE) return (await this.jsonReply2(req)) as never;
     try {
-      return await readFrame(req, pace, PACE_SLICE);
+      return await readFrame(req, pace, this.slice);
     } catch (e) {
       if (e instanceof SessionError) throw e;
       throw this.lostError(e);
@@ -389,8 +397,8 @@ export class RemoteEndpoint implements Endpoint {
    * as one burst per batch.
    */
   private async paced(req: ClientHttp2Stream, data: Uint8Array, pace: Pacer): Promise<void> {
-    for (let at = 0; at < data.byteLength; at += PACE_SLICE) {
-      const slice = data.subarray(at, Math.min(at + PACE_SLICE, data.byteLength));
+    for (let at = 0; at < data.byteLength; at += this.slice) {
+      const slice = data.subarray(at, Math.min(at + this.slice, data.byteLength));
       await pace(slice.byteLength);
       if (req.destroyed || req.closed) throw this.lostError(this.lost ?? 'stream closed');
       if (!req.write(slice)) {

@@ -13,9 +13,9 @@
  * The local peer's hot path is untouched: only the daemon builds this wrapper.
  */
 import { existsSync, lstatSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Filter } from '../core/filter.js';
 import { compileFilter, excludedOrBelow, ruleListProblem } from '../core/filter.js';
-import { join } from 'node:path';
 import type { Entry } from '../core/entry.js';
 import type { Op } from '../core/plan.js';
 import { PRIVATE_DIR, unsafeRelPathReason } from '../core/paths.js';
@@ -226,17 +226,21 @@ export class ConfinedEndpoint implements Endpoint {
   private excluded(path: string, isDir?: boolean): boolean {
     const f = this.serverFilter;
     if (f === undefined || path === '') return false;
-    if (isDir !== undefined) return excludedOrBelow(f, path, isDir);
-    let st;
-    try {
-      st = lstatSync(join(this.root, path));
-    } catch {
-      return excludedOrBelow(f, path, false) || excludedOrBelow(f, path, true);
-    }
-    return excludedOrBelow(f, path, st.isDirectory());
+    const kind = isDir ?? this.dirOnDisk(path);
+    if (kind !== undefined) return excludedOrBelow(f, path, kind);
+    return excludedOrBelow(f, path, false) || excludedOrBelow(f, path, true);
   }
 
-  private refuseExcluded(path: string, what: string): void {
+  /** Whether `path` is a directory on disk; undefined when nothing is there. */
+  private dirOnDisk(path: string): boolean | undefined {
+    try {
+      return lstatSync(join(this.root, path)).isDirectory();
+    } catch {
+      return undefined;
+    }
+  }
+
+  private refuseExcluded(path: string, what: string): never {
     throw new SessionError(
       'ERR_PEER',
       `The server refuses to ${what} ${path}: its rules for user '${this.user.name}' exclude it.`,
@@ -254,7 +258,7 @@ export class ConfinedEndpoint implements Endpoint {
     const g = new ParentGuard(this.root);
     for (const e of entries) {
       g.check(e.path);
-      if (this.excluded(e.path, e.kind === 'dir')) this.refuseExcluded(e.path, 'hash');
+      if (this.excluded(e.path)) this.refuseExcluded(e.path, 'hash');
     }
     return this.inner.hash(entries);
   }
@@ -264,8 +268,7 @@ export class ConfinedEndpoint implements Endpoint {
     let total = 0;
     for (const s of segments) {
       g.check(s.entry.path);
-      if (this.excluded(s.entry.path, s.entry.kind === 'dir'))
-        this.refuseExcluded(s.entry.path, 'send');
+      if (this.excluded(s.entry.path)) this.refuseExcluded(s.entry.path, 'send');
       // The pump asks for at most one batch (8 MiB plus a piece); a client asking for more
       // is refused rather than allowed to make the server allocate at will.
       total += s.length;
@@ -318,22 +321,27 @@ export class ConfinedEndpoint implements Endpoint {
     );
   }
 
-  /** The excluded path an op would touch, if any. */
+  /**
+   * The excluded path an op would touch, if any. Kinds come from the disk, never from the
+   * client's word: a hostile client could call a directory a file to slip past a rule
+   * that matches directories only. A move's destination gets the kind of what is moved.
+   */
   private excludedOp(op: Op): string | undefined {
     if (this.serverFilter === undefined) return undefined;
+    const moved = (from: string) => this.dirOnDisk(from);
     const touches: [string, boolean | undefined][] =
       op.op === 'rename'
         ? [
-            [op.from, op.entry.kind === 'dir'],
-            [op.path, op.entry.kind === 'dir'],
+            [op.from, undefined],
+            [op.path, moved(op.from)],
           ]
         : op.op === 'aside'
           ? [
-              [op.path, op.expect.kind === 'dir'],
-              [op.to, op.expect.kind === 'dir'],
+              [op.path, undefined],
+              [op.to, moved(op.path)],
             ]
-          : op.op === 'mkdir' || op.op === 'attrs' || op.op === 'send'
-            ? [[op.path, op.entry.kind === 'dir']]
+          : op.op === 'mkdir'
+            ? [[op.path, true]]
             : [[op.path, undefined]];
     for (const [p, isDir] of touches) if (this.excluded(p, isDir)) return p;
     return undefined;

@@ -220,11 +220,13 @@ describe('server-side filters', () => {
         { op: 'delete', path: 'private' },
         { op: 'rename', from: 'ok.txt', path: 'moved.tmp', entry: { ...entry, path: 'moved.tmp' } },
         { op: 'mkdir', path: 'private/x', entry: { ...entry, path: 'private/x', kind: 'dir' } },
+        // Called a file to slip past '/private/' (a rule for directories): a mkdir makes one.
+        { op: 'mkdir', path: 'private', entry: { ...entry, path: 'private' } },
         { op: 'mkdir', path: 'fine', entry: { ...entry, path: 'fine', kind: 'dir', mode: 0o755 } },
       ]);
       assert.deepEqual(
         res.map((x) => x.ok),
-        [false, false, false, false, true],
+        [false, false, false, false, false, true],
       );
       assert.match((res[0] as { message: string }).message, /refused by the server/);
       await ep.finish({ status: 'failed' });

@@ -3,7 +3,8 @@
  *
  *   hashing      xxhash-wasm over files: one thread (read + hash inline) vs the worker pool
  *   stat batch   lstatSync over a directory's listing (the scanner's inner loop)
- *   snapshot     batch insert of N records, then the ordered full read and per-dir reads
+ *   snapshot     batch insert of N records, then the ordered full read and per-dir reads,
+ *                the rebuild of the per-directory records and the scan's read of them
  *   reconcile    reconcileOneWay over N sender changes (an initial push of N files)
  *
  * Sizes follow --entries N (default 1,000,000 for reconcile and the snapshot, 100,000 stat
@@ -30,6 +31,7 @@ import type { Entry } from '../src/core/entry.js';
 import { reconcileOneWay } from '../src/core/reconcile.js';
 import { CHUNK_SIZE, combineDigests, loadHasher, pieceDigest } from '../src/hash/digest.js';
 import { WorkPool } from '../src/hash/pool.js';
+import { DirRecordReader } from '../src/snapshot/dir-record.js';
 import { SnapshotStore } from '../src/snapshot/store.js';
 import { buildTree } from '../fixtures/tree.js';
 
@@ -201,6 +203,44 @@ async function snapshot(work: string): Promise<void> {
     for (const d of dirs) n += store.children(d).length;
     if (n !== ENTRIES) throw new Error(`read ${n} of ${ENTRIES}`);
   });
+  bench.add(`snapshot: rebuild the records of all ${dirs.length} dirs (schema 004)`, () => {
+    // What the first open after an upgrade from schema 003 (or a kill -9) pays once.
+    store.write(() => store.eraseOne(entries[0]!.path));
+    store.write(() => store.put(entries[0]!));
+    store.deleteByState('error');
+    store.flushDirRecords();
+  });
+  // The scan's side of schema 004: each directory's listing, sorted, with its stat values.
+  const listings = new Map<string, Entry[]>();
+  for (const e of entries) {
+    const d = e.path.slice(0, e.path.lastIndexOf('/'));
+    let l = listings.get(d);
+    if (!l) listings.set(d, (l = []));
+    l.push(e);
+  }
+  const nameOf = (e: Entry): string => e.path.slice(e.path.lastIndexOf('/') + 1);
+  const sorted = [...listings].map(([d, l]) => {
+    const byName = l.map((e) => [nameOf(e), e] as const).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    return { d, names: byName.map((x) => x[0]), es: byName.map((x) => x[1]) };
+  });
+  const noop = (): void => {};
+  bench.add(
+    `snapshot: dirRecord() of each of ${dirs.length} dirs, every child compared in place (schema 004)`,
+    () => {
+      let n = 0;
+      for (const { d, names, es } of sorted) {
+        const rec = store.dirRecord(d);
+        if (!rec) throw new Error(`no record for ${d}`);
+        const r = new DirRecordReader(rec.names, rec.attrs);
+        for (let j = 0; j < names.length; j++) {
+          const e = es[j]!;
+          const k = r.seek(names[j]!, noop);
+          if (k >= 0 && r.same(k, 1, e.size, e.mtimeMs, e.mode, e.ino, e.uid, e.gid)) n++;
+        }
+      }
+      if (n !== ENTRIES) throw new Error(`matched ${n} of ${ENTRIES}`);
+    },
+  );
   await bench.run();
   add(bench, ENTRIES, 'records');
   store.close();

@@ -63,7 +63,9 @@ export function runCli(bin: string, args: readonly string[], opts: CliOptions = 
     encoding: 'utf8',
     env: { ...process.env, ...opts.env },
   });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  // A process killed by a signal has no status: say which signal, or a crash reads as "-1".
+  const stderr = r.signal ? `${r.stderr}\n[killed by ${r.signal}]` : r.stderr;
+  return { code: r.status ?? -1, stdout: r.stdout, stderr };
 }
 
 export function asyncCli(args: readonly string[], opts: CliOptions = {}): CliResult {

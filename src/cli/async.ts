@@ -118,6 +118,8 @@ export async function asyncMain(
       preserveUid: o.preserveUid,
       preserveGid: o.preserveGid,
       transferThreads: o.transferThreads,
+      scanThreads: o.scanThreads,
+      ...(progress ? { onScanProgress: progress.scanning.bind(progress) } : {}),
       ...(o.targetRate !== undefined ? { targetRate: o.targetRate } : {}),
       ...(o.localDbDir !== undefined ? { localDbDir: o.localDbDir } : {}),
       ...(o.remoteDbDir !== undefined ? { remoteDbDir: o.remoteDbDir } : {}),

@@ -50,6 +50,8 @@ export interface AsyncOptions {
   /** Bits per second; undefined for no limit. */
   readonly targetRate: number | undefined;
   readonly transferThreads: number;
+  /** --scan-threads: scans at once in worker threads; 0 scans on the main thread. */
+  readonly scanThreads: number;
   readonly quiet: boolean;
   readonly localDbDir: string | undefined;
   readonly remoteDbDir: string | undefined;
@@ -239,7 +241,12 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   },
   { group: 'Mode', flags: '--dry-run', help: 'print the plan and change nothing', status: S },
   // Scan and timing
-  { group: 'Scan', flags: '--scan-threads <n>', help: 'threads that scan the tree', status: U },
+  {
+    group: 'Scan',
+    flags: '--scan-threads <n>',
+    help: 'trees scanned at once in worker threads, one thread per tree (default 2; 0: on the main thread)',
+    status: S,
+  },
   {
     group: 'Scan',
     flags: '--local-checksum-threads <n>',
@@ -627,6 +634,19 @@ export function parseAsyncArgs(
     }
     transferThreads = n;
   }
+  // Both sides of a local session at once (scan/scan-thread.ts).
+  let scanThreads = 2;
+  const st = str('scanThreads');
+  if (st !== undefined) {
+    const n = parseCount(st);
+    if (n === undefined || n > 64) {
+      throw new UsageError(
+        `Invalid --scan-threads '${st}': give a whole number from 0 to 64.`,
+        '0 scans on the main thread; 2 (the default) scans both sides of a local session at once.',
+      );
+    }
+    scanThreads = n;
+  }
   const continuous = parseContinuous(o, str);
   if (o.mirror === true && direction === 'bidi') {
     throw new UsageError(
@@ -676,6 +696,7 @@ export function parseAsyncArgs(
       preserveGid: o.preserveGid === true,
       targetRate,
       transferThreads,
+      scanThreads,
       quiet: o.quiet === true,
       localDbDir: str('localDbDir'),
       remoteDbDir: str('remoteDbDir'),

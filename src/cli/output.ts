@@ -9,6 +9,7 @@ export function summaryLine(name: string, s: RunSummary): string {
   const rate = secs > 0 ? (s.bytesSent * 8) / secs : 0;
   const parts = [
     `${s.filesSent} files (${formatBytes(s.bytesSent)}) sent`,
+    ...(s.bytesResumed ? [`${formatBytes(s.bytesResumed)} resumed`] : []),
     ...(s.linksSent > 0 ? [`${s.linksSent} links`] : []),
     `${s.dirsCreated} dirs created`,
     `${s.renamed} renamed`,
@@ -100,6 +101,7 @@ export function jsonSummary(name: string, s: RunSummary, exitCode: number): stri
     ok: exitCode === 0,
     filesSent: s.filesSent,
     bytesSent: s.bytesSent,
+    bytesResumed: s.bytesResumed ?? 0,
     linksSent: s.linksSent,
     dirsCreated: s.dirsCreated,
     renamed: s.renamed,

@@ -118,7 +118,31 @@ export interface SegmentData {
   readonly expect?: Entry | null;
   /** Replace whatever is at the target (restores). */
   readonly force?: boolean;
+  /**
+   * Resume: piece indices of this file the sender does not send because the receiver holds
+   * them for this very source version (its answer to resumable(), checked against the
+   * sender's piece digests). Carried by every segment of the file, since any may come first.
+   */
+  readonly skip?: readonly number[];
 }
+
+/** A receiver's verified pieces of a big file, from an earlier run (see core/partial.ts). */
+export interface ResumeOffer {
+  readonly path: string;
+  /** Pieces whose data is durable at the receiver and matched their digest on disk just now. */
+  readonly pieces: readonly { readonly index: number; readonly digest: string }[];
+}
+
+/** Asks the sender for its digests of some pieces of a file (no data travels). */
+export interface PieceRequest {
+  readonly entry: Entry;
+  readonly indices: readonly number[];
+}
+
+/** The sender's digests, in the order asked; not ok when the file changed or is gone. */
+export type PieceDigests =
+  | { readonly ok: true; readonly digests: readonly string[] }
+  | { readonly ok: false; readonly message: string };
 
 export interface DataBatch {
   readonly data: Uint8Array;
@@ -238,6 +262,17 @@ export interface Endpoint {
    * batch's bytes; the pump charges any bytes an implementation did not pace.
    */
   write(batch: DataBatch, pace?: Pacer): Promise<PlaceResult[]>;
+  /**
+   * Receiver, resume of big files: for each big file about to be sent, the pieces this side
+   * kept from an interrupted run of the same source version (size, mtime, inode), each
+   * re-verified against its digest on disk. A partial of another version is discarded. An
+   * empty answer for a path means "send it all". Optional like watch(): without it (or
+   * pieceDigests() at the sender) every file is sent in full. Never changes anything under
+   * --dry-run.
+   */
+  resumable?(files: readonly Entry[]): Promise<ResumeOffer[]>;
+  /** Sender, resume of big files: digests of the asked pieces of files as they are now. */
+  pieceDigests?(requests: readonly PieceRequest[]): Promise<PieceDigests[]>;
   /** Receiver: renames, deletes, mkdirs and metadata, in the order given. */
   apply(ops: readonly Op[]): Promise<ApplyResult[]>;
   /** Receiver: sets the given directories' metadata and records every directory touched. */

@@ -7,6 +7,11 @@
  * `<dir>/.private-asp/<name>/cache/`, each piece verified against the sender's digest by the
  * worker that writes it, metadata set on the cached file, the target re-checked, and only
  * then renamed into place. A final path never holds a partial file.
+ *
+ * Big files (more than one piece) are staged in the partial store instead
+ * (`<dir>/.private-asp/<name>/partial/`, endpoint/partial-store.ts), which survives the run:
+ * each piece is made durable and then marked in a manifest, so an interrupted file resumes
+ * from the pieces already held (resumable(), pieceDigests(), SegmentData.skip).
  */
 import {
   chmodSync,
@@ -48,13 +53,18 @@ import {
 import type { Problem } from '../core/problem.js';
 import { SessionError, describeIoError, errnoCode } from '../errors.js';
 import type { XXHashAPI } from 'xxhash-wasm';
-import { combineDigests, loadHasher } from '../hash/digest.js';
+import { CHUNK_SIZE, combineDigests, loadHasher } from '../hash/digest.js';
 import type { WorkPool, WriteItem } from '../hash/pool.js';
 import { listTree } from '../scan/list.js';
-import { entryFromStats, scanTree } from '../scan/scanner.js';
+import { decorator } from '../scan/decorate.js';
+import type { ScanThreads } from '../scan/scan-thread.js';
+import { defaultScanThreads } from '../scan/scan-thread.js';
+import type { ScanProgress } from '../scan/scanner.js';
+import { entryFromStats } from '../scan/scanner.js';
 import { SessionLock } from '../snapshot/lock.js';
 import { SnapshotStore } from '../snapshot/store.js';
 import type { Segment } from '../transfer/batches.js';
+import { isChunked } from '../transfer/batches.js';
 import type {
   ApplyResult,
   ChangeHint,
@@ -63,9 +73,12 @@ import type {
   FinishOptions,
   HashReply,
   Pacer,
+  PieceDigests,
+  PieceRequest,
   PlaceResult,
   Prepared,
   RecordUpdate,
+  ResumeOffer,
   ScanReply,
   ScanScope,
   SegmentData,
@@ -74,6 +87,7 @@ import type {
   WatchHandle,
 } from './endpoint.js';
 import { watchFileDeletion, watchTree } from '../watch/watcher.js';
+import { PartialStore } from './partial-store.js';
 import type { XattrSelection } from './xattrs.js';
 import { readXattrs, writeXattrs } from './xattrs.js';
 
@@ -84,6 +98,17 @@ interface Inbound {
   got: number;
   failed: string | undefined;
   vanished: boolean;
+  /** A big file staged in the partial store (kept across runs) rather than the cache. */
+  readonly partial: boolean;
+  /** Some pieces came from an earlier run: the whole file is re-hashed before placing. */
+  readonly resumed: boolean;
+}
+
+export interface LocalEndpointOptions {
+  /** Where this endpoint's scans run (--scan-threads); default: the process's threads. */
+  readonly scanThreads?: ScanThreads;
+  /** Hears the progress of this endpoint's full scans (a display on huge trees). */
+  readonly onScanProgress?: (p: ScanProgress) => void;
 }
 
 const META_KEYS: Record<keyof SessionIdentity, string> = {
@@ -101,6 +126,7 @@ export class LocalEndpoint implements Endpoint {
   private dbPath = '';
   private sessionDir = '';
   private cacheDir = '';
+  private partials: PartialStore | undefined;
   private store: SnapshotStore | undefined;
   private lock: SessionLock | undefined;
   private readonly inbound = new Map<string, Inbound>();
@@ -119,6 +145,7 @@ export class LocalEndpoint implements Endpoint {
   constructor(
     private readonly pool: WorkPool,
     label: 'local' | 'peer',
+    private readonly opts: LocalEndpointOptions = {},
   ) {
     this.label = label;
   }
@@ -203,6 +230,7 @@ export class LocalEndpoint implements Endpoint {
     );
     this.dbPath = join(this.sessionDir, 'snap.db');
     this.cacheDir = join(this.root, PRIVATE_DIR, name, 'cache');
+    this.partials = new PartialStore(join(this.root, PRIVATE_DIR, name, 'partial'), this.pool);
     return { dir: this.root, dbPath: this.dbPath, dbExisted: existsSync(this.dbPath) };
   }
 
@@ -267,6 +295,9 @@ export class LocalEndpoint implements Endpoint {
       // Whatever a killed run left in the transfer cache is incomplete by definition.
       rmSync(this.cacheDir, { recursive: true, force: true });
       mkdirSync(this.cacheDir, { recursive: true, mode: 0o700 });
+      // Partial big files are kept for resuming, except by a reset, which starts over.
+      if (opts.reset) this.partials!.clear();
+      this.partials!.open(Date.now());
     } catch (e) {
       this.store?.close();
       this.store = undefined;
@@ -350,6 +381,7 @@ export class LocalEndpoint implements Endpoint {
         this.store.close();
       }
       rmSync(this.cacheDir, { recursive: true, force: true });
+      if (opts.status !== 'failed') this.partials?.pruneUntouched();
     } finally {
       this.store = undefined;
       this.lock?.release();
@@ -380,15 +412,36 @@ export class LocalEndpoint implements Endpoint {
         snapshotSize,
       };
     }
-    const decorate = this.decorator();
-    const res = scanTree({
-      root: this.root,
-      snapshot: { children: (d) => store.children(d), descendants: (p) => store.descendants(p) },
-      ...(scope ? { scope: scope.dirs } : {}),
-      ...(this.filter ? { filter: this.filter } : {}),
-      ...(spec.symlinks ? { symlinks: spec.symlinks } : {}),
-      ...(decorate ? { decorate } : {}),
-    });
+    // The records of what the last run wrote are rebuilt before the scan reads them.
+    store.flushDirRecords();
+    const sel = this.xattrSel();
+    const onProgress = scope ? undefined : this.opts.onScanProgress;
+    const res = await (this.opts.scanThreads ?? defaultScanThreads)
+      .scan(
+        {
+          root: this.root,
+          dbPath: store.path,
+          driver: store.driver,
+          ...(scope ? { scope: scope.dirs } : {}),
+          ...(spec.filters && spec.filters.length > 0 ? { filters: spec.filters } : {}),
+          ...(spec.symlinks ? { symlinks: spec.symlinks } : {}),
+          decorate: {
+            ...(sel ? { xattrs: sel } : {}),
+            atime: spec.placement.preserveAtime === true,
+          },
+        },
+        // A scoped pass (continuous mode) lists a few directories: a thread would not pay.
+        scope ? 0 : snapshotSize,
+        store,
+        onProgress,
+      )
+      .catch((e: unknown) => {
+        // A scan thread opens the database by name: a vanished root or database is the
+        // news then, not the failure to open it.
+        this.checkRootPresent();
+        if (!spec.dryRun) this.checkDbPresent();
+        throw e;
+      });
     // A vanished root takes its database with it: the safety halt is the message that helps.
     this.checkRootPresent();
     if (!spec.dryRun) this.checkDbPresent();
@@ -531,17 +584,22 @@ export class LocalEndpoint implements Endpoint {
       }
       let inb = this.inbound.get(path);
       if (!inb) {
-        inb = {
-          cache: join(this.cacheDir, `${++this.cacheSeq}.part`),
-          pieces: new Array(s.count),
-          got: 0,
-          failed: undefined,
-          vanished: false,
-        };
+        inb = isChunked(s.entry)
+          ? this.inboundPartial(s)
+          : {
+              cache: join(this.cacheDir, `${++this.cacheSeq}.part`),
+              pieces: new Array(s.count),
+              got: 0,
+              failed: undefined,
+              vanished: false,
+              partial: false,
+              resumed: false,
+            };
         this.inbound.set(path, inb);
         // Created here, before any worker writes a piece: pieces of one file may be written
         // by several workers at once, at their own offsets.
-        if (s.entry.kind === 'file') writeFileSync(inb.cache, '', { mode: 0o600, flag: 'wx' });
+        if (s.entry.kind === 'file' && !inb.partial)
+          writeFileSync(inb.cache, '', { mode: 0o600, flag: 'wx' });
       }
       if (s.error !== undefined) {
         inb.failed ??= s.error;
@@ -556,35 +614,116 @@ export class LocalEndpoint implements Endpoint {
         start: s.start,
         length: s.length,
         pieces: s.pieces,
+        ...(inb.partial ? { sync: true } : {}),
       });
       itemSegs.push(s);
     }
     const outcomes = items.length > 0 ? await this.pool.write(batch.data, items) : [];
+    const marks = new Map<string, { index: number; digest: string }[]>();
     outcomes.forEach((o, i) => {
       const s = itemSegs[i]!;
       const inb = this.inbound.get(s.entry.path)!;
       inb.got++;
-      if (o.ok) inb.pieces[s.index] = [...s.pieces];
-      else inb.failed ??= o.message;
+      if (o.ok) {
+        inb.pieces[s.index] = [...s.pieces];
+        if (inb.partial) {
+          const list = marks.get(s.entry.path) ?? [];
+          s.pieces.forEach((digest, k) => list.push({ index: s.offset / CHUNK_SIZE + k, digest }));
+          marks.set(s.entry.path, list);
+        }
+      } else inb.failed ??= o.message;
     });
-    this.db().write(() => {
-      for (const s of batch.segments) {
-        const path = s.entry.path;
-        const inb = this.inbound.get(path);
-        if (!inb) continue;
-        if (s.entry.kind !== 'file') inb.got = s.count;
-        if (inb.got < s.count) continue;
-        this.inbound.delete(path);
-        results.push(this.finishInbound(s, inb));
+    // The workers fdatasync'd these pieces: only now are they marked held (partial-store.ts).
+    for (const [path, list] of marks) {
+      const inb = this.inbound.get(path);
+      if (inb?.failed !== undefined) continue;
+      try {
+        this.partials!.mark(path, list);
+      } catch (e) {
+        if (inb) inb.failed ??= `cannot record the received pieces: ${describeIoError(e)}`;
       }
+    }
+    const done: [SegmentData, Inbound][] = [];
+    for (const s of batch.segments) {
+      const path = s.entry.path;
+      const inb = this.inbound.get(path);
+      if (!inb) continue;
+      if (s.entry.kind !== 'file') inb.got = s.count;
+      if (inb.got < s.count) continue;
+      this.inbound.delete(path);
+      done.push([s, inb]);
+    }
+    await Promise.all(done.map(([s, inb]) => this.verifyResumed(s, inb)));
+    this.db().write(() => {
+      for (const [s, inb] of done) results.push(this.finishInbound(s, inb));
     });
     return results;
+  }
+
+  /**
+   * The inbound state of a big file's first segment to arrive in this run (see
+   * PartialStore.begin): resumed from the pieces the sender skipped, or a fresh partial.
+   */
+  private inboundPartial(s: SegmentData): Inbound {
+    const skip = Array.isArray(s.skip) ? s.skip : [];
+    const b = this.partials!.begin(s.entry, s.count, skip);
+    const pieces = new Array<string[]>(s.count);
+    for (const [i, d] of b.held) pieces[i] = [d];
+    return {
+      cache: b.cache,
+      pieces,
+      got: b.held.size + (b.failed !== undefined ? skip.length : 0),
+      failed: b.failed,
+      vanished: false,
+      partial: true,
+      resumed: b.held.size > 0,
+    };
+  }
+
+  /** A resumed file is hashed whole before it is placed (PartialStore.checkWhole). */
+  private async verifyResumed(s: SegmentData, inb: Inbound): Promise<void> {
+    if (!inb.resumed || inb.failed !== undefined) return;
+    const digest = combineDigests(
+      this.hasher!,
+      inb.pieces.flat().map((h) => BigInt(`0x${h}`)),
+    );
+    inb.failed = await this.partials!.checkWhole(inb.cache, s.entry.size, digest);
+  }
+
+  async resumable(files: readonly Entry[]): Promise<ResumeOffer[]> {
+    for (const e of files) this.checkPath(e.path);
+    // A dry run neither reads nor discards partials: it sends nothing.
+    if (this.need().dryRun) return files.map((e) => ({ path: e.path, pieces: [] }));
+    return Promise.all(files.map((e) => this.partials!.offer(e)));
+  }
+
+  async pieceDigests(requests: readonly PieceRequest[]): Promise<PieceDigests[]> {
+    return Promise.all(
+      requests.map(async (q): Promise<PieceDigests> => {
+        this.checkPath(q.entry.path);
+        const e = q.entry;
+        const [r] = await this.pool.pieces([
+          {
+            abs: this.readable(e.path),
+            indices: q.indices,
+            expect: { size: e.size, mtimeMs: e.mtimeMs, ino: e.ino },
+          },
+        ]);
+        return r?.ok ? { ok: true, digests: r.digests } : { ok: false, message: r!.message };
+      }),
+    );
+  }
+
+  /** Drops what a finished-but-failed file left in the cache or the partial store. */
+  private dropStaged(path: string, inb: Inbound): void {
+    if (inb.partial) this.partials!.discard(path);
+    else rmSync(inb.cache, { force: true });
   }
 
   private finishInbound(s: SegmentData, inb: Inbound): PlaceResult {
     const path = s.entry.path;
     if (inb.failed !== undefined) {
-      rmSync(inb.cache, { force: true });
+      this.dropStaged(path, inb);
       return { path, ok: false, message: inb.failed, retry: true, vanished: inb.vanished };
     }
     try {
@@ -600,15 +739,16 @@ export class LocalEndpoint implements Endpoint {
           : undefined;
       const placed = this.place(path, inb.cache, s.entry, s.expect, s.force ?? false);
       if (typeof placed === 'string') {
-        rmSync(inb.cache, { force: true });
+        this.dropStaged(path, inb);
         return { path, ok: false, message: placed, retry: false };
       }
+      if (inb.partial) this.partials!.placed(path);
       this.db().put({ ...placed.entry, ...(digest !== undefined ? { digest } : {}) });
       return placed.warning !== undefined
         ? { path, ok: true, digest, warning: placed.warning }
         : { path, ok: true, digest };
     } catch (e) {
-      rmSync(inb.cache, { force: true });
+      this.dropStaged(path, inb);
       return { path, ok: false, message: `cannot place: ${describeIoError(e)}`, retry: true };
     }
   }
@@ -1021,20 +1161,10 @@ export class LocalEndpoint implements Endpoint {
   /** Adds the xattrs and access time this session carries; undefined when it carries none. */
   private decorator(): ((abs: string, e: Entry, st?: Stats) => Entry) | undefined {
     const sel = this.xattrSel();
-    const atime = this.need().placement.preserveAtime === true;
-    if (!sel && !atime) return undefined;
-    return (abs, e, st) => {
-      let out = e;
-      if (sel && e.kind !== 'symlink') {
-        const x = readXattrs(abs, sel);
-        if (x !== undefined) out = { ...out, xattrs: x };
-      }
-      if (atime && e.kind === 'file') {
-        const a = (st ?? lstatSync(abs)).atimeMs;
-        out = { ...out, atimeMs: a };
-      }
-      return out;
-    };
+    return decorator({
+      ...(sel ? { xattrs: sel } : {}),
+      atime: this.need().placement.preserveAtime === true,
+    });
   }
 
   /** The entry of what is at `path` now, as a scan of this session would describe it. */

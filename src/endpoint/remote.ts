@@ -24,9 +24,12 @@ import type {
   FinishOptions,
   HashReply,
   Pacer,
+  PieceDigests,
+  PieceRequest,
   PlaceResult,
   Prepared,
   RecordUpdate,
+  ResumeOffer,
   ScanReply,
   SessionSpec,
 } from './endpoint.js';
@@ -414,6 +417,14 @@ export class RemoteEndpoint implements Endpoint {
         });
       }
     }
+  }
+
+  async resumable(files: readonly Entry[]): Promise<ResumeOffer[]> {
+    return (await this.ep('resumable', files)) as ResumeOffer[];
+  }
+
+  async pieceDigests(requests: readonly PieceRequest[]): Promise<PieceDigests[]> {
+    return (await this.ep('pieceDigests', requests)) as PieceDigests[];
   }
 
   async apply(ops: readonly Op[]): Promise<ApplyResult[]> {

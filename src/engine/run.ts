@@ -39,6 +39,7 @@ import type {
 import type { RateLimiter } from '../transfer/rate-limiter.js';
 import type { SendItem } from '../transfer/pump.js';
 import { pump } from '../transfer/pump.js';
+import { planResume } from '../transfer/resume.js';
 
 export interface RunOptions {
   readonly identity: SessionIdentity;
@@ -102,7 +103,10 @@ export interface RunEvents {
 export interface RunSummary {
   direction: Direction;
   filesSent: number;
+  /** Bytes of file data that travelled (a resumed file counts only the pieces sent). */
   bytesSent: number;
+  /** Bytes of resumed big files not sent again: the receiver held them from a killed run. */
+  bytesResumed?: number;
   linksSent: number;
   dirsCreated: number;
   deleted: number;
@@ -935,11 +939,19 @@ async function transfer(
 ): Promise<void> {
   if (items.length === 0) return;
   const entries = new Map(items.map((i) => [i.entry.path, i.entry]));
+  // Big files interrupted by an earlier run: only the pieces the receiver lacks are sent.
+  const resume = await planResume(
+    sender,
+    receiver,
+    items.map((i) => i.entry),
+  );
+  const saved = (path: string): number => resume.savedBytes.get(path) ?? 0;
   opts.events?.planned?.(
     items.length,
-    items.reduce((n, i) => n + i.entry.size, 0),
+    items.reduce((n, i) => n + i.entry.size - saved(i.entry.path), 0),
   );
   await pump(sender, receiver, items, {
+    skip: resume.skip,
     limiter: opts.limiter,
     lanes: opts.lanes,
     ...(opts.signal ? { signal: opts.signal } : {}),
@@ -950,7 +962,9 @@ async function transfer(
         if (r.ok) {
           if (entry.kind === 'file') {
             summary.filesSent++;
-            summary.bytesSent += entry.size;
+            summary.bytesSent += entry.size - saved(r.path);
+            if (saved(r.path) > 0)
+              summary.bytesResumed = (summary.bytesResumed ?? 0) + saved(r.path);
           } else summary.linksSent++;
           opts.events?.change?.('send', r.path);
           if (r.warning !== undefined) {

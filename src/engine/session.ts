@@ -8,6 +8,9 @@ import { dirname, resolve } from 'node:path';
 import { isWithin } from '../core/paths.js';
 import { SessionError } from '../errors.js';
 import { LocalEndpoint } from '../endpoint/local.js';
+import type { LocalEndpointOptions } from '../endpoint/local.js';
+import { ScanThreads } from '../scan/scan-thread.js';
+import type { ScanProgress } from '../scan/scanner.js';
 import type { Credentials, RemoteTarget } from '../endpoint/remote.js';
 import { RemoteEndpoint } from '../endpoint/remote.js';
 import { WorkPool } from '../hash/pool.js';
@@ -35,6 +38,10 @@ export interface SessionConfig {
   readonly preserveGid: boolean;
   readonly targetRate?: number;
   readonly transferThreads: number;
+  /** --scan-threads: scans at once in worker threads (default 2); 0 on the main thread. */
+  readonly scanThreads?: number;
+  /** Hears the progress of each local side's full scan (the display on huge trees). */
+  readonly onScanProgress?: (side: 'local' | 'peer', p: ScanProgress) => void;
   readonly localDbDir?: string;
   readonly remoteDbDir?: string;
   readonly signal?: AbortSignal;
@@ -107,8 +114,9 @@ export async function runLocalPeerSession(cfg: SessionConfig): Promise<RunSummar
   checkLocalPeerDirs(cfg.localDir, cfg.remoteDir);
   const pool = cfg.pool ?? new WorkPool();
   try {
-    const local = new LocalEndpoint(pool, 'local');
-    const peer = new LocalEndpoint(pool, 'peer');
+    const scans = scanSetup(cfg);
+    const local = new LocalEndpoint(pool, 'local', scans('local'));
+    const peer = new LocalEndpoint(pool, 'peer', scans('peer'));
     return await runOnce(runOptionsFor(cfg, resolve(cfg.remoteDir), ''), local, peer);
   } finally {
     if (cfg.pool === undefined) await pool.close();
@@ -128,7 +136,7 @@ async function runRemotePeerSession(
         : remote.target,
       remote.credentials,
     );
-    const local = new LocalEndpoint(pool, 'local');
+    const local = new LocalEndpoint(pool, 'local', scanSetup(cfg)('local'));
     const t = remote.target;
     // The host alone: a daemon moved to another port still serves the same session.
     return await runOnce(runOptionsFor(cfg, cfg.remoteDir, t.host), local, peer);
@@ -146,12 +154,23 @@ export async function runLocalPeerContinuous(
   checkLocalPeerDirs(cfg.localDir, cfg.remoteDir);
   const pool = cfg.pool ?? new WorkPool();
   try {
-    const local = new LocalEndpoint(pool, 'local');
-    const peer = new LocalEndpoint(pool, 'peer');
+    const scans = scanSetup(cfg);
+    const local = new LocalEndpoint(pool, 'local', scans('local'));
+    const peer = new LocalEndpoint(pool, 'peer', scans('peer'));
     return await runContinuous(runOptionsFor(cfg, resolve(cfg.remoteDir), ''), local, peer, copts);
   } finally {
     if (cfg.pool === undefined) await pool.close();
   }
+}
+
+/** The scan settings of each local endpoint: one set of scan threads for the session. */
+function scanSetup(cfg: SessionConfig): (side: 'local' | 'peer') => LocalEndpointOptions {
+  const threads = new ScanThreads(cfg.scanThreads);
+  const progress = cfg.onScanProgress;
+  return (side) => ({
+    scanThreads: threads,
+    ...(progress ? { onScanProgress: (p: ScanProgress) => progress(side, p) } : {}),
+  });
 }
 
 /** The engine's options for a session; the peer's directory and host as the identity records them. */

@@ -7,6 +7,8 @@ import { Piscina } from 'piscina';
 import type {
   Expect,
   HashOutcome,
+  PieceOutcome,
+  PieceTask,
   ReadReply,
   ReadSegment,
   WriteItem,
@@ -16,6 +18,8 @@ import type {
 export type {
   Expect,
   HashOutcome,
+  PieceOutcome,
+  PieceTask,
   ReadReply,
   ReadOutcome,
   ReadSegment,
@@ -65,6 +69,10 @@ export class WorkPool {
 
   hash(files: { abs: string; expect: Expect }[]): Promise<HashOutcome[]> {
     return this.pool.run({ files }, { name: 'hash' }) as Promise<HashOutcome[]>;
+  }
+
+  pieces(files: PieceTask[]): Promise<PieceOutcome[]> {
+    return this.pool.run({ files }, { name: 'pieces' }) as Promise<PieceOutcome[]>;
   }
 
   async close(): Promise<void> {

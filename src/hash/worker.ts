@@ -6,7 +6,15 @@
  * Tasks work on batches (many small files, or pieces of big ones) to keep the per-message
  * cost of the pool small. Buffers travel between threads by transfer, never by copy.
  */
-import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fdatasyncSync,
+  fstatSync,
+  openSync,
+  readSync,
+  writeSync,
+} from 'node:fs';
 import type { Stats } from 'node:fs';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { CHUNK_SIZE, combineDigests, loadHasher, pieceDigest, pieceHex } from './digest.js';
@@ -50,7 +58,24 @@ export interface WriteItem {
   readonly length: number;
   /** Expected piece digests (hex) of the bytes, one per CHUNK_SIZE piece. */
   readonly pieces: readonly string[];
+  /**
+   * Make the bytes durable (fdatasync) before answering: a resumable big file's piece is
+   * only marked held in its manifest once its data would survive a crash.
+   */
+  readonly sync?: boolean;
 }
+
+/** Digests of some CHUNK_SIZE pieces of one file (resume: no data leaves the worker). */
+export interface PieceTask {
+  readonly abs: string;
+  readonly indices: readonly number[];
+  /** When given, the file must still be this one (the sender's file); else any size. */
+  readonly expect?: Expect;
+}
+
+export type PieceOutcome =
+  | { readonly ok: true; readonly digests: string[] }
+  | { readonly ok: false; readonly message: string; readonly vanished: boolean };
 
 export type WriteOutcome =
   | { readonly ok: true }
@@ -158,6 +183,7 @@ export async function write(task: {
       fd = openSync(it.abs, constants.O_WRONLY | constants.O_NOFOLLOW);
       let put = 0;
       while (put < it.length) put += writeSync(fd, bytes, put, it.length - put, it.offset + put);
+      if (it.sync) fdatasyncSync(fd);
       out.push({ ok: true });
     } catch (e) {
       out.push({ ok: false, message: ioMessage(e).message, mismatch: false });
@@ -200,6 +226,46 @@ export async function hash(task: {
         (pos !== f.expect.size ? 'file changed size while reading' : undefined);
       if (after) throw new Error(after);
       out.push({ ok: true, digest: combineDigests(h, pieces) });
+    } catch (e) {
+      out.push({ ok: false, ...ioMessage(e) });
+    } finally {
+      if (fd >= 0) closeSync(fd);
+    }
+  }
+  return out;
+}
+
+/**
+ * Digests of the asked pieces of each file. A piece beyond the end of the file (a partial
+ * copy whose tail was never written) gets the digest of what is there, which cannot match.
+ */
+export async function pieces(task: { files: PieceTask[] }): Promise<PieceOutcome[]> {
+  const h = await loadHasher();
+  const buf = new Uint8Array(CHUNK_SIZE);
+  const out: PieceOutcome[] = [];
+  for (const f of task.files) {
+    let fd = -1;
+    try {
+      fd = openSync(f.abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const st = fstatSync(fd);
+      const before = f.expect ? changed(st, f.expect) : undefined;
+      if (before) throw new Error(before);
+      const size = f.expect?.size ?? st.size;
+      const digests: string[] = [];
+      for (const i of f.indices) {
+        const offset = i * CHUNK_SIZE;
+        const want = Math.max(0, Math.min(CHUNK_SIZE, size - offset));
+        let got = 0;
+        while (got < want) {
+          const n = readSync(fd, buf, got, want - got, offset + got);
+          if (n === 0) break;
+          got += n;
+        }
+        digests.push(pieceHex(pieceDigest(h, buf.subarray(0, got))));
+      }
+      const after = f.expect ? changed(fstatSync(fd), f.expect) : undefined;
+      if (after) throw new Error(after);
+      out.push({ ok: true, digests });
     } catch (e) {
       out.push({ ok: false, ...ioMessage(e) });
     } finally {

@@ -1,14 +1,20 @@
 /**
- * Scans one side's tree and diffs it against that side's snapshot, one directory at a time.
+ * Scans one side's tree and diffs it against that side's snapshot, one directory at a time,
+ * as soon as the crawl reads it: nothing of a directory is kept once it is diffed, so the
+ * memory of a scan grows with the changes found, not with the tree.
  *
  * fdir drives the crawl. It reads each directory once through an injected fs; that seam
- * records each directory's typed listing, so the scanner sees what fdir leaves out (FIFOs,
- * sockets, devices: skipped with a warning) and which directories could not be read. The
- * children of an unreadable directory are never diffed: nothing below it can look deleted.
+ * hands each directory's listing to the diff, so the scanner sees what fdir leaves out
+ * (FIFOs, sockets, devices: skipped with a warning) and which directories could not be read.
+ * The children of an unreadable directory are never diffed: nothing below it can look
+ * deleted.
  *
  * Each directory's children are lstat'ed synchronously in one batch (Perf: about 2.5 times
- * faster than a promise per file on Node 20) and compared with the snapshot's records for
- * that directory, fetched with one indexed query.
+ * faster than a promise per file on Node 20) and compared with the snapshot's compact
+ * record of that directory (snapshot/dir-record.ts) in place: an unchanged child costs no
+ * SQLite row and no object. Only a changed, added or deleted child has its row read. A
+ * directory without a record (not rebuilt yet, or an older database) is compared with its
+ * rows, as before schema 004.
  */
 import * as nodeFs from 'node:fs';
 import type { Dirent, Stats } from 'node:fs';
@@ -18,10 +24,13 @@ import type { FSLike } from 'fdir';
 import type { Change, SnapshotRecord } from '../core/change.js';
 import { detectRenames, diffChildren } from '../core/change.js';
 import type { Entry } from '../core/entry.js';
+import { sameLocalState } from '../core/entry.js';
 import type { Filter } from '../core/filter.js';
 import { PRIVATE_DIR, comparePaths, joinRel, parentOf } from '../core/paths.js';
 import type { Problem, Warning } from '../core/problem.js';
 import { describeIoError, errnoCode } from '../errors.js';
+import type { StoredDirRecord } from '../snapshot/store.js';
+import { DirRecordReader } from '../snapshot/dir-record.js';
 import { FollowedLinks } from './follow.js';
 
 export interface ScanSource {
@@ -29,6 +38,10 @@ export interface ScanSource {
   children(dir: string): SnapshotRecord[];
   /** Synced entries strictly below a path (for renamed directories). */
   descendants(path: string): Entry[];
+  /** The compact record of a directory's children, when the snapshot has one. */
+  dirRecord?(dir: string): StoredDirRecord | undefined;
+  /** One record (read for the children a compact record shows changed). */
+  get?(path: string): SnapshotRecord | undefined;
 }
 
 export interface ScanOptions {
@@ -42,7 +55,20 @@ export interface ScanOptions {
   readonly symlinks?: SymlinkMode;
   /** Adds what only some sessions need (xattrs, access time) to a scanned entry. */
   readonly decorate?: (abs: string, entry: Entry, st: Stats) => Entry;
+  /**
+   * Called about every PROGRESS_EVERY directories with the totals so far, so a display can
+   * show that the scan of a huge tree is moving. It must not throw.
+   */
+  readonly onProgress?: (p: ScanProgress) => void;
 }
+
+export interface ScanProgress {
+  readonly dirs: number;
+  readonly files: number;
+  readonly bytes: number;
+}
+
+export const PROGRESS_EVERY = 256;
 
 export type SymlinkMode = 'copy' | 'skip' | 'follow';
 
@@ -64,6 +90,9 @@ export interface ScanResult {
 
 /** The names in one directory, as read during the crawl. */
 type Listing = string[];
+
+/** Receives each directory's listing as soon as the crawl has read it. */
+type Visit = (dir: string, listing: Listing) => void;
 
 export function entryFromStats(path: string, st: Stats, target?: string): Entry | undefined {
   const kind = st.isFile()
@@ -96,16 +125,10 @@ function specialKind(st: Stats): string {
 }
 
 /**
- * Crawls `root` (or the subtree `start` of it) and returns each readable directory's
- * listing, keyed by relative path, into `listings`.
+ * Crawls `root` (or the subtree `start` of it) and hands each readable directory's listing
+ * to `visit` as soon as it is read.
  */
-function crawl(
-  root: string,
-  problems: Problem[],
-  filter?: Filter,
-  start = '',
-  listings = new Map<string, Listing>(),
-): Map<string, Listing> {
+function crawl(root: string, problems: Problem[], visit: Visit, filter?: Filter, start = ''): void {
   const rootWithSep = root.endsWith('/') ? root : `${root}/`;
   const relOf = (abs: string): string => {
     const a = abs.endsWith('/') ? abs : `${abs}/`;
@@ -124,7 +147,7 @@ function crawl(
       }
       throw e;
     }
-    listings.set(
+    visit(
       relOf(path),
       ents.map((d) => d.name),
     );
@@ -144,7 +167,6 @@ function crawl(
     .exclude((name, path) => name === PRIVATE_DIR || (filter?.excluded(relOf(path), true) ?? false))
     .crawl(start === '' ? root : join(root, start))
     .sync();
-  return listings;
 }
 
 /** True when the root holds nothing but the private directory (or cannot be read). */
@@ -222,49 +244,79 @@ function crawlScoped(
       if (!d.isDirectory() || d.name === PRIVATE_DIR) continue;
       const path = joinRel(dir, d.name);
       if (!isKnownDir(records.get(path)) && !listings.has(path))
-        if (!filter?.excluded(path, true)) crawl(root, problems, filter, path, listings);
+        if (!filter?.excluded(path, true))
+          crawl(root, problems, (d, l) => listings.set(d, l), filter, path);
     }
   }
   return listings;
 }
+
+const KIND_FILE = 1;
+const KIND_DIR = 2;
+const KIND_SYMLINK = 3;
 
 export function scanTree(opts: ScanOptions): ScanResult {
   const problems: Problem[] = [];
   const warnings: Warning[] = [];
   const stats: ScanStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
   const filter = opts.filter;
-  const listings = opts.scope
-    ? crawlScoped(opts.root, opts.scope, opts.snapshot, problems, filter)
-    : crawl(opts.root, problems, filter);
-  if (opts.scope && !listings.has('') && !rootIsEmpty(opts.root)) {
-    stats.rootHasEntries = true;
-  } else if (!listings.has('')) {
-    // The root itself could not be read: callers decide (this is a safety halt).
-    return { changes: [], problems, warnings, stats };
-  }
-  const changes: Change[] = [];
-  const dirs = [...listings.keys()].sort(comparePaths);
-  const follow = new FollowedLinks();
-  const seen = new Set(dirs);
-  for (let di = 0; di < dirs.length; di++) {
-    const dir = dirs[di]!;
-    const listing = listings.get(dir)!;
+  const snapshot = opts.snapshot;
+  const follow = opts.symlinks === 'follow' ? new FollowedLinks() : undefined;
+  // Changes of the directories that have any, keyed by directory; put in path order at the
+  // end, as if the directories had been visited in order.
+  const byDir = new Map<string, Change[]>();
+  // -n follow only: a directory reached through two links is diffed once.
+  const visitedDirs = follow ? new Set<string>() : undefined;
+  let rootRead = false;
+  let visited = 0;
+  // An excluded path is left alone whether or not it is still there: its record stays and
+  // its deletion does not propagate (it is in `unknown` only while it exists). Perf: only
+  // deletions are checked, the rest were filtered as they were listed.
+  const goneExcluded = (path: string, old: Entry | null | undefined): boolean =>
+    filter !== undefined &&
+    old !== null &&
+    old !== undefined &&
+    filter.excluded(path, old.kind === 'dir');
+
+  const visit: Visit = (dir, listing) => {
+    if (visitedDirs) {
+      if (visitedDirs.has(dir)) return;
+      visitedDirs.add(dir);
+    }
+    if (dir === '') rootRead = true;
+    if (opts.onProgress && ++visited % PROGRESS_EVERY === 0)
+      opts.onProgress({ dirs: visited, files: stats.files, bytes: stats.bytes });
+    const stored = snapshot.get ? snapshot.dirRecord?.(dir) : undefined;
+    const get = (path: string): SnapshotRecord | undefined => snapshot.get?.(path);
+    const record = stored ? new DirRecordReader(stored.names, stored.attrs) : undefined;
+    // The record is sorted by name; walking the listing in the same order pairs them up.
+    if (record) listing.sort();
+    const changes: Change[] = [];
+    /** Without a record: every child, diffed against the rows at the end. */
     const current: Entry[] = [];
     const unknown = new Set<string>();
+    const gone: string[] = [];
+    const goneName = (name: string): void => {
+      gone.push(name);
+    };
     const absDir = dir === '' ? opts.root : join(opts.root, dir);
     for (const name of listing) {
       if (name === PRIVATE_DIR) continue;
+      const k = record ? record.seek(name, goneName) : -1;
       const path = joinRel(dir, name);
-      const abs = join(absDir, name);
-      let st: Stats;
+      const abs = `${absDir}/${name}`;
+      let st: Stats | undefined;
       try {
-        st = nodeFs.lstatSync(abs);
+        // Perf: no exception (with its stack) for a file that vanished since the listing.
+        st = nodeFs.lstatSync(abs, { throwIfNoEntry: false });
       } catch (e) {
+        problems.push({ path, message: `cannot stat: ${describeIoError(e)}` });
+        unknown.add(path);
+        continue;
+      }
+      if (st === undefined) {
         // Vanished since the listing: it simply is not there.
-        if (errnoCode(e) !== 'ENOENT') {
-          problems.push({ path, message: `cannot stat: ${describeIoError(e)}` });
-          unknown.add(path);
-        }
+        if (k >= 0) gone.push(name);
         continue;
       }
       let target: string | undefined;
@@ -272,7 +324,7 @@ export function scanTree(opts: ScanOptions): ScanResult {
         unknown.add(path);
         continue;
       }
-      if (st.isSymbolicLink() && opts.symlinks === 'follow') {
+      if (follow && st.isSymbolicLink()) {
         const r = follow.resolve(abs, absDir);
         if (r.kind === 'loop' || r.kind === 'error') {
           problems.push({ path, message: r.message });
@@ -281,16 +333,9 @@ export function scanTree(opts: ScanOptions): ScanResult {
         }
         if (r.kind === 'ok') {
           st = r.stats;
-          if (st.isDirectory() && !filter?.excluded(path, true)) {
-            // The followed directory is crawled under the link's own path.
-            crawl(opts.root, problems, filter, path, listings);
-            for (const k of listings.keys()) {
-              if (!seen.has(k)) {
-                seen.add(k);
-                dirs.push(k);
-              }
-            }
-          }
+          // The followed directory is crawled under the link's own path.
+          if (st.isDirectory() && !filter?.excluded(path, true))
+            crawl(opts.root, problems, visit, filter, path);
         }
       }
       if (filter?.excluded(path, st.isDirectory())) {
@@ -298,20 +343,14 @@ export function scanTree(opts: ScanOptions): ScanResult {
         unknown.add(path);
         continue;
       }
-      if (st.isSymbolicLink()) {
-        try {
-          target = nodeFs.readlinkSync(abs);
-        } catch (e) {
-          if (errnoCode(e) !== 'ENOENT') {
-            problems.push({ path, message: `cannot read link: ${describeIoError(e)}` });
-            unknown.add(path);
-          }
-          continue;
-        }
-      }
-      let e = entryFromStats(path, st, target);
-      if (e !== undefined && opts.decorate) e = opts.decorate(abs, e, st);
-      if (e === undefined) {
+      const kind = st.isFile()
+        ? KIND_FILE
+        : st.isDirectory()
+          ? KIND_DIR
+          : st.isSymbolicLink()
+            ? KIND_SYMLINK
+            : 0;
+      if (kind === 0) {
         warnings.push({
           path,
           message: `skipped: ${specialKind(st)} (only files, directories and symbolic links are synced)`,
@@ -319,29 +358,82 @@ export function scanTree(opts: ScanOptions): ScanResult {
         unknown.add(path);
         continue;
       }
-      if (e.kind === 'file') {
+      if (kind === KIND_SYMLINK) {
+        try {
+          target = nodeFs.readlinkSync(abs);
+        } catch (e) {
+          if (errnoCode(e) !== 'ENOENT') {
+            problems.push({ path, message: `cannot read link: ${describeIoError(e)}` });
+            unknown.add(path);
+          } else if (k >= 0) gone.push(name);
+          continue;
+        }
+      }
+      const size = kind === KIND_FILE ? st.size : 0;
+      if (kind === KIND_FILE) {
         stats.files++;
-        stats.bytes += e.size;
-      } else if (e.kind === 'dir') {
-        // A directory that could not be listed has no listing, so its children are never
-        // diffed and keep their snapshot records.
+        stats.bytes += size;
+      } else if (kind === KIND_DIR) {
+        // A directory that could not be listed is never visited, so its children are
+        // never diffed and keep their snapshot records.
         stats.dirs++;
       } else stats.symlinks++;
-      current.push(e);
-    }
-    let before = opts.snapshot.children(dir);
-    if (unknown.size > 0) before = before.filter((r) => !unknown.has(r.path));
-    for (const c of diffChildren(before, current)) {
-      // An excluded path is left alone whether or not it is still there: its record stays
-      // and its deletion does not propagate (it is in `unknown` only while it exists).
-      // Perf: only deletions are checked, the rest were filtered as they were listed.
-      if (filter && c.new === null && c.old && filter.excluded(c.path, c.old.kind === 'dir'))
+      // Perf: the common case of a rescan, decided without an object (links and xattrs,
+      // which the record does not hold, take the row path below).
+      const unchanged =
+        k >= 0 &&
+        target === undefined &&
+        record!.same(k, kind, size, st.mtimeMs, st.mode & 0o7777, st.ino, st.uid, st.gid);
+      if (unchanged && !opts.decorate) continue;
+      let e = entryFromStats(path, st, target)!;
+      if (opts.decorate) e = opts.decorate(abs, e, st);
+      if (!record) {
+        current.push(e);
         continue;
-      changes.push(c);
+      }
+      if (unchanged && e.xattrs === undefined) continue;
+      const r = k >= 0 ? get(path) : undefined;
+      if (r === undefined) changes.push({ path, old: null, new: e });
+      else if (r.entry === null || r.state !== 'synced' || !sameLocalState(r.entry, e))
+        changes.push({ path, old: r.entry, new: e });
     }
+    if (record) {
+      record.rest(goneName);
+      for (const name of gone) {
+        const r = get(joinRel(dir, name));
+        // A record that was never synced and is gone now still yields a change, so that
+        // its row is dropped.
+        if (r && !goneExcluded(r.path, r.entry))
+          changes.push({ path: r.path, old: r.entry, new: null });
+      }
+    } else {
+      let before = snapshot.children(dir);
+      if (unknown.size > 0) before = before.filter((r) => !unknown.has(r.path));
+      for (const c of diffChildren(before, current))
+        if (c.new !== null || !goneExcluded(c.path, c.old)) changes.push(c);
+    }
+    if (changes.length > 0) byDir.set(dir, changes);
+  };
+
+  if (opts.scope) {
+    const listings = crawlScoped(opts.root, opts.scope, snapshot, problems, filter);
+    if (!listings.has('') && !rootIsEmpty(opts.root)) stats.rootHasEntries = true;
+    for (const dir of [...listings.keys()].sort(comparePaths)) visit(dir, listings.get(dir)!);
+    if (stats.rootHasEntries) rootRead = true;
+  } else {
+    crawl(opts.root, problems, visit, filter);
+  }
+  if (!rootRead) {
+    // The root itself could not be read: callers decide (this is a safety halt).
+    return { changes: [], problems, warnings, stats };
+  }
+  const changes: Change[] = [];
+  for (const dir of [...byDir.keys()].sort(comparePaths)) {
+    // A loop, not push(...): an initial scan can find 100k+ changes in one directory.
+    for (const c of byDir.get(dir)!) changes.push(c);
   }
   return {
-    changes: detectRenames(changes, (p) => opts.snapshot.descendants(p)),
+    changes: detectRenames(changes, (p) => snapshot.descendants(p)),
     problems,
     warnings,
     stats,

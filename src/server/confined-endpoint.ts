@@ -30,9 +30,12 @@ import type {
   Endpoint,
   FinishOptions,
   HashReply,
+  PieceDigests,
+  PieceRequest,
   PlaceResult,
   Prepared,
   RecordUpdate,
+  ResumeOffer,
   ScanReply,
   SessionSpec,
 } from '../endpoint/endpoint.js';
@@ -193,7 +196,12 @@ export class ConfinedEndpoint implements Endpoint {
     // The private directory and the session's own directory must be real directories: a
     // link planted there would send the database or the transfer cache elsewhere.
     const name = this.need().identity.name;
-    for (const rel of [PRIVATE_DIR, `${PRIVATE_DIR}/${name}`, `${PRIVATE_DIR}/${name}/cache`]) {
+    for (const rel of [
+      PRIVATE_DIR,
+      `${PRIVATE_DIR}/${name}`,
+      `${PRIVATE_DIR}/${name}/cache`,
+      `${PRIVATE_DIR}/${name}/partial`,
+    ]) {
       const abs = join(this.root, rel);
       let st;
       try {
@@ -293,6 +301,31 @@ export class ConfinedEndpoint implements Endpoint {
         s.entry.kind === 'file' ? { ...s, entry: { ...s.entry, mode: fm } } : s,
       ),
     });
+  }
+
+  async resumable(files: readonly Entry[]): Promise<ResumeOffer[]> {
+    const g = new ParentGuard(this.root);
+    for (const e of files) {
+      g.check(e.path);
+      if (this.excluded(e.path)) this.refuseExcluded(e.path, 'resume');
+    }
+    return this.inner.resumable(files);
+  }
+
+  async pieceDigests(requests: readonly PieceRequest[]): Promise<PieceDigests[]> {
+    const g = new ParentGuard(this.root);
+    for (const q of requests) {
+      g.check(q.entry.path);
+      if (this.excluded(q.entry.path)) this.refuseExcluded(q.entry.path, 'hash');
+      // A request is bounded by the file's own pieces; anything else is a confused client.
+      const count = Math.ceil(q.entry.size / CHUNK_SIZE);
+      if (
+        !Array.isArray(q.indices) ||
+        q.indices.some((i) => !(Number.isSafeInteger(i) && i >= 0 && i < count))
+      )
+        throw new SessionError('ERR_PEER', 'The client asked for pieces outside the file.');
+    }
+    return this.inner.pieceDigests(requests);
   }
 
   async apply(ops: readonly Op[]): Promise<ApplyResult[]> {

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import type { Http2Session, Http2Server, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { AsyncError, describeIoError, errnoCode } from '../errors.js';
 import { LocalEndpoint } from '../endpoint/local.js';
@@ -51,6 +51,8 @@ const JSON_CALLS = new Set([
   'scan',
   'list',
   'hash',
+  'resumable',
+  'pieceDigests',
   'apply',
   'settle',
   'record',
@@ -98,6 +100,12 @@ export class Daemon {
     }
     const pool = new WorkPool();
     const d = new Daemon(cfg, server, pool, fingerprint, created, events);
+    // The raw socket of each new connection, for watchLiveness (the session only exposes a
+    // proxy that may not destroy it). Prepended: it runs just before the HTTP/2 handler that
+    // creates the session and emits 'session' for this very socket.
+    server.prependListener(cfg.plaintext ? 'connection' : 'secureConnection', (sock: Socket) => {
+      d.rawSocket = sock;
+    });
     server.on('session', (s) => d.onSession(s));
     server.on('stream', (stream, headers) => d.onStream(stream, headers));
     // A client speaking garbage, or going away mid-handshake, must not stop the others.
@@ -138,8 +146,16 @@ export class Daemon {
     await this.pool.close();
   }
 
+  /** See Daemon.start: the socket of the connection whose session is being set up. */
+  private rawSocket: Socket | undefined;
+
   private onSession(s: Http2Session): void {
     const sock = s.socket;
+    const raw =
+      this.rawSocket !== undefined && this.rawSocket.remotePort === sock?.remotePort
+        ? this.rawSocket
+        : undefined;
+    this.rawSocket = undefined;
     const conn: Conn = {
       source: sock?.remoteAddress ?? 'unknown',
       nonce: randomBytes(32).toString('base64url'),
@@ -158,7 +174,11 @@ export class Daemon {
     s.on('error', () => undefined);
     // An idle connection is closed after 15 minutes; a run's calls keep it busy.
     s.setTimeout(15 * 60_000, () => s.close());
+    const alive = watchLiveness(s, raw, () =>
+      this.log(conn, 'client stopped answering pings; connection dropped'),
+    );
     s.once('close', () => {
+      clearInterval(alive);
       this.conns.delete(s);
       void this.abandon(conn);
     });
@@ -343,6 +363,52 @@ export class Daemon {
     this.log(conn, 'logged in');
     this.reply(stream, 200, { ok: { user: user.name } });
   }
+}
+
+/**
+ * Seconds between liveness pings (ASYNC_SERVER_PING_SECONDS, default 15); a connection whose
+ * ping stays unanswered for four intervals is dropped (a ping waits behind what the kernel
+ * already buffers for a slow link: 60 s by default leaves room for a few MB at 1 Mb/s).
+ */
+function pingInterval(): number {
+  const v = Number(process.env.ASYNC_SERVER_PING_SECONDS);
+  return Number.isFinite(v) && v > 0 ? v * 1000 : 15_000;
+}
+
+/**
+ * Pings the client and drops the connection when it stops answering. Needed because a client
+ * killed while the server was blocked writing to it (a pull: the server sends, the client's
+ * window is full) is otherwise never noticed: Node's HTTP/2 session stops reading its socket
+ * while a write is pending, so neither the peer's reset nor its close arrives, and the
+ * session (and its lock) would stay open until the idle timeout.
+ */
+function watchLiveness(
+  s: Http2Session,
+  raw: Socket | undefined,
+  onDead: () => void,
+): NodeJS.Timeout {
+  const every = pingInterval();
+  let sentAt = 0;
+  const timer = setInterval(() => {
+    if (s.closed || s.destroyed) return;
+    if (sentAt !== 0) {
+      if (Date.now() - sentAt > 4 * every) {
+        onDead();
+        s.destroy();
+        // The session's own destroy waits for the pending socket write, which never ends.
+        raw?.destroy();
+      }
+      return;
+    }
+    sentAt = Date.now();
+    try {
+      s.ping(() => (sentAt = 0));
+    } catch {
+      sentAt = 0;
+    }
+  }, every);
+  timer.unref();
+  return timer;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -8,13 +8,25 @@
  * being killed (SIGKILL) at any moment; after a power loss the last transactions may be
  * rolled back, which only makes the next run redo work: a path is recorded as synced only
  * after its data is in place, so a lost record means a resend, never a lost file.
+ *
+ * Per-directory records (schema 004, dir-record.ts) are a cache of the entries rows that the
+ * scan reads instead of the rows. Every write path below deletes the record of each
+ * directory whose children it changes, in the same transaction as the rows (touchDir), and
+ * remembers the directory; flushDirRecords() rebuilds the remembered records in one
+ * transaction (LocalEndpoint calls it before each scan, close() at the end). A record that
+ * exists therefore always matches its rows; one that is missing costs a slower scan of that
+ * directory. Meta `dir_records` is 'complete' only while no directory lacks its record, so
+ * records lost to a kill -9 between a write and the flush are all rebuilt after the next
+ * open for writing.
  */
 import type { Change, PathState, SnapshotRecord } from '../core/change.js';
 import type { Entry, EntryKind } from '../core/entry.js';
 import { baseName, joinRel, parentOf } from '../core/paths.js';
 import type { Keep } from '../core/reconcile-bidi.js';
 import { SessionError } from '../errors.js';
-import type { SqliteDriver } from './driver.js';
+import type { RecordChild } from './dir-record.js';
+import { FLAG_READ_ROW, encodeDirRecord } from './dir-record.js';
+import type { DriverName, SqliteDriver } from './driver.js';
 import { sqliteErrorCode } from './driver.js';
 import { latestSchemaVersion, migrations } from './schema.js';
 import { snapshotDriver } from './select-driver.js';
@@ -48,6 +60,49 @@ interface Row {
 }
 
 export type StateCounts = Record<PathState, number>;
+
+/** The columns of a row that go into its directory's record. */
+interface RecordRow {
+  dir: string;
+  name: string;
+  kind: number | null;
+  size: number | null;
+  mtime: number | null;
+  mode: number | null;
+  ino: number | null;
+  uid: number | null;
+  gid: number | null;
+  extra: number;
+  state: number;
+}
+
+const RECORD_COLUMNS =
+  'dir, name, kind, size, mtime, mode, ino, uid, gid, (target IS NOT NULL OR xattrs IS NOT NULL) AS extra, state';
+
+function recordChild(r: RecordRow): RecordChild {
+  const kind = r.kind ?? 0;
+  return {
+    name: r.name,
+    kind,
+    // sameLocalState compares the stored size; the scan's lstat gives 0 for non-files.
+    size: r.size ?? 0,
+    mtime: r.mtime ?? 0,
+    mode: r.mode ?? 0,
+    ino: r.ino ?? 0,
+    uid: r.uid ?? 0,
+    gid: r.gid ?? 0,
+    flags: kind === 0 || r.state !== 0 || r.extra !== 0 ? FLAG_READ_ROW : 0,
+  };
+}
+
+/** A directory's record as stored: see dir-record.ts for the layout. */
+export interface StoredDirRecord {
+  readonly names: string;
+  readonly attrs: Uint8Array;
+}
+
+/** The oldest schema a read-only open can read: 004 only added the dirs cache. */
+const MIN_READABLE_SCHEMA = 3;
 
 function rowToRecord(r: Row): SnapshotRecord {
   const path = joinRel(r.dir, r.name);
@@ -86,11 +141,30 @@ export class SnapshotStore {
   readonly path: string;
   private readonly db: SqliteDriver;
   private readonly stmts: ReturnType<SnapshotStore['prepare']>;
+  private readonly records: ReturnType<SnapshotStore['prepareRecords']> | undefined;
+  /** Directories whose record was deleted and not rebuilt yet. */
+  private readonly dirty = new Set<string>();
+  /** Every record must be rebuilt (an older schema, or a kill -9 before a flush). */
+  private allDirty = false;
+  /**
+   * Directories whose record was already deleted in the current outermost transaction
+   * (Perf: one DELETE per directory and batch, not per put). Cleared at the end of every
+   * transaction and on any rollback, after which deleting again is merely redundant.
+   */
+  private readonly deletedInTx = new Set<string>();
+  private depth = 0;
+  /** Meta dir_records is known to say 'partial' (set before the first record is dropped). */
+  private markedPartial = false;
 
-  private constructor(path: string, db: SqliteDriver) {
+  private constructor(path: string, db: SqliteDriver, readonly_: boolean) {
     this.path = path;
     this.db = db;
     this.stmts = this.prepare();
+    this.records = this.hasTable('dirs') ? this.prepareRecords() : undefined;
+    if (!readonly_ && this.records && this.getMeta('dir_records') !== 'complete') {
+      this.allDirty = true;
+      this.markedPartial = this.getMeta('dir_records') === 'partial';
+    }
   }
 
   /**
@@ -129,22 +203,25 @@ export class SnapshotStore {
       if (version < latest && !opts.readonly) {
         db.transaction(() => {
           for (const m of migrations().slice(version)) db.exec(m.sql);
+          // Whatever an upgraded file says of its records, they are rebuilt (the flag may
+          // come from a copy whose records table was dropped by hand).
+          db.prepare("DELETE FROM meta WHERE key = 'dir_records'").run();
           db.pragma(`user_version = ${latest}`);
         });
       }
       if (version === 0 && opts.readonly) throw new Error('empty database');
-      if (version < latest && opts.readonly) {
+      if (version < MIN_READABLE_SCHEMA && opts.readonly) {
         // A read-only reader (asyncadmin) cannot upgrade the file, and the statements of
         // this version name columns the older schema lacks.
         throw new SessionError(
           'ERR_DB_SCHEMA',
-          `Snapshot database ${path} has schema version ${version}, older than this program's (${latest}); it was last used by an older async.`,
+          `Snapshot database ${path} has schema version ${version}, older than this program can read (${MIN_READABLE_SCHEMA}); it was last used by an older async.`,
           'Run the session once with this version of async (it upgrades the database), then read it again.',
         );
       }
       // Touch the table so a damaged file fails here, not in the middle of a run.
       db.prepare('SELECT count(*) FROM meta').get();
-      return new SnapshotStore(path, db);
+      return new SnapshotStore(path, db, opts.readonly ?? false);
     } catch (e) {
       db.close();
       if (e instanceof SessionError) throw e;
@@ -197,6 +274,31 @@ export class SnapshotStore {
     };
   }
 
+  private prepareRecords() {
+    const db = this.db;
+    return {
+      get: db.prepare<[string], StoredDirRecord>('SELECT names, attrs FROM dirs WHERE dir = ?'),
+      put: db.prepare<[string, string, Uint8Array]>(
+        'INSERT OR REPLACE INTO dirs (dir, names, attrs) VALUES (?, ?, ?)',
+      ),
+      drop: db.prepare<[string]>('DELETE FROM dirs WHERE dir = ?'),
+      dropBelow: db.prepare<[string, string, string]>(
+        'DELETE FROM dirs WHERE dir = ? OR (dir >= ? AND dir < ?)',
+      ),
+      moveBelow: db.prepare<[string, number, string, string, string]>(
+        'UPDATE dirs SET dir = ? || substr(dir, ?) WHERE dir = ? OR (dir >= ? AND dir < ?)',
+      ),
+      clear: db.prepare<[]>('DELETE FROM dirs'),
+      rows: db.prepare<[string], RecordRow>(`SELECT ${RECORD_COLUMNS} FROM entries WHERE dir = ?`),
+      allDirs: db.prepare<[], { dir: string }>('SELECT DISTINCT dir FROM entries'),
+    };
+  }
+
+  /** The SQLite driver of this connection (a scan thread opens the file with the same). */
+  get driver(): DriverName {
+    return this.db.name;
+  }
+
   // --- metadata ---------------------------------------------------------------------------
 
   getMeta(key: string): string | undefined {
@@ -240,6 +342,14 @@ export class SnapshotStore {
     return out;
   }
 
+  /**
+   * The compact record of `dir`'s children, or undefined when there is none (not rebuilt
+   * since a write, or a database older than schema 004): then read children() instead.
+   */
+  dirRecord(dir: string): StoredDirRecord | undefined {
+    return this.records?.get.get(dir);
+  }
+
   *iterate(): IterableIterator<SnapshotRecord> {
     for (const r of this.stmts.all.iterate()) yield rowToRecord(r);
   }
@@ -256,12 +366,77 @@ export class SnapshotStore {
 
   // --- writes (call inside write() to batch) -----------------------------------------------
 
-  /** Runs `fn` in one transaction. */
+  /** Runs `fn` in one transaction (a savepoint when nested). */
   write<T>(fn: () => T): T {
-    return this.db.transaction(fn);
+    this.depth++;
+    try {
+      return this.db.transaction(fn);
+    } catch (e) {
+      // Rolled back: records deleted inside may be back, so none is known deleted now, and
+      // the meta flag set inside may be undone.
+      this.deletedInTx.clear();
+      this.markedPartial = false;
+      throw e;
+    } finally {
+      if (--this.depth === 0) this.deletedInTx.clear();
+    }
+  }
+
+  /**
+   * The children of `dir` are about to change: its record goes, in the same transaction,
+   * and is rebuilt by the next flushDirRecords().
+   */
+  private touchDir(dir: string): void {
+    const r = this.records;
+    if (!r) return;
+    if (!this.markedPartial) {
+      this.stmts.metaSet.run('dir_records', 'partial');
+      // Outside a transaction the write above is durable at once; inside, it is part of
+      // the transaction that drops the record.
+      this.markedPartial = true;
+    }
+    this.dirty.add(dir);
+    if (this.depth > 0 && this.deletedInTx.has(dir)) return;
+    r.drop.run(dir);
+    if (this.depth > 0) this.deletedInTx.add(dir);
+  }
+
+  /**
+   * Rebuilds the records of the directories changed since the last flush (all of them
+   * after an upgrade from an older schema or a kill -9), in one transaction.
+   */
+  flushDirRecords(): void {
+    const r = this.records;
+    if (!r || (!this.allDirty && this.dirty.size === 0 && this.markedPartial === false)) return;
+    this.write(() => {
+      if (this.allDirty) {
+        r.clear.run();
+        // The directories first: SQLite cannot write while a statement still iterates.
+        for (const { dir } of r.allDirs.all()) this.rebuildRecord(dir);
+      } else {
+        for (const dir of this.dirty) this.rebuildRecord(dir);
+      }
+      this.stmts.metaSet.run('dir_records', 'complete');
+    });
+    this.allDirty = false;
+    this.dirty.clear();
+    this.markedPartial = false;
+  }
+
+  /** Writes the record of `dir` from its rows (none when it has no rows). */
+  private rebuildRecord(dir: string): void {
+    const r = this.records!;
+    const kids = r.rows.all(dir).map(recordChild);
+    if (kids.length === 0) {
+      r.drop.run(dir);
+      return;
+    }
+    const enc = encodeDirRecord(kids);
+    r.put.run(dir, enc.names, enc.attrs);
   }
 
   put(entry: Entry, state: PathState = 'synced', message?: string): void {
+    this.touchDir(parentOf(entry.path));
     this.stmts.upsert.run({
       dir: parentOf(entry.path),
       name: baseName(entry.path),
@@ -284,6 +459,7 @@ export class SnapshotStore {
   mark(path: string, state: PathState, message?: string): void {
     const dir = parentOf(path);
     const name = baseName(path);
+    this.touchDir(dir);
     const res = this.stmts.setState.run(STATE_CODE[state], message ?? null, dir, name);
     if (res.changes === 0)
       this.stmts.insertStateOnly.run(dir, name, STATE_CODE[state], message ?? null);
@@ -292,9 +468,11 @@ export class SnapshotStore {
   /** Removes the record of `path` and of everything below it. */
   remove(path: string): void {
     if (path === '') {
-      this.stmts.clear.run();
+      this.clear();
       return;
     }
+    this.touchDir(parentOf(path));
+    this.records?.dropBelow.run(path, `${path}/`, rangeEnd(path));
     this.stmts.deleteOne.run(parentOf(path), baseName(path));
     this.stmts.deleteBelow.run(path, `${path}/`, rangeEnd(path));
   }
@@ -302,9 +480,21 @@ export class SnapshotStore {
   /** Moves the records of `from` and everything below it to `to`. */
   move(from: string, to: string): void {
     this.remove(to);
+    this.touchDir(parentOf(from));
+    this.touchDir(parentOf(to));
     this.stmts.moveOne.run(parentOf(to), baseName(to), parentOf(from), baseName(from));
     // dir values at or below `from` become `to` + their remainder.
     this.stmts.moveBelow.run(to, from.length + 1, from, `${from}/`, rangeEnd(from));
+    // A record holds names and attributes only, so the records below move unchanged; the
+    // directories below that still await a rebuild await it under their new path.
+    this.records?.moveBelow.run(to, from.length + 1, from, `${from}/`, rangeEnd(from));
+    for (const d of [...this.dirty]) {
+      if (d === from || d.startsWith(`${from}/`)) {
+        this.dirty.delete(d);
+        this.dirty.add(to + d.slice(from.length));
+      }
+    }
+    this.deletedInTx.clear();
   }
 
   /** Applies one side's changes as the new snapshot (all synced). Used for adopt and tests. */
@@ -319,10 +509,18 @@ export class SnapshotStore {
   }
 
   clear(): void {
+    this.records?.clear.run();
+    this.dirty.clear();
     this.stmts.clear.run();
   }
 
   deleteByState(state: PathState): number {
+    // Rows of any directory may go: drop every record and rebuild them all.
+    if (this.records) {
+      this.touchDir('');
+      this.records.clear.run();
+      this.allDirty = true;
+    }
     return this.stmts.deleteByState.run(STATE_CODE[state]).changes;
   }
 
@@ -351,6 +549,7 @@ export class SnapshotStore {
 
   /** Removes the record of exactly `path` (asyncadmin -E); true when there was one. */
   eraseOne(path: string): boolean {
+    this.touchDir(parentOf(path));
     return this.stmts.deleteOne.run(parentOf(path), baseName(path)).changes > 0;
   }
 
@@ -369,7 +568,15 @@ export class SnapshotStore {
     this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
+  /** Rebuilds the records changed by this connection (when it may write), then closes. */
   close(): void {
+    if (!this.db.open) return;
+    try {
+      this.flushDirRecords();
+    } catch {
+      // A read-only connection, or a full disk: the records stay missing, the meta flag
+      // says so, and the next open for writing rebuilds them.
+    }
     this.db.close();
   }
 }

@@ -22,10 +22,20 @@ export interface BatchLimits {
 
 export const DEFAULT_LIMITS: BatchLimits = { maxFiles: 256, maxBytes: 8 * 1024 * 1024 };
 
-/** Yields batches of segments; each file's segments are yielded in order. */
+/** True for a file that travels in several pieces (and can resume, see core/partial.ts). */
+export function isChunked(e: Entry): boolean {
+  return e.kind === 'file' && e.size > CHUNK_SIZE;
+}
+
+/**
+ * Yields batches of segments; each file's segments are yielded in order. `skip` names, per
+ * path, the pieces of a big file the receiver already holds (resume): they are left out,
+ * and the segments sent keep their index and the file's full count.
+ */
 export function* planBatches(
   files: Iterable<Entry>,
   limits: BatchLimits = DEFAULT_LIMITS,
+  skip: ReadonlyMap<string, readonly number[]> = new Map(),
 ): Generator<Segment[]> {
   let batch: Segment[] = [];
   let bytes = 0;
@@ -42,7 +52,9 @@ export function* planBatches(
       continue;
     }
     const count = Math.ceil(e.size / CHUNK_SIZE);
+    const held = new Set(skip.get(e.path) ?? []);
     for (let i = 0; i < count; i++) {
+      if (held.has(i)) continue;
       const offset = i * CHUNK_SIZE;
       const seg: Segment = {
         entry: e,

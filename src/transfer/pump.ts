@@ -24,6 +24,8 @@ export interface PumpOptions {
   readonly onBytes?: (bytes: number) => void;
   /** Called with each batch's results before the lane goes on (to record them). */
   readonly onResults?: (r: readonly PlaceResult[]) => Promise<void>;
+  /** Resume: per path, the pieces the receiver holds and the sender skips (resume.ts). */
+  readonly skip?: ReadonlyMap<string, readonly number[]>;
 }
 
 export interface PumpResult {
@@ -39,7 +41,12 @@ export async function pump(
 ): Promise<PumpResult> {
   const intent = new Map<string, SendItem>();
   for (const it of items) intent.set(it.entry.path, it);
-  const batches = planBatches(items.map((i) => i.entry));
+  const skip = opts.skip ?? new Map<string, readonly number[]>();
+  const batches = planBatches(
+    items.map((i) => i.entry),
+    undefined,
+    skip,
+  );
   const results: PlaceResult[] = [];
   let bytes = 0;
   const limited = opts.limiter !== unlimited;
@@ -69,6 +76,7 @@ export async function pump(
             ...s,
             ...(it?.expect !== undefined ? { expect: it.expect } : {}),
             ...(it?.force ? { force: true } : {}),
+            ...(skip.has(s.entry.path) ? { skip: skip.get(s.entry.path) } : {}),
           };
         }),
       };

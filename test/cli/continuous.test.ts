@@ -149,7 +149,9 @@ describe(
     test('--pending-max exceeded: one full rescan of that side, and everything arrives', async () => {
       const { data, mirror } = pair();
       const r = start(
-        ['-N', 'c11', '-d', data, '-r', mirror, '-C', '--cooloff', '0.2'].concat([
+        // A cooloff long enough that the 60 files are pending together even when writing them
+        // is slow (a loaded machine): with 0.2 s, early files were sent before the last came.
+        ['-N', 'c11', '-d', data, '-r', mirror, '-C', '--cooloff', '1.5'].concat([
           '--pending-max',
           '5',
         ]),

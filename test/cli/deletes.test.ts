@@ -21,7 +21,10 @@ const paths = (dir: string): string[] => Object.keys(describeTree(dir)).sort();
 describe('deletes', () => {
   test('by default a delete at the sender propagates', () => {
     const { data, mirror, run } = setup();
-    assert.equal(run().code, 0);
+    {
+      const r0 = run();
+      assert.equal(r0.code, 0, r0.stderr);
+    }
     rmSync(join(data, 'a.txt'));
     const r = run();
     assert.match(r.stdout, /1 deleted/);
@@ -30,7 +33,10 @@ describe('deletes', () => {
 
   test('--ignore-delete keeps the peer copy, and later runs do not delete it either', () => {
     const { data, mirror, run } = setup();
-    assert.equal(run().code, 0);
+    {
+      const r0 = run();
+      assert.equal(r0.code, 0, r0.stderr);
+    }
     rmSync(join(data, 'a.txt'));
     rmSync(join(data, 'd'), { recursive: true });
     const r = run('--ignore-delete');
@@ -50,7 +56,10 @@ describe('deletes', () => {
       [undefined, true],
     ] as const) {
       const { data, run } = setup();
-      assert.equal(run().code, 0);
+      {
+        const r0 = run();
+        assert.equal(r0.code, 0, r0.stderr);
+      }
       rmSync(join(data, 'a.txt'));
       writeFileSync(join(data, 'new.txt'), 'n');
       const r = flag ? run('-v', flag) : run('-v');
@@ -73,7 +82,10 @@ describe('deletes', () => {
   test('--keep-dir-remote moves deleted files there, keeping their relative paths', () => {
     const { root, data, mirror, run } = setup();
     const keep = join(root, 'kept');
-    assert.equal(run().code, 0);
+    {
+      const r0 = run();
+      assert.equal(r0.code, 0, r0.stderr);
+    }
     rmSync(join(data, 'd'), { recursive: true });
     rmSync(join(data, 'a.txt'));
     const r = run('--keep-dir-remote', keep);
@@ -83,7 +95,10 @@ describe('deletes', () => {
     assert.equal(readFileSync(join(keep, 'a.txt'), 'utf8'), 'a');
     // A second delete of the same path does not overwrite what was kept.
     writeFileSync(join(data, 'a.txt'), 'a2');
-    assert.equal(run().code, 0);
+    {
+      const r0 = run();
+      assert.equal(r0.code, 0, r0.stderr);
+    }
     rmSync(join(data, 'a.txt'));
     assert.equal(run('--keep-dir-remote', keep).code, 0);
     assert.equal(readFileSync(join(keep, 'a.txt'), 'utf8'), 'a');
@@ -105,7 +120,10 @@ describe('deletes', () => {
 
   test('a keep directory inside the synced tree is refused (exit 2), nothing changes', () => {
     const { data, mirror, run } = setup();
-    assert.equal(run().code, 0);
+    {
+      const r0 = run();
+      assert.equal(r0.code, 0, r0.stderr);
+    }
     rmSync(join(data, 'a.txt'));
     const r = run('--keep-dir-remote', join(mirror, 'trash'));
     assert.equal(r.code, 2);
@@ -121,7 +139,10 @@ describe('deletes', () => {
     });
     test('is refused (exit 2)', { skip: !mounted && 'mounting a ramfs needs root' }, () => {
       const { data, mirror, run } = setup();
-      assert.equal(run().code, 0);
+      {
+        const r0 = run();
+        assert.equal(r0.code, 0, r0.stderr);
+      }
       rmSync(join(data, 'a.txt'));
       const r = run('--keep-dir-remote', join(mnt, 'kept'));
       assert.equal(r.code, 2);
@@ -172,7 +193,10 @@ describe('mount signatures and the safety halt', () => {
 
   test('an emptied sending root halts before any delete (exit 3)', () => {
     const { data, mirror, run } = setup();
-    assert.equal(run().code, 0);
+    {
+      const r0 = run();
+      assert.equal(r0.code, 0, r0.stderr);
+    }
     const before = describeTree(mirror);
     for (const n of ['a.txt', 'b.txt', 'd']) rmSync(join(data, n), { recursive: true });
     const r = run();
@@ -187,7 +211,10 @@ describe('mount signatures and the safety halt', () => {
     const db = join(root, 'db');
     mkdirSync(db);
     const run = (...a: string[]) => asyncCli(['-N', 'x', '-d', data, '-r', mirror, '-b', db, ...a]);
-    assert.equal(run().code, 0);
+    {
+      const r0 = run();
+      assert.equal(r0.code, 0, r0.stderr);
+    }
     const before = describeTree(mirror);
     rmSync(data, { recursive: true });
     const r = run();
@@ -209,7 +236,10 @@ describe('overwrite policies and --mirror', () => {
       const run = (...a: string[]) =>
         asyncCli(['-N', 'o', '-d', data, '-r', mirror, '-K', direction, '-t', ...a]);
       if (direction === 'pull') writeTree(mirror, { 'a.txt': 'a', 'b.txt': 'b', 'd/c.txt': 'c' });
-      assert.equal(run().code, 0);
+      {
+        const r0 = run();
+        assert.equal(r0.code, 0, r0.stderr);
+      }
       // Both sides change a.txt; the receiver's copy is newer.
       writeFileSync(join(send, 'a.txt'), 'sender');
       utimesSync(join(send, 'a.txt'), new Date(), new Date('2020-01-01T00:00:00Z'));
@@ -228,7 +258,10 @@ describe('overwrite policies and --mirror', () => {
 
   test('--mirror removes the receiver’s own extra files and restores what it changed', () => {
     const { data, mirror, run } = setup();
-    assert.equal(run().code, 0);
+    {
+      const r0 = run();
+      assert.equal(r0.code, 0, r0.stderr);
+    }
     writeTree(mirror, { 'extra.txt': 'x', 'xd/deep/y.txt': 'y', 'd/z.txt': 'z' });
     const r0 = run();
     assert.ok(existsSync(join(mirror, 'extra.txt')), 'a plain push leaves extras alone');

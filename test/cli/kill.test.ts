@@ -65,7 +65,11 @@ describe('kill -9 then rerun', () => {
       (m) => {
         const cache = join(m, '.private-asp/k/cache');
         return (
-          existsSync(cache) && readdirSync(cache).some((f) => statSync(join(cache, f)).size > 0)
+          existsSync(cache) &&
+          readdirSync(cache).some(
+            // The file may be placed (renamed away) between the listing and the stat.
+            (f) => (statSync(join(cache, f), { throwIfNoEntry: false })?.size ?? 0) > 0,
+          )
         );
       },
     ],
@@ -73,10 +77,11 @@ describe('kill -9 then rerun', () => {
     [
       'while a big file is half received',
       (m) => {
-        const cache = join(m, '.private-asp/k/cache');
+        // Big files are staged in the partial store, where they can resume (resume.test.ts).
+        const partial = join(m, '.private-asp/k/partial');
         return (
-          existsSync(cache) &&
-          readdirSync(cache).some((f) => statSync(join(cache, f)).size >= 4 * 1024 * 1024)
+          existsSync(partial) &&
+          readdirSync(partial).some((f) => statSync(join(partial, f)).size >= 4 * 1024 * 1024)
         );
       },
     ],

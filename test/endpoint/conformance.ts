@@ -184,6 +184,65 @@ export function conformance(impl: Implementation): void {
       await s.ep.finish({ status: 'partial' });
     });
 
+    test('an interrupted big file resumes from the verified pieces; another version does not', async () => {
+      const big = files.find((e) => e.path === 'big.bin')!;
+      const segs = [...planBatches([big], { maxFiles: 1, maxBytes: 1 })].flat();
+      assert.equal(segs.length, 3);
+      const writeSegs = async (to: Endpoint, which: typeof segs, skip?: number[]) => {
+        const out: PlaceResult[] = [];
+        for (const seg of which) {
+          const b = await sender.read([seg]);
+          const segments = b.segments.map((x) => ({
+            ...x,
+            expect: null,
+            ...(skip ? { skip } : {}),
+          }));
+          out.push(...(await to.write({ data: b.data, segments })));
+        }
+        return out;
+      };
+      // A run that received two pieces of three, then ended without placing (killed).
+      const s = await impl.make('resume');
+      await s.ep.prepare(spec('c6', s.dir, true));
+      await s.ep.open({ reset: false });
+      assert.deepEqual(await writeSegs(s.ep, segs.slice(0, 2)), []);
+      await s.ep.finish({ status: 'failed' });
+      assert.ok(!existsSync(join(s.abs, 'big.bin')), 'nothing at the final path');
+
+      const r = await impl.make('resume');
+      await r.ep.prepare(spec('c6', r.dir, false));
+      await r.ep.open({ reset: false });
+      const [offer] = await r.ep.resumable!([big]);
+      assert.deepEqual(
+        offer!.pieces.map((p) => p.index),
+        [0, 1],
+      );
+      const [mine] = await sender.pieceDigests!([{ entry: big, indices: [0, 1] }]);
+      assert.ok(mine!.ok);
+      assert.deepEqual(
+        mine.digests,
+        offer!.pieces.map((p) => p.digest),
+      );
+      const placed = await writeSegs(r.ep, segs.slice(2), [0, 1]);
+      assert.equal(placed.length, 1);
+      assert.ok(placed[0]!.ok, JSON.stringify(placed));
+      assert.ok(readFileSync(join(r.abs, 'big.bin')).equals(readFileSync(join(src, 'big.bin'))));
+      const [h] = await sender.hash([big]);
+      assert.ok(h!.ok && placed[0]!.ok && h.digest === placed[0]!.digest);
+
+      // Interrupted again; the sender's file is now another version (mtime): nothing offered.
+      await writeSegs(r.ep, segs.slice(0, 1));
+      const [other] = await r.ep.resumable!([
+        { ...big, path: 'big.bin', mtimeMs: big.mtimeMs + 1000 },
+      ]);
+      assert.deepEqual(other!.pieces, []);
+      // The rest of that file, its partial now gone: it fails instead of placing holes.
+      const bad = await writeSegs(r.ep, segs.slice(1), [0]);
+      assert.equal(bad.length, 1);
+      assert.equal(bad[0]!.ok, false);
+      await r.ep.finish({ status: 'partial' });
+    });
+
     test('one run of a session at a time: a second open is refused', async () => {
       const a = await impl.make('busy');
       await a.ep.prepare(spec('c5', a.dir, true));

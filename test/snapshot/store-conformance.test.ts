@@ -16,6 +16,11 @@ import { AsyncError } from '../../src/errors.js';
 import type { DriverName } from '../../src/snapshot/driver.js';
 import { latestSchemaVersion } from '../../src/snapshot/schema.js';
 import { snapshotDriver, useDrivers } from '../../src/snapshot/select-driver.js';
+import type { SnapshotRecord } from '../../src/core/change.js';
+import { baseName, parentOf } from '../../src/core/paths.js';
+import type { RecordChild } from '../../src/snapshot/dir-record.js';
+import { ATTR_WIDTH, FLAG_READ_ROW } from '../../src/snapshot/dir-record.js';
+import type { StoredDirRecord } from '../../src/snapshot/store.js';
 import { SnapshotStore } from '../../src/snapshot/store.js';
 import { tmp } from '../helpers.js';
 
@@ -50,6 +55,51 @@ function file(path: string, extra: Partial<Entry> = {}): Entry {
     ...extra,
   };
 }
+
+/** A record decoded back into one object per child (tests only; the scan never does). */
+function decodeRecord(rec: StoredDirRecord): RecordChild[] {
+  const names = rec.names === '' ? [] : rec.names.split('/');
+  const v = new DataView(rec.attrs.buffer, rec.attrs.byteOffset, rec.attrs.byteLength);
+  assert.equal(rec.attrs.byteLength, names.length * ATTR_WIDTH);
+  return names.map((name, i) => {
+    const o = i * ATTR_WIDTH;
+    return {
+      name,
+      kind: v.getUint8(o + 34),
+      size: v.getFloat64(o, true),
+      mtime: v.getFloat64(o + 8, true),
+      mode: v.getUint16(o + 32, true),
+      ino: v.getFloat64(o + 16, true),
+      uid: v.getUint32(o + 24, true),
+      gid: v.getUint32(o + 28, true),
+      flags: v.getUint8(o + 35),
+    };
+  });
+}
+
+const KIND: Record<string, number> = { file: 1, dir: 2, symlink: 3 };
+
+/** What a row's child in its directory's record must say. */
+function expectedChild(r: SnapshotRecord): RecordChild {
+  const e = r.entry;
+  return {
+    name: baseName(r.path),
+    kind: e ? KIND[e.kind]! : 0,
+    size: e?.size ?? 0,
+    mtime: e?.mtimeMs ?? 0,
+    mode: (e?.mode ?? 0) & 0xffff,
+    ino: e?.ino ?? 0,
+    uid: e?.uid ?? 0,
+    gid: e?.gid ?? 0,
+    flags:
+      !e || r.state !== 'synced' || e.target !== undefined || e.xattrs !== undefined
+        ? FLAG_READ_ROW
+        : 0,
+  };
+}
+
+const byName = (a: RecordChild, b: RecordChild): number =>
+  a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 
 function dir(path: string): Entry {
   return { path, kind: 'dir', size: 0, mtimeMs: 1, mode: 0o40755, ino: 9, uid: 0, gid: 0 };
@@ -251,6 +301,127 @@ for (const { name, skip } of DRIVERS) {
       );
       s.clear();
       assert.equal(s.size(), 0);
+    });
+
+    test('per-directory records stay true on every write path, and are rebuilt by a flush', async (t) => {
+      /** Every record that exists matches the rows of its directory (names, order, attributes). */
+      const recordsTrue = (s: SnapshotStore, complete: boolean): void => {
+        const byDir = new Map<string, SnapshotRecord[]>();
+        for (const r of s.below('')) {
+          const d = parentOf(r.path);
+          byDir.set(d, [...(byDir.get(d) ?? []), r]);
+        }
+        for (const [d, rows] of byDir) {
+          const rec = s.dirRecord(d);
+          if (rec === undefined) {
+            assert.ok(!complete, `no record for '${d}' after a flush`);
+            continue;
+          }
+          assert.deepEqual(decodeRecord(rec), rows.map(expectedChild).sort(byName), `dir '${d}'`);
+        }
+        for (const d of ['', 'a', 'a/b', 'n', 'n/m', 'gone'])
+          if (!byDir.has(d)) assert.equal(s.dirRecord(d), undefined, `stale record for '${d}'`);
+      };
+      const cases: { name: string; ops: (s: SnapshotStore) => void }[] = [
+        { name: 'put', ops: (s) => s.put(file('a/new')) },
+        { name: 'put of a changed entry', ops: (s) => s.put(file('a/f1', { size: 99 })) },
+        {
+          name: 'mark pending, error, and a bare row',
+          ops: (s) => {
+            s.mark('a/f1', 'pending');
+            s.mark('a/b/g', 'error', 'boom');
+            s.mark('a/bare', 'conflict');
+          },
+        },
+        { name: 'remove a subtree', ops: (s) => s.remove('a/b') },
+        { name: 'move a subtree', ops: (s) => s.move('a', 'n/m') },
+        { name: 'move onto an existing subtree', ops: (s) => s.move('a/b', 'c') },
+        { name: 'eraseOne', ops: (s) => s.eraseOne('a/f1') },
+        {
+          name: 'deleteByState',
+          ops: (s) => {
+            s.mark('a/f1', 'error');
+            s.deleteByState('error');
+          },
+        },
+        {
+          name: 'applyChanges',
+          ops: (s) =>
+            s.applyChanges([
+              { path: 'z', old: file('a/f1'), new: file('z'), from: 'a/f1' },
+              { path: 'c/x', old: file('c/x'), new: null },
+            ]),
+        },
+        { name: 'remove all', ops: (s) => s.remove('') },
+        {
+          name: 'a rolled back write',
+          ops: (s) => {
+            assert.throws(() =>
+              s.write(() => {
+                s.put(file('a/lost'));
+                s.remove('c');
+                throw new Error('boom');
+              }),
+            );
+          },
+        },
+        {
+          name: 'a rolled back savepoint, then more writes in the same transaction',
+          ops: (s) =>
+            s.write(() => {
+              s.put(file('a/kept'));
+              assert.throws(() =>
+                s.write(() => {
+                  s.put(file('a/inner'));
+                  throw new Error('inner boom');
+                }),
+              );
+              s.put(file('a/kept2'));
+            }),
+        },
+      ];
+      for (const [i, c] of cases.entries()) {
+        await t.test(c.name, () => {
+          const s = store(`rec${i}.db`);
+          s.write(() => {
+            for (const e of [dir('a'), file('a/f1'), file('a/f2', { mtimeMs: 5 }), dir('a/b')])
+              s.put(e);
+            s.put(file('a/b/g'));
+            s.put({ ...file('a/l'), kind: 'symlink', target: 'f1', size: 0 });
+            s.put(file('a/x', { xattrs: '{"user.a":"eA=="}' }));
+            s.put(dir('c'));
+            s.put(file('c/x'));
+          });
+          s.flushDirRecords();
+          recordsTrue(s, true);
+          c.ops(s);
+          recordsTrue(s, false);
+          s.flushDirRecords();
+          recordsTrue(s, true);
+        });
+      }
+    });
+
+    test('records dropped by a writer that never flushed (kill -9) are rebuilt after the next open', () => {
+      const s = store('kill.db');
+      s.write(() => ['a/1', 'a/2', 'b/1'].forEach((p) => s.put(file(p))));
+      s.flushDirRecords();
+      assert.ok(s.dirRecord('a'));
+      s.write(() => s.put(file('a/3')));
+      // The writer "dies" here: its connection is abandoned without a flush.
+      const ro = SnapshotStore.open(join(root, 'kill.db'), { create: false, readonly: true });
+      assert.equal(ro.dirRecord('a'), undefined);
+      assert.ok(ro.dirRecord('b'));
+      assert.equal(ro.getMeta('dir_records'), 'partial');
+      ro.close();
+      const next = SnapshotStore.open(join(root, 'kill.db'), { create: false });
+      open.push(next);
+      next.flushDirRecords();
+      assert.deepEqual(
+        decodeRecord(next.dirRecord('a')!).map((c) => c.name),
+        ['1', '2', '3'],
+      );
+      assert.equal(next.getMeta('dir_records'), 'complete');
     });
 
     test('checkpoint folds the WAL into the file; a read-only open reads it', () => {

@@ -1,0 +1,240 @@
+/**
+ * The scan compares each directory with its compact record (schema 004) instead of its
+ * rows. It must find exactly what the row-by-row comparison finds, for every kind of
+ * change, and the same in a worker thread. Table: one mutation per row, each on a fresh
+ * tree recorded by a first scan.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import type { Change } from '../../src/core/change.js';
+import { compileFilter } from '../../src/core/filter.js';
+import { ScanThreads, scanInThread } from '../../src/scan/scan-thread.js';
+import type { ScanOptions, ScanResult, ScanSource } from '../../src/scan/scanner.js';
+import { scanTree } from '../../src/scan/scanner.js';
+import { SnapshotStore } from '../../src/snapshot/store.js';
+import { tmp, writeTree } from '../helpers.js';
+
+function rowsOnly(store: SnapshotStore): ScanSource {
+  return { children: (d) => store.children(d), descendants: (p) => store.descendants(p) };
+}
+
+function withRecords(store: SnapshotStore): ScanSource {
+  return {
+    ...rowsOnly(store),
+    dirRecord: (d) => store.dirRecord(d),
+    get: (p) => store.get(p),
+  };
+}
+
+/** A change in a form that compares across scans (entries as the rows give them). */
+function summary(r: ScanResult): string[] {
+  const one = (c: Change): string =>
+    JSON.stringify([c.path, c.from ?? null, c.old, c.new && { ...c.new, ino: 0 }]);
+  return r.changes.map(one).sort();
+}
+
+interface Row {
+  readonly name: string;
+  readonly mutate: (root: string, store: SnapshotStore) => void;
+  /** Paths the scan must report as changed. */
+  readonly changed: readonly string[];
+  readonly opts?: Partial<ScanOptions>;
+}
+
+const ROWS: Row[] = [
+  { name: 'nothing changed', mutate: () => {}, changed: [] },
+  {
+    name: 'content of the same size (mtime moved)',
+    mutate: (r) => {
+      writeFileSync(join(r, 'd/a.txt'), 'AAAA');
+      utimesSync(join(r, 'd/a.txt'), 1000, 1000);
+    },
+    changed: ['d/a.txt'],
+  },
+  {
+    name: 'a file grew',
+    mutate: (r) => writeFileSync(join(r, 'd/b.txt'), 'bbbbbb'),
+    changed: ['d/b.txt'],
+  },
+  {
+    name: 'mode changed',
+    mutate: (r) => chmodSync(join(r, 'top.txt'), 0o600),
+    changed: ['top.txt'],
+  },
+  {
+    name: 'a file deleted',
+    mutate: (r) => unlinkSync(join(r, 'd/a.txt')),
+    changed: ['d', 'd/a.txt'],
+  },
+  {
+    name: 'a file added',
+    mutate: (r) => writeFileSync(join(r, 'd/new.txt'), 'n'),
+    changed: ['d', 'd/new.txt'],
+  },
+  {
+    name: 'a link retargeted (links always take the row path)',
+    mutate: (r) => {
+      unlinkSync(join(r, 'd/link'));
+      symlinkSync('b.txt', join(r, 'd/link'));
+    },
+    changed: ['d', 'd/link'],
+  },
+  {
+    name: 'a directory deleted (one delete, nothing below)',
+    mutate: (r) => rmSync(join(r, 'd/e'), { recursive: true }),
+    changed: ['d', 'd/e'],
+  },
+  {
+    name: 'a directory renamed (one rename)',
+    mutate: (r) => renameSync(join(r, 'd/e'), join(r, 'moved')),
+    changed: ['d', 'moved'],
+  },
+  {
+    name: 'a file replaced by a directory',
+    mutate: (r) => {
+      unlinkSync(join(r, 'top.txt'));
+      mkdirSync(join(r, 'top.txt'));
+    },
+    changed: ['top.txt'],
+  },
+  {
+    name: 'a path in state error is retried although unchanged',
+    mutate: (_r, s) => s.write(() => s.mark('d/b.txt', 'error', 'boom')),
+    changed: ['d/b.txt'],
+  },
+  {
+    name: 'a never-synced row whose path is gone is dropped',
+    mutate: (_r, s) => s.write(() => s.mark('d/ghost', 'pending')),
+    changed: ['d/ghost'],
+  },
+  {
+    name: 'an excluded path is neither synced nor deleted',
+    mutate: (r) => writeFileSync(join(r, 'd/a.txt'), 'changed, but excluded'),
+    changed: [],
+    opts: { filter: compileFilter([{ sign: '-', pattern: 'a.txt' }])! },
+  },
+  {
+    name: 'a FIFO is skipped with a warning, not a change',
+    mutate: (r) => execFileSync('mkfifo', [join(r, 'd/fifo')]),
+    changed: ['d'],
+  },
+  {
+    name: 'names that sort differently in UTF-16 and UTF-8 (astral and BMP-private)',
+    mutate: (r) => {
+      writeFileSync(join(r, 'u/\u{1F600}.txt'), 'x');
+      writeFileSync(join(r, 'u/\uFF21.txt'), 'y');
+    },
+    changed: ['u', 'u/\u{1F600}.txt', 'u/\uFF21.txt'],
+  },
+];
+
+function fixture(): { root: string; store: SnapshotStore; db: string } {
+  const root = tmp();
+  const db = join(tmp(), 'snap.db');
+  writeTree(root, {
+    'top.txt': 't',
+    'd/a.txt': 'aaaa',
+    'd/b.txt': 'bb',
+    'd/e/c.txt': 'ccc',
+    'd/e/f/g.txt': 'g',
+    'u/\u00e9.txt': 'e',
+    'u/\uFF20.txt': 'at',
+  });
+  symlinkSync('a.txt', join(root, 'd/link'));
+  const store = SnapshotStore.open(db, { create: true });
+  store.applyChanges(scanTree({ root, snapshot: rowsOnly(store) }).changes);
+  store.flushDirRecords();
+  return { root, store, db };
+}
+
+describe('scan against per-directory records', () => {
+  for (const row of ROWS) {
+    test(row.name, async () => {
+      const { root, store, db } = fixture();
+      try {
+        row.mutate(root, store);
+        store.flushDirRecords();
+        assert.ok(store.dirRecord('d'), 'the records exist, so the scan uses them');
+        const opts = { root, ...row.opts };
+        const byRows = scanTree({ ...opts, snapshot: rowsOnly(store) });
+        const byRecords = scanTree({ ...opts, snapshot: withRecords(store) });
+        assert.deepEqual(summary(byRecords), summary(byRows));
+        assert.deepEqual(byRecords.stats, byRows.stats);
+        assert.deepEqual(byRecords.warnings, byRows.warnings);
+        assert.deepEqual(byRecords.changes.map((c) => c.path).sort(), [...row.changed].sort());
+        if (row.opts === undefined) {
+          const threaded = await scanInThread({
+            root,
+            dbPath: db,
+            driver: store.driver,
+            decorate: { atime: false },
+          });
+          assert.deepEqual(summary(threaded), summary(byRows));
+        }
+      } finally {
+        store.close();
+      }
+    });
+  }
+});
+
+describe('scan threads', () => {
+  test('a damaged snapshot seen from a scan thread is a SessionError, not a crash', async () => {
+    const root = tmp();
+    const db = join(tmp(), 'snap.db');
+    writeFileSync(db, 'this is not a database, just text that is long enough '.repeat(40));
+    await assert.rejects(
+      scanInThread({ root, dbPath: db, driver: 'better-sqlite3', decorate: { atime: false } }),
+      (e: unknown) => (e as { code?: string }).code === 'ERR_DB_CORRUPT',
+    );
+  });
+
+  test('progress is reported on the calling thread every 256 directories', async () => {
+    const root = tmp();
+    const db = join(tmp(), 'snap.db');
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 600; i++) files[`d${i}/f.txt`] = 'x';
+    writeTree(root, files);
+    SnapshotStore.open(db, { create: true }).close();
+    const seen: number[] = [];
+    const r = await scanInThread(
+      { root, dbPath: db, driver: 'better-sqlite3', decorate: { atime: false } },
+      (p) => seen.push(p.dirs),
+    );
+    assert.equal(r.stats.files, 600);
+    // 601 directories (the root and d0..d599): progress at 256 and 512.
+    assert.deepEqual(seen, [256, 512]);
+  });
+
+  test('ScanThreads runs at most its limit of scans at once; 0 scans on this thread', async () => {
+    const { root, store, db } = fixture();
+    const job = { root, dbPath: db, driver: store.driver, decorate: { atime: false } };
+    for (const limit of [0, 1, 2]) {
+      const threads = new ScanThreads(limit);
+      const results = await Promise.all([
+        threads.scan(job, 1e9, store),
+        threads.scan(job, 1e9, store),
+        threads.scan(job, 1e9, store),
+      ]);
+      assert.equal(threads.peak, limit);
+      for (const r of results) assert.deepEqual(r.changes, []);
+    }
+    // A small snapshot is scanned on this thread whatever the limit.
+    const small = new ScanThreads(2);
+    await small.scan(job, 10, store);
+    assert.equal(small.peak, 0);
+    store.close();
+  });
+});

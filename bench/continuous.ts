@@ -1,5 +1,6 @@
 /**
- * Continuous mode benchmarks (the issue's targets), through the real CLI and a local peer:
+ * Continuous mode benchmarks (the issue's targets), through the real CLI, with a local peer
+ * or (--peer daemon) a real async-server on loopback (TLS; the peer side is its docroot):
  *
  *   1. latency from a closed 1 KiB write to its placement at the peer (p50, p95);
  *   2. a burst of --burst files created at once: all arrive, none sent twice;
@@ -7,13 +8,14 @@
  *
  *   node dist/bench/continuous.js [--files 20000] [--dirs 2000] [--cooloff 0.5]
  *                                 [--samples 30] [--burst 10000] [--idle 20]
+ *                                 [--peer local|daemon]
  *
  * Baseline in the same run: the time for the same file to appear at the peer when a
  * one-time `async` is started after the write (what a cron job would give at best).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,7 +30,66 @@ const COOLOFF = opt('cooloff', '0.5');
 const SAMPLES = opt('samples', '30');
 const BURST = opt('burst', '10000');
 const IDLE = opt('idle', '20');
+const PEER = args.includes('--peer') ? args[args.indexOf('--peer') + 1]! : 'local';
 const BIN = resolve(fileURLToPath(import.meta.url), '..', '..', '..', 'bin', 'async.js');
+const SERVER_BIN = resolve(BIN, '..', 'async-server.js');
+
+interface Peer {
+  /** Where the peer's files are on this machine. */
+  readonly mirror: string;
+  /** The -r ... arguments naming it. */
+  readonly args: readonly string[];
+  readonly env: NodeJS.ProcessEnv;
+  stop(): Promise<void>;
+}
+
+/** A real async-server on 127.0.0.1 (port 0, TLS), alice's docroot under `root`. */
+async function startDaemonPeer(root: string): Promise<Peer> {
+  const docroot = join(root, 'docroot');
+  mkdirSync(docroot, { recursive: true });
+  const hashed = spawnSync(process.execPath, [SERVER_BIN, 'hash-password'], {
+    input: 'secret',
+    encoding: 'utf8',
+  });
+  const hash = /password = "(.*)"/.exec(hashed.stdout)?.[1];
+  if (!hash) throw new Error(`hash-password failed: ${hashed.stderr}`);
+  const config = join(root, 'server.toml');
+  writeFileSync(
+    config,
+    `[server]\nport = 0\n\n[users.alice]\ndocroot = "${docroot}"\npassword = "${hash}"\n`,
+  );
+  // Its stderr is its per-session log: not part of the table.
+  const proc = spawn(process.execPath, [SERVER_BIN, '--config', config], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  let out = '';
+  const port = await new Promise<number>((ok, fail) => {
+    proc.stdout!.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+      const m = /listening on [^\n]*:(\d+)\n/.exec(out);
+      if (m) ok(Number(m[1]));
+    });
+    proc.once('exit', (code) => fail(new Error(`async-server exited ${code}`)));
+  });
+  return {
+    mirror: join(docroot, 'bench'),
+    args: [
+      '-r',
+      'alice@127.0.0.1:/bench',
+      '-P',
+      String(port),
+      '--known-hosts',
+      join(root, 'known_hosts'),
+      '--accept-new-host-key',
+      '--create-dir',
+    ],
+    env: { ...process.env, ASPERA_SCP_PASS: 'secret' },
+    async stop() {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    },
+  };
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
@@ -52,8 +113,18 @@ function cpuTicks(pid: number): number {
 async function main(): Promise<void> {
   const root = join(tmpdir(), `cont-bench-${process.pid}`);
   const data = join(root, 'data');
-  const mirror = join(root, 'mirror');
-  mkdirSync(mirror, { recursive: true });
+  mkdirSync(root, { recursive: true });
+  const peer: Peer =
+    PEER === 'daemon'
+      ? await startDaemonPeer(root)
+      : {
+          mirror: join(root, 'mirror'),
+          args: ['-r', join(root, 'mirror')],
+          env: process.env,
+          stop: async () => undefined,
+        };
+  const mirror = peer.mirror;
+  if (PEER !== 'daemon') mkdirSync(mirror, { recursive: true });
   for (let i = 0; i < FILES; i++) {
     const d = join(data, `d${i % DIRS}`);
     if (i < DIRS) mkdirSync(d, { recursive: true });
@@ -62,9 +133,21 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const proc = spawn(
     process.execPath,
-    [BIN, '-N', 'bench', '-d', data, '-r', mirror, '-C', '--cooloff', String(COOLOFF), '-q'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    [BIN, '-N', 'bench', '-d', data, ...peer.args, '-C', '--cooloff', String(COOLOFF)],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: peer.env },
   );
+  // One stdout line per propagated change: the burst's files must each be sent once.
+  const sentCount = new Map<string, number>();
+  let pendingOut = '';
+  proc.stdout!.setEncoding('utf8').on('data', (c: string) => {
+    pendingOut += c;
+    const lines = pendingOut.split('\n');
+    pendingOut = lines.pop()!;
+    for (const l of lines) {
+      const m = / sent (burst\/\S+)$/.exec(l);
+      if (m) sentCount.set(m[1]!, (sentCount.get(m[1]!) ?? 0) + 1);
+    }
+  });
   const seed = join(mirror, `d${DIRS - 1}`, `f${FILES - 1}`);
   if (!(await until(() => existsSync(seed), 600_000))) throw new Error('initial sync timed out');
   const initial = performance.now() - t0;
@@ -119,8 +202,9 @@ async function main(): Promise<void> {
   proc.kill('SIGTERM');
   await new Promise((r) => proc.once('exit', r));
   // Sent exactly once: the sender's snapshot has each burst file once and a rerun is a no-op.
-  const rerun = spawnSync(process.execPath, [BIN, '-N', 'bench', '-d', data, '-r', mirror], {
+  const rerun = spawnSync(process.execPath, [BIN, '-N', 'bench', '-d', data, ...peer.args], {
     encoding: 'utf8',
+    env: peer.env,
   });
 
   // Baseline: a one-time run started right after a write (cron at its best).
@@ -129,13 +213,18 @@ async function main(): Promise<void> {
     const rel = join('d0', `base${i}.bin`);
     const t = performance.now();
     writeFileSync(join(data, rel), Buffer.alloc(1024, i));
-    spawnSync(process.execPath, [BIN, '-N', 'bench', '-d', data, '-r', mirror, '-q']);
+    spawnSync(process.execPath, [BIN, '-N', 'bench', '-d', data, ...peer.args, '-q'], {
+      env: peer.env,
+    });
     base.push(performance.now() - t);
   }
+  await peer.stop();
   rmSync(root, { recursive: true, force: true });
 
   console.log(
-    `tree: ${FILES} files in ${DIRS} dirs; cooloff ${COOLOFF} s; node ${process.version}`,
+    `peer: ${PEER}; tree: ${FILES} files in ${DIRS} dirs; cooloff ${COOLOFF} s; node ${process.version}; load ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
   );
   console.log(`| measure | figure |`);
   console.log(`|---|---|`);
@@ -149,6 +238,10 @@ async function main(): Promise<void> {
     `| baseline: one-time run after the write, median of 5 (ms) | ${pct(base, 50).toFixed(0)} |`,
   );
   console.log(`| burst of ${BURST} files: all placed after (s) | ${(burstMs / 1000).toFixed(1)} |`);
+  const twice = [...sentCount.values()].filter((n) => n > 1).length;
+  console.log(
+    `| burst: files with a "sent" line / sent more than once | ${sentCount.size} / ${twice} |`,
+  );
   console.log(`| rerun after the session: ${rerun.stdout.trim().replace(/\|/g, '/')} | |`);
   console.log(`| idle CPU over ${IDLE} s (% of one core) | ${idlePct.toFixed(2)} |`);
 }

@@ -5,8 +5,8 @@ import { abortOnSignals, exitQuietlyOnEpipe } from '../dist/src/cli/process.js';
 
 exitQuietlyOnEpipe();
 const signal = abortOnSignals();
-// SIGHUP asks a long-running (-C) session to reopen its log file after an outside rotation.
-// The -L log rotates by itself (pino-roll), so it is acknowledged and ignored rather than
-// ending the session, which is Node's default.
+// SIGHUP asks a long-running (-C) session to reopen its -L log file after an outside
+// rotation (logrotate renames the file, then signals); it never ends the session, which
+// would be Node's default. cli/async.ts listens for the event while a -C session runs.
 process.on('SIGHUP', () => process.emit('async:reopen-log'));
 process.exitCode = await asyncMain(process.argv.slice(2), process, signal);

@@ -70,6 +70,20 @@ export class SessionError extends AsyncError {
   }
 }
 
+/**
+ * The connection to the peer daemon was lost or could not be made (refused, reset, closed,
+ * stalled). A one-time run stops on it like any session error; a continuous session
+ * (engine/continuous.ts) retries with backoff, because the daemon may come back.
+ */
+export class PeerLostError extends SessionError {
+  readonly retryable = true;
+
+  constructor(message: string, hint?: string, options?: { cause?: unknown }) {
+    super('ERR_PEER', message, hint, options);
+    this.name = 'PeerLostError';
+  }
+}
+
 export function isAsyncError(e: unknown): e is AsyncError {
   return e instanceof AsyncError;
 }

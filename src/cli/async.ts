@@ -13,7 +13,7 @@ import { assertXattrSupport } from '../endpoint/xattrs.js';
 import type { RunEvents } from '../engine/run.js';
 import { runSession } from '../engine/session.js';
 import type { SessionConfig } from '../engine/session.js';
-import { AsyncError, SessionError, UnsupportedOptionError, UsageError } from '../errors.js';
+import { AsyncError, SessionError, UsageError } from '../errors.js';
 import { runContinuousCommand } from './continuous.js';
 import { loadFilterRules } from '../scan/filter-rules.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -152,17 +152,24 @@ export async function asyncMain(
     };
     // -C: runs until a signal; a signal then ends it cleanly (exit 0), not as an interruption.
     if (o.continuous) {
-      if (o.daemon)
-        throw new UnsupportedOptionError('-C/--continuous with a peer daemon (-r user@host:dir)');
       if (o.dryRun)
         throw new UsageError('--dry-run cannot be used with -C/--continuous: it shows one pass.');
       progress?.stop();
-      return await runContinuousCommand(
-        o,
-        o.continuous,
-        { ...cfg, events: events(o, io, undefined, log) },
-        io,
-      );
+      const remote = o.daemon ? await daemonPeer(o) : undefined;
+      // SIGHUP (bin/async.js): reopen the log file, for logrotate's rename-then-signal.
+      const reopenLog = (): void => log?.reopen();
+      process.on('async:reopen-log' as never, reopenLog);
+      try {
+        return await runContinuousCommand(
+          o,
+          o.continuous,
+          { ...cfg, events: events(o, io, undefined, log), ...(remote ? { remote } : {}) },
+          io,
+          log,
+        );
+      } finally {
+        process.off('async:reopen-log' as never, reopenLog);
+      }
     }
     const remote = o.daemon ? await daemonPeer(o) : undefined;
     let summary;

@@ -8,9 +8,10 @@
 import { formatBytes, formatRate } from '../core/units.js';
 import type { ContinuousStatus } from '../engine/continuous.js';
 import type { SessionConfig } from '../engine/session.js';
-import { runLocalPeerContinuous } from '../engine/session.js';
+import { runContinuousSession } from '../engine/session.js';
 import type { Io } from './async.js';
 import { EXIT } from './exit-codes.js';
+import type { SessionLog } from './log.js';
 import type { AsyncOptions, ContinuousSettings } from './options.js';
 import { detailLines, summaryLine } from './output.js';
 
@@ -32,11 +33,13 @@ export async function runContinuousCommand(
   c: ContinuousSettings,
   cfg: SessionConfig,
   io: Io,
+  log?: SessionLog,
 ): Promise<number> {
   const prog = `async: ${o.name} ${o.direction}`;
   const tty = !o.quiet && (io.stderr as TtyStream).isTTY === true;
   let statusShown = false;
   let lastDraw = 0;
+  let lastConnection: string | undefined;
   const rateWindow: { t: number; bytes: number }[] = [];
   const clearStatus = (): void => {
     if (statusShown) io.stderr.write('\r\x1b[K');
@@ -54,18 +57,20 @@ export async function runContinuousCommand(
     const t = Date.now();
     rateWindow.push({ t, bytes: s.bytes });
     while (rateWindow.length > 2 && t - rateWindow[0]!.t > 5000) rateWindow.shift();
-    // Perf: at most 5 redraws a second, however fast files arrive.
-    if (t - lastDraw < 200) return;
+    // Perf: at most 5 redraws a second, however fast files arrive; a change of the
+    // connection's state is always shown (it may then stay put for a long backoff).
+    if (t - lastDraw < 200 && s.connection === lastConnection) return;
+    lastConnection = s.connection;
     lastDraw = t;
     const first = rateWindow[0]!;
     const secs = (t - first.t) / 1000;
     const rate = secs > 0 ? ((s.bytes - first.bytes) * 8) / secs : 0;
     io.stderr.write(
-      `\r\x1b[K${prog}: ${s.pending} pending, ${s.inFlight} in flight, ${s.done} done (${formatBytes(s.bytes)}), ${formatRate(rate)}`,
+      `\r\x1b[K${prog}: ${s.connection ?? `${s.pending} pending, ${s.inFlight} in flight`}, ${s.done} done (${formatBytes(s.bytes)}), ${formatRate(rate)}`,
     );
     statusShown = true;
   };
-  const summary = await runLocalPeerContinuous(
+  const summary = await runContinuousSession(
     {
       ...cfg,
       events: {
@@ -101,6 +106,7 @@ export async function runContinuousCommand(
             err(`async: error: ${p.path}: ${p.message}${side === 'remote' ? ' (peer)' : ''}`);
         },
         notice: (message, hint) => {
+          log?.logger.warn({ ...(hint ? { hint } : {}) }, message);
           if (o.quiet) return;
           // One write: a reader never sees the warning without its hint.
           err(`async: warning: ${message}${hint ? `\nasync: hint: ${hint}` : ''}`);

@@ -17,6 +17,11 @@ import { SessionError, describeIoError } from '../errors.js';
 
 export interface SessionLog {
   readonly logger: Logger;
+  /**
+   * Reopens the current log file by name (SIGHUP, after logrotate renamed it): what is
+   * buffered goes to the renamed file, later lines to a new file of the old name.
+   */
+  reopen(): void;
   close(): Promise<void>;
 }
 
@@ -78,6 +83,14 @@ export async function openSessionLog(
   );
   return {
     logger,
+    reopen: () => {
+      try {
+        stream.flushSync();
+      } catch {
+        // Nothing buffered, or the renamed file is gone: the reopen still helps.
+      }
+      stream.reopen();
+    },
     close: async () => {
       // A size rotation in flight waits for an fsync before it reopens the next file, and
       // is dropped if the stream ends first: flush once more (our fsync is issued after

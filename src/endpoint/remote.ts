@@ -15,10 +15,11 @@ import type { Entry } from '../core/entry.js';
 import type { Op } from '../core/plan.js';
 import type { Problem } from '../core/problem.js';
 import { ruleListProblem } from '../core/filter.js';
-import { SessionError, describeIoError, errnoCode } from '../errors.js';
+import { PeerLostError, SessionError, describeIoError, errnoCode } from '../errors.js';
 import type { Segment } from '../transfer/batches.js';
 import type {
   ApplyResult,
+  ChangeHint,
   DataBatch,
   Endpoint,
   FinishOptions,
@@ -31,7 +32,9 @@ import type {
   RecordUpdate,
   ResumeOffer,
   ScanReply,
+  ScanScope,
   SessionSpec,
+  WatchHandle,
 } from './endpoint.js';
 import type { HostKeyPolicy } from './known-hosts.js';
 import { checkHostKey, fingerprintOfDer } from './known-hosts.js';
@@ -39,10 +42,14 @@ import type { LoginKey } from './ssh-key.js';
 import { loginMessage } from './ssh-key.js';
 import {
   FRAME_TYPE,
+  HintLines,
+  JSON_TYPE,
   MAX_JSON,
   PROTOCOL,
   SESSION_WINDOW,
   STREAM_WINDOW,
+  WATCH_SILENCE_MS,
+  WATCH_TYPE,
   encodeFrame,
   errorFromWire,
   readBody,
@@ -93,22 +100,43 @@ export class RemoteEndpoint implements Endpoint {
   private lost: Error | undefined;
   /** Bytes per paced slice (see paceSlice). */
   private readonly slice: number;
+  private session!: ClientHttp2Session;
+  /** The connection's own socket (session.socket is a proxy that cannot be destroyed). */
+  private socket: Duplex | undefined;
 
   private constructor(
-    private readonly session: ClientHttp2Session,
     private readonly target: RemoteTarget,
+    private readonly creds: Credentials,
     /** `user@host:port`, as messages show the peer. */
     readonly where: string,
-    /** The connection's own socket (session.socket is a proxy that cannot be destroyed). */
-    private readonly socket?: Duplex,
   ) {
     this.slice = paceSlice(target.targetRate);
-    session.on('error', (e) => (this.lost ??= e));
-    session.on('close', () => (this.lost ??= new Error('connection closed')));
-    session.on('goaway', () => (this.lost ??= new Error('the server closed the connection')));
   }
 
   static async connect(target: RemoteTarget, creds: Credentials): Promise<RemoteEndpoint> {
+    const ep = new RemoteEndpoint(
+      target,
+      creds,
+      `${target.user ? `${target.user}@` : ''}${target.host}:${target.port}`,
+    );
+    await ep.dial();
+    return ep;
+  }
+
+  /**
+   * Continuous mode: a session whose connection was lost connects and logs in again when
+   * the engine reopens it (prepare), with the same credentials and the same host-key check.
+   */
+  private async redial(): Promise<void> {
+    this.session?.destroy();
+    this.socket?.destroy();
+    this.lost = undefined;
+    await this.dial();
+  }
+
+  private async dial(): Promise<void> {
+    const target = this.target;
+    const creds = this.creds;
     const peer = `${target.host}:${target.port}`;
     let socket: Duplex | undefined;
     const authority = `${target.plaintext ? 'http' : 'https'}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
@@ -135,14 +163,26 @@ export class RemoteEndpoint implements Endpoint {
     } catch (e) {
       session.destroy();
       const code = errnoCode(e);
-      throw new SessionError(
-        'ERR_PEER',
+      throw new PeerLostError(
         `Cannot connect to peer ${peer}: ${code === 'ECONNREFUSED' ? 'connection refused (ECONNREFUSED)' : describeIoError(e)}.`,
         code === 'ECONNREFUSED'
           ? 'Is async-server running there? Check the host and -P/--tcp-port.'
           : undefined,
       );
     }
+    // Only this connection's end marks the endpoint lost: an old one closing after a
+    // reconnection must not.
+    session.on('error', (e) => {
+      if (this.session === session) this.lost ??= e;
+    });
+    session.on('close', () => {
+      if (this.session === session) this.lost ??= new Error('connection closed');
+    });
+    session.on('goaway', () => {
+      if (this.session === session) this.lost ??= new Error('the server closed the connection');
+    });
+    this.session = session;
+    this.socket = socket;
     try {
       let binding = '';
       if (!target.plaintext) {
@@ -156,13 +196,7 @@ export class RemoteEndpoint implements Endpoint {
       } catch {
         // Only an optimisation.
       }
-      const ep = new RemoteEndpoint(
-        session,
-        target,
-        `${target.user ? `${target.user}@` : ''}${peer}`,
-        socket,
-      );
-      const hello = (await ep.call('GET', '/v1/hello', undefined)) as {
+      const hello = (await this.call('GET', '/v1/hello', undefined)) as {
         protocol: number;
         nonce: string;
         binding: string;
@@ -193,7 +227,7 @@ export class RemoteEndpoint implements Endpoint {
               signature: k.sign(loginMessage(hello.nonce, user, binding)),
             }));
       try {
-        await ep.call('POST', '/v1/login', {
+        await this.call('POST', '/v1/login', {
           ...(user !== undefined ? { user } : {}),
           ...(creds.password !== undefined ? { password: creds.password } : {}),
           ...(creds.token !== undefined ? { token: creds.token } : {}),
@@ -203,13 +237,12 @@ export class RemoteEndpoint implements Endpoint {
         if (e instanceof SessionError && e.code === 'ERR_AUTH') {
           throw new SessionError(
             'ERR_AUTH',
-            `Authentication failed at peer ${ep.where}.`,
+            `Authentication failed at peer ${this.where}.`,
             'Check the user, the password (ASPERA_SCP_PASS or -w), the token (-W or ASPERA_SCP_TOKEN) or the key (-i); the server does not say which part was wrong.',
           );
         }
         throw e;
       }
-      return ep;
     } catch (e) {
       session.destroy();
       throw e;
@@ -229,19 +262,23 @@ export class RemoteEndpoint implements Endpoint {
 
   // --- requests ---------------------------------------------------------------------------
 
-  private request(method: 'GET' | 'POST', path: string, contentType?: string): ClientHttp2Stream {
+  private request(
+    method: 'GET' | 'POST',
+    path: string,
+    contentType?: string,
+    stallMs = this.target.stallMs ?? DEFAULT_STALL_MS,
+  ): ClientHttp2Stream {
     if (this.lost || this.session.closed || this.session.destroyed) throw this.lostError();
     const req = this.session.request({
       ':method': method,
       ':path': path,
       ...(contentType ? { 'content-type': contentType } : {}),
     });
-    req.setTimeout(this.target.stallMs ?? DEFAULT_STALL_MS, () => {
+    req.setTimeout(stallMs, () => {
       this.lost ??= new Error('the peer stalled');
       req.destroy(
-        new SessionError(
-          'ERR_PEER',
-          `Peer ${this.where} stalled: nothing arrived for ${Math.round((this.target.stallMs ?? DEFAULT_STALL_MS) / 1000)} s.`,
+        new PeerLostError(
+          `Peer ${this.where} stalled: nothing arrived for ${Math.round(stallMs / 1000)} s.`,
           'Run again; what was placed is recorded.',
         ),
       );
@@ -251,8 +288,7 @@ export class RemoteEndpoint implements Endpoint {
 
   private lostError(cause?: unknown): SessionError {
     const why = cause ?? this.lost;
-    return new SessionError(
-      'ERR_PEER',
+    return new PeerLostError(
       `Lost the connection to peer ${this.where}${why ? ` (${why instanceof Error ? describeIoError(why) : String(why)})` : ''}.`,
       'Run again when the server is back: what was placed is recorded, the rest is sent then.',
     );
@@ -309,6 +345,8 @@ export class RemoteEndpoint implements Endpoint {
   // --- Endpoint ---------------------------------------------------------------------------
 
   async prepare(spec: SessionSpec): Promise<Prepared> {
+    // A session reopened after a lost connection (continuous mode) starts on a new one.
+    if (this.lost || this.session.closed || this.session.destroyed) await this.redial();
     const p = (await this.ep('prepare', {
       ...spec,
       ...(this.target.logDir !== undefined ? { logDir: this.target.logDir } : {}),
@@ -331,8 +369,69 @@ export class RemoteEndpoint implements Endpoint {
     await this.ep('open', opts);
   }
 
-  async scan(): Promise<ScanReply> {
-    return (await this.ep('scan')) as ScanReply;
+  async scan(scope?: ScanScope): Promise<ScanReply> {
+    return (await (scope ? this.ep('scan', scope) : this.ep('scan'))) as ScanReply;
+  }
+
+  /**
+   * The daemon watches its side (LocalEndpoint.watch) and streams the hints back on one
+   * long request (endpoint/wire.ts, "watch"). Resolves on the stream's `ready` line, once
+   * the daemon's watch is in place. The stream ending without close() (the connection
+   * lost, the daemon gone, no heartbeat for WATCH_SILENCE_MS) is a 'degraded' hint: the
+   * engine falls back to full scans, whose failure starts its reconnection.
+   */
+  async watch(onHints: (hints: readonly ChangeHint[]) => void): Promise<WatchHandle> {
+    const req = this.request('POST', '/v1/ep/watch', JSON_TYPE, WATCH_SILENCE_MS);
+    req.end('[]');
+    const { type } = await this.exchange(req);
+    if (type !== WATCH_TYPE) {
+      await this.jsonReply2(req);
+      throw new SessionError('ERR_PEER', `Peer ${this.where} answered the watch with no stream.`);
+    }
+    let closed = false;
+    let ready: (() => void) | undefined;
+    let failed: ((e: Error) => void) | undefined;
+    const readyP = new Promise<void>((resolve, reject) => {
+      ready = resolve;
+      failed = reject;
+    });
+    const lines = new HintLines((msg) => {
+      if (msg.ready) ready?.();
+      else if (msg.hints && !closed) onHints(msg.hints);
+    });
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => {
+      try {
+        lines.push(chunk);
+      } catch (e) {
+        req.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+        failed?.(e as Error);
+      }
+    });
+    let ended = false;
+    const end = (why: string): void => {
+      if (ended) return;
+      ended = true;
+      failed?.(this.lostError(why));
+      if (closed) return;
+      onHints([
+        {
+          kind: 'degraded',
+          message: `the change notification stream from peer ${this.where} was lost (${why}): changes there are found by full scans until it is back`,
+          hint: 'The session reconnects by itself when the server is reachable again.',
+        },
+      ]);
+    };
+    req.on('error', (e) => end(e instanceof Error ? e.message : String(e)));
+    req.on('end', () => end('the server ended it'));
+    req.on('close', () => end(this.lost?.message ?? 'stream closed'));
+    await readyP;
+    return {
+      close: async () => {
+        closed = true;
+        if (!req.closed && !req.destroyed) req.close(http2.constants.NGHTTP2_CANCEL);
+      },
+    };
   }
 
   async list(path: string): Promise<Entry[]> {

@@ -7,6 +7,10 @@
  *   POST /v1/ep/NAME JSON args    -> { ok: result } | { error: { code, message, hint } }
  *   POST /v1/ep/write  frame      -> { ok: PlaceResult[] }
  *   POST /v1/ep/read   JSON       -> frame (or a JSON error, content-type tells)
+ *   POST /v1/ep/watch  []         -> NDJSON stream, open until either end closes it:
+ *                                    {"ready":true} once the daemon's watch is in place,
+ *                                    then {"hints":[ChangeHint...]} per batch and
+ *                                    {"ping":true} every WATCH_HEARTBEAT_MS
  *
  * A frame carries a DataBatch: a 4-byte big-endian header length, the JSON header
  * { segments, length }, then exactly `length` bytes of data. The receiver copies the bytes
@@ -16,7 +20,8 @@
 import type { Readable } from 'node:stream';
 import { AsyncError, SessionError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import type { DataBatch, SegmentData } from './endpoint.js';
+import { unsafeRelPathReason } from '../core/paths.js';
+import type { ChangeHint, DataBatch, SegmentData } from './endpoint.js';
 
 export const PROTOCOL = 1;
 export const FRAME_TYPE = 'application/x-async-frame';
@@ -30,6 +35,18 @@ export const MAX_FRAME_DATA = 64 * 1024 * 1024;
  * HTTP/2 flow-control windows. The defaults (64 KiB) cap a connection at ~0.4 GB/s on this
  * machine's loopback (bench/RESULTS.md); these let several 8 MiB batches be in flight.
  */
+/** The watch stream: newline-delimited JSON. */
+export const WATCH_TYPE = 'application/x-ndjson';
+/**
+ * The daemon writes a heartbeat on an idle watch stream this often, so that neither end's
+ * idle timeout closes a quiet session, and a peer that vanished without a TCP reset (a
+ * host gone, a cable pulled) is noticed after WATCH_SILENCE_MS of silence.
+ */
+export const WATCH_HEARTBEAT_MS = 20_000;
+export const WATCH_SILENCE_MS = 3 * WATCH_HEARTBEAT_MS + 5_000;
+/** One line of the watch stream (a batch of hints is bounded by the watcher's burst size). */
+const MAX_WATCH_LINE = 64 * 1024 * 1024;
+
 export const STREAM_WINDOW = 16 * 1024 * 1024;
 export const SESSION_WINDOW = 128 * 1024 * 1024;
 
@@ -165,4 +182,68 @@ export async function readFrame(
       'data frame shorter than announced (the stream ended early)',
     );
   return { data, segments };
+}
+
+export interface WatchMessage {
+  readonly ready?: true;
+  readonly ping?: true;
+  readonly hints?: readonly ChangeHint[];
+}
+
+export function encodeWatchMessage(m: WatchMessage): string {
+  return `${JSON.stringify(m)}\n`;
+}
+
+/**
+ * Splits the watch stream into messages and checks them: a hint's paths must be relative
+ * paths inside the session directory (the daemon only reports such; a path that is not is
+ * dropped, never scanned). Throws on a malformed line.
+ */
+export class HintLines {
+  private buf = '';
+
+  constructor(private readonly onMessage: (m: WatchMessage) => void) {}
+
+  push(chunk: string): void {
+    this.buf += chunk;
+    if (this.buf.length > MAX_WATCH_LINE)
+      throw new SessionError('ERR_PEER', 'malformed watch stream: line too long');
+    let nl: number;
+    while ((nl = this.buf.indexOf('\n')) >= 0) {
+      const line = this.buf.slice(0, nl);
+      this.buf = this.buf.slice(nl + 1);
+      if (line !== '') this.onMessage(parseWatchLine(line));
+    }
+  }
+}
+
+function parseWatchLine(line: string): WatchMessage {
+  let v: { ready?: unknown; ping?: unknown; hints?: unknown };
+  try {
+    v = JSON.parse(line) as typeof v;
+  } catch {
+    throw new SessionError('ERR_PEER', 'malformed watch stream: a line is not JSON');
+  }
+  if (v?.ready === true) return { ready: true };
+  if (v?.ping === true) return { ping: true };
+  if (!Array.isArray(v?.hints))
+    throw new SessionError('ERR_PEER', 'malformed watch stream: unknown message');
+  const hints: ChangeHint[] = [];
+  for (const h of v.hints as Record<string, unknown>[]) {
+    if (h?.kind === 'paths' && Array.isArray(h.paths)) {
+      const paths = (h.paths as unknown[]).filter(
+        (p): p is string => typeof p === 'string' && (p === '' || !unsafeRelPathReason(p)),
+      );
+      if (paths.length > 0) hints.push({ kind: 'paths', paths });
+    } else if (h?.kind === 'rescan' && typeof h.reason === 'string') {
+      hints.push({ kind: 'rescan', reason: h.reason });
+    } else if (
+      h?.kind === 'degraded' &&
+      typeof h.message === 'string' &&
+      typeof h.hint === 'string'
+    ) {
+      hints.push({ kind: 'degraded', message: h.message, hint: h.hint });
+    } else throw new SessionError('ERR_PEER', 'malformed watch stream: a bad hint');
+  }
+  return { hints };
 }

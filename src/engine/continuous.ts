@@ -38,6 +38,9 @@ export interface ContinuousOptions {
   readonly fallbackScanIntervalMs?: number;
   readonly events?: ContinuousEvents;
   readonly now?: () => number;
+  /** Backoff between reconnection attempts: doubles from min up to max (0.5 s, 30 s). */
+  readonly retryMinMs?: number;
+  readonly retryMaxMs?: number;
 }
 
 export interface ContinuousStatus {
@@ -47,6 +50,8 @@ export interface ContinuousStatus {
   done: number;
   bytes: number;
   passes: number;
+  /** Set while the peer is unreachable: what the session is doing about it. */
+  connection?: string;
 }
 
 export interface ContinuousEvents {
@@ -65,6 +70,15 @@ export interface ContinuousSummary {
   done: number;
   bytes: number;
   problems: number;
+}
+
+/**
+ * While reconnecting, the daemon may still be ending the session of the connection that was
+ * lost (it releases the session lock once that connection's calls settled): a busy session
+ * is waited for then, not a reason to stop.
+ */
+function isBusyWhileReconnecting(e: unknown): boolean {
+  return (e as { code?: unknown } | null)?.code === 'ERR_SESSION_BUSY';
 }
 
 /** Errors an endpoint marks as a lost connection, or plain socket errors. */
@@ -341,45 +355,75 @@ export async function runContinuous(
     }
   };
 
+  /** Waits `ms`, or less if the session is stopped (other bells do not cut it short). */
+  const pause = async (ms: number): Promise<void> => {
+    const until = now() + ms;
+    while (!signal?.aborted && now() < until) await bell.wait(until - now());
+  };
+
+  /**
+   * The peer went away: close what is left of the session, then reopen it (connect, log in,
+   * lock) with a backoff that doubles up to retryMaxMs, until it works, the session is
+   * stopped (false) or an error that waiting does not cure stops it (thrown: a refused
+   * login, a directory outside the docroot, sync disabled for the user).
+   */
+  // Kept across reconnections until a pass succeeds: a peer that accepts the session and
+  // drops it at once is retried ever more slowly, not every 0.5 s.
+  let backoff = 0;
+  const reconnect = async (cause: unknown): Promise<boolean> => {
+    const min = opts.retryMinMs ?? 500;
+    const max = opts.retryMaxMs ?? 30_000;
+    for (let attempt = 1; ; attempt++) {
+      await stopWatches();
+      await closeSession(local, peer, 'partial');
+      backoff = Math.min(max, backoff === 0 ? min : backoff * 2);
+      const why = cause instanceof Error ? cause.message : String(cause);
+      ev?.notice?.(
+        `${attempt === 1 ? 'lost the connection to the peer' : `reconnection attempt ${attempt - 1} failed`} (${why}); retrying in ${(backoff / 1000).toFixed(1)} s`,
+      );
+      status.connection = `peer unreachable, retry ${attempt} in ${(backoff / 1000).toFixed(1)} s`;
+      setStatus();
+      await pause(backoff);
+      if (signal?.aborted) return false;
+      try {
+        await openSession(run, local, peer);
+        await startWatches();
+      } catch (e) {
+        if (signal?.aborted) return false;
+        if (!isConnectionError(e) && !isBusyWhileReconnecting(e)) throw e;
+        cause = e;
+        continue;
+      }
+      delete status.connection;
+      setStatus();
+      ev?.notice?.('reconnected to the peer: catching up with a full scan of both sides');
+      return true;
+    }
+  };
+
   let status_: 'ok' | 'partial' | 'failed' = 'failed';
   await openSession(run, local, peer);
   try {
     await startWatches();
     // The first pass is a full one on both sides (nothing is pending yet).
     sides.local.fullAt = sides.remote.fullAt = now();
-    await onePass();
-    let backoff = 0;
     while (!signal?.aborted) {
-      const t = now();
-      await reportUnsettled(t);
-      const d = due(t);
-      if (!d.now) {
-        await bell.wait(d.wake === undefined ? undefined : d.wake - t);
-        continue;
-      }
       try {
+        const t = now();
+        await reportUnsettled(t);
+        const d = due(t);
+        if (!d.now) {
+          await bell.wait(d.wake === undefined ? undefined : d.wake - t);
+          continue;
+        }
         await onePass();
         backoff = 0;
       } catch (e) {
         if (signal?.aborted) break;
         if (!isConnectionError(e)) throw e;
-        backoff = Math.min(30_000, backoff === 0 ? 500 : backoff * 2);
-        ev?.notice?.(
-          `lost the connection to the peer (${e instanceof Error ? e.message : String(e)}); retrying in ${(backoff / 1000).toFixed(1)} s`,
-        );
-        await bell.wait(backoff);
-        if (signal?.aborted) break;
-        // Reconnect: reopen the session and rescan both sides in full. What was placed
-        // before the loss is recorded on the receiver, so it is not sent again.
-        await stopWatches();
-        await closeSession(local, peer, 'partial');
-        try {
-          await openSession(run, local, peer);
-          await startWatches();
-        } catch (e2) {
-          if (!isConnectionError(e2)) throw e2;
-          continue;
-        }
+        if (!(await reconnect(e))) break;
+        // Catch up: both sides in full against their snapshots. What was placed before
+        // the loss is recorded on both sides, so only what changed since is sent.
         for (const s of Object.values(sides)) {
           s.pending.clear();
           s.fullAt = now();

@@ -163,6 +163,43 @@ export async function runLocalPeerContinuous(
   }
 }
 
+/** Continuous mode (-C) with whichever peer the configuration names. */
+export function runContinuousSession(
+  cfg: SessionConfig,
+  copts: ContinuousOptions,
+): Promise<ContinuousSummary> {
+  return cfg.remote
+    ? runRemotePeerContinuous(cfg, cfg.remote, copts)
+    : runLocalPeerContinuous(cfg, copts);
+}
+
+/**
+ * Continuous mode with a peer daemon. The first connection must work (a wrong host or
+ * password is a mistake to report at once); a connection lost later is the engine's to
+ * retry (engine/continuous.ts): the endpoint reconnects when the session is reopened.
+ */
+async function runRemotePeerContinuous(
+  cfg: SessionConfig,
+  remote: NonNullable<SessionConfig['remote']>,
+  copts: ContinuousOptions,
+): Promise<ContinuousSummary> {
+  const pool = cfg.pool ?? new WorkPool();
+  let peer: RemoteEndpoint | undefined;
+  try {
+    peer = await RemoteEndpoint.connect(remote.target, remote.credentials);
+    const local = new LocalEndpoint(pool, 'local', scanSetup(cfg)('local'));
+    return await runContinuous(
+      runOptionsFor(cfg, cfg.remoteDir, remote.target.host),
+      local,
+      peer,
+      copts,
+    );
+  } finally {
+    peer?.close();
+    if (cfg.pool === undefined) await pool.close();
+  }
+}
+
 /** The scan settings of each local endpoint: one set of scan threads for the session. */
 function scanSetup(cfg: SessionConfig): (side: 'local' | 'peer') => LocalEndpointOptions {
   const threads = new ScanThreads(cfg.scanThreads);

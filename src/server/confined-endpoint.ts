@@ -26,6 +26,7 @@ import type { Problem } from '../core/problem.js';
 import { SessionError } from '../errors.js';
 import type {
   ApplyResult,
+  ChangeHint,
   DataBatch,
   Endpoint,
   FinishOptions,
@@ -37,12 +38,20 @@ import type {
   RecordUpdate,
   ResumeOffer,
   ScanReply,
+  ScanScope,
   SessionSpec,
+  WatchHandle,
 } from '../endpoint/endpoint.js';
 import type { LocalEndpoint } from '../endpoint/local.js';
 import type { Segment } from '../transfer/batches.js';
 import type { UserConfig } from './config.js';
-import { ParentGuard, checkComponents, clientDirToRel, resolveDirInside } from './docroot.js';
+import {
+  ParentGuard,
+  checkComponents,
+  clientDirToRel,
+  realDirPrefix,
+  resolveDirInside,
+} from './docroot.js';
 
 export class ConfinedEndpoint implements Endpoint {
   readonly label = 'peer';
@@ -50,6 +59,7 @@ export class ConfinedEndpoint implements Endpoint {
   private spec: SessionSpec | undefined;
   /** The user's own rules (undefined when there are none). */
   private readonly serverFilter: Filter | undefined;
+  private readonly watches = new Set<WatchHandle>();
   /** Where this session's log lines go, if anywhere (-R inside the docroot, or async_log_dir). */
   logDir: string | undefined;
 
@@ -178,8 +188,7 @@ export class ConfinedEndpoint implements Endpoint {
 
   private rewrite(e: unknown): unknown {
     if (e instanceof SessionError) {
-      const d = this.user.docroot;
-      const msg = e.message.split(`${d}/`).join('/').split(d).join('/');
+      const msg = this.hide(e.message);
       if (e.code === 'ERR_SESSION_BUSY') {
         return new SessionError(
           e.code,
@@ -222,8 +231,57 @@ export class ConfinedEndpoint implements Endpoint {
     }
   }
 
-  scan(): Promise<ScanReply> {
-    return this.inner.scan();
+  /**
+   * A scoped scan lists the directories the client names: each must be a relative path
+   * inside the sync directory, and is listed only through real directories. A directory
+   * that is (or sits below) a symbolic link now is replaced by the parent of the link,
+   * whose listing shows the link as what it is: never a listing through it.
+   */
+  scan(scope?: ScanScope): Promise<ScanReply> {
+    if (!scope) return this.inner.scan();
+    if (!Array.isArray(scope.dirs))
+      throw new SessionError('ERR_PEER', 'The client sent a malformed scan scope.');
+    const dirs = new Set<string>();
+    for (const d of scope.dirs) {
+      const bad = typeof d !== 'string' ? 'not a string' : unsafeRelPathReason(d);
+      if (bad !== undefined)
+        throw new SessionError('ERR_PEER', `The client named a refused directory '${d}': ${bad}.`);
+      dirs.add(realDirPrefix(this.root, d));
+    }
+    return this.inner.scan({ dirs: [...dirs] });
+  }
+
+  /**
+   * The daemon's side of RemoteEndpoint.watch: LocalEndpoint.watch on the sync directory.
+   * Its paths are already relative to it; any that is not a plain relative path inside it
+   * is dropped, and a message naming a server path shows it docroot-relative.
+   */
+  async watch(onHints: (hints: readonly ChangeHint[]) => void): Promise<WatchHandle> {
+    this.need();
+    const handle = await this.inner.watch((hints) => {
+      const out: ChangeHint[] = [];
+      for (const h of hints) {
+        if (h.kind === 'paths') {
+          const paths = h.paths.filter((p) => unsafeRelPathReason(p) === undefined);
+          if (paths.length > 0) out.push({ kind: 'paths', paths });
+        } else if (h.kind === 'rescan') out.push({ kind: 'rescan', reason: this.hide(h.reason) });
+        else out.push({ kind: 'degraded', message: this.hide(h.message), hint: h.hint });
+      }
+      if (out.length > 0) onHints(out);
+    });
+    this.watches.add(handle);
+    return {
+      close: async () => {
+        this.watches.delete(handle);
+        await handle.close();
+      },
+    };
+  }
+
+  /** Server paths in a free-text message, shown docroot-relative. */
+  private hide(msg: string): string {
+    const d = this.user.docroot;
+    return msg.split(`${d}/`).join('/').split(d).join('/');
   }
 
   /**
@@ -408,7 +466,10 @@ export class ConfinedEndpoint implements Endpoint {
     return this.inner.recordProblems(problems);
   }
 
-  finish(opts: FinishOptions): Promise<void> {
+  async finish(opts: FinishOptions): Promise<void> {
+    // A watch left open (a client gone mid-session) ends with its session.
+    await Promise.allSettled([...this.watches].map((w) => w.close()));
+    this.watches.clear();
     return this.inner.finish(opts);
   }
 

@@ -22,7 +22,10 @@ import {
   PROTOCOL,
   SESSION_WINDOW,
   STREAM_WINDOW,
+  WATCH_HEARTBEAT_MS,
+  WATCH_TYPE,
   encodeFrame,
+  encodeWatchMessage,
   errorToWire,
   readBody,
   readFrame,
@@ -42,6 +45,8 @@ interface Conn {
   opened: boolean;
   finished: boolean;
   readonly inflight: Set<Promise<unknown>>;
+  /** Ends this connection's open watch streams (continuous mode), e.g. on shutdown. */
+  readonly watches: Set<() => void>;
 }
 
 /** The Endpoint calls a client may make, with how their arguments arrive. */
@@ -140,6 +145,8 @@ export class Daemon {
   async close(): Promise<void> {
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
+      // A watch stream never ends by itself: end it, or the graceful close would wait forever.
+      for (const c of this.conns.values()) for (const end of c.watches) end();
       for (const s of this.conns.keys()) s.close();
     });
     await Promise.all([...this.conns.values()].map((c) => this.abandon(c)));
@@ -164,6 +171,7 @@ export class Daemon {
       opened: false,
       finished: false,
       inflight: new Set(),
+      watches: new Set(),
     };
     this.conns.set(s, conn);
     try {
@@ -267,6 +275,7 @@ export class Daemon {
       this.reply(stream, 200, { ok: res });
       return;
     }
+    if (name === 'watch') return this.watch(stream, conn);
     if (name === 'read') {
       const args = await this.jsonBody(stream);
       const batch = await this.endpoint(conn).read(args[0] as never);
@@ -296,6 +305,7 @@ export class Daemon {
         return;
       }
       conn.finished = true;
+      for (const end of [...conn.watches]) end();
       await ep.finish(args[0] as never);
       this.log(
         conn,
@@ -312,6 +322,51 @@ export class Daemon {
       this.log(conn, `session ${ep.sessionName}: started`);
     }
     this.reply(stream, 200, { ok: res ?? null });
+  }
+
+  /**
+   * Continuous mode: runs the session's watch and streams its hints (endpoint/wire.ts,
+   * "watch") until the client closes the stream, the connection goes away, the session
+   * finishes or the daemon stops. The `ready` line goes out once the watch is in place;
+   * hints reported while it was being set up follow it.
+   */
+  private async watch(stream: ServerHttp2Stream, conn: Conn): Promise<void> {
+    const ep = this.endpoint(conn);
+    if (!conn.opened || conn.finished)
+      throw new AsyncError('ERR_PEER', 'The client asked to watch a session that is not open.');
+    await readBody(stream, 1024);
+    let early: string[] | undefined = [];
+    const send = (line: string): void => {
+      if (early) early.push(line);
+      else if (!stream.destroyed && !stream.closed) stream.write(line);
+    };
+    const handle = await ep.watch((hints) => send(encodeWatchMessage({ hints })));
+    let finished!: () => void;
+    const done = new Promise<void>((resolve) => (finished = resolve));
+    const heartbeat = setInterval(
+      () => send(encodeWatchMessage({ ping: true })),
+      WATCH_HEARTBEAT_MS,
+    );
+    const end = (): void => {
+      if (!conn.watches.delete(end)) return;
+      clearInterval(heartbeat);
+      void handle.close().finally(finished);
+      if (!stream.destroyed && !stream.closed) stream.end();
+    };
+    conn.watches.add(end);
+    stream.once('close', end);
+    if (stream.destroyed || stream.closed) {
+      end();
+      await done;
+      return;
+    }
+    stream.respond({ ':status': 200, 'content-type': WATCH_TYPE });
+    stream.write(encodeWatchMessage({ ready: true }));
+    const queued = early;
+    early = undefined;
+    for (const line of queued) stream.write(line);
+    this.log(conn, `session ${ep.sessionName}: watching for the client`);
+    await done;
   }
 
   private endpoint(conn: Conn): Endpoint & ConfinedEndpoint {

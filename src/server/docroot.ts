@@ -100,3 +100,27 @@ export class ParentGuard {
     }
   }
 }
+
+/**
+ * The longest prefix of the relative directory `rel` whose every component is a real
+ * directory under `root` (lstat, links not followed): `rel` itself when it is one, else the
+ * parent of the first component that is a link or not a directory. A component that does not
+ * exist ends the walk there too (its parent's listing shows it gone).
+ */
+export function realDirPrefix(root: string, rel: string): string {
+  if (rel === '') return '';
+  const segs = rel.split('/');
+  let cur = '';
+  for (const seg of segs) {
+    const next = cur === '' ? seg : `${cur}/${seg}`;
+    let st;
+    try {
+      st = lstatSync(join(root, next));
+    } catch {
+      return cur;
+    }
+    if (st.isSymbolicLink() || !st.isDirectory()) return cur;
+    cur = next;
+  }
+  return cur;
+}

@@ -255,5 +255,45 @@ export function conformance(impl: Implementation): void {
       );
       await a.ep.finish({ status: 'ok' });
     });
+
+    test('watch resolves once in place and reports changed paths; a scoped scan finds them', async () => {
+      const s = await impl.make('watched');
+      writeTree(s.abs, { 'w/old.txt': 'old', 'other/x.txt': 'x' });
+      await s.ep.prepare(spec('c6', s.dir, true));
+      await s.ep.open({ reset: false });
+      // Record the tree, as a first pass would.
+      const first = await s.ep.scan();
+      await s.ep.record(
+        first.changes.map((c) => ({ kind: 'put', entry: c.new!, replaceBelow: false })),
+      );
+      assert.ok(s.ep.watch, 'continuous mode needs watch()');
+      const seen = new Set<string>();
+      const handle = await s.ep.watch((hints) => {
+        for (const h of hints) if (h.kind === 'paths') h.paths.forEach((p) => seen.add(p));
+      });
+      try {
+        // Written after watch() resolved: must be reported.
+        writeTree(s.abs, { 'w/new.txt': 'new' });
+        const deadline = Date.now() + 15_000;
+        while (!seen.has('w/new.txt')) {
+          assert.ok(Date.now() < deadline, `no hint for w/new.txt; saw ${[...seen]}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.ok(
+          [...seen].every((p) => !p.startsWith('/') && !p.split('/').includes('..')),
+          `hint paths are relative to the session directory: ${[...seen]}`,
+        );
+        const scoped = await s.ep.scan({ dirs: ['w'] });
+        assert.deepEqual(
+          scoped.changes.map((c) => c.path),
+          ['w/new.txt'],
+        );
+        // A scope naming a path outside the directory is refused, never listed.
+        await assert.rejects(s.ep.scan({ dirs: ['../escape'] }));
+      } finally {
+        await handle.close();
+        await s.ep.finish({ status: 'ok' });
+      }
+    });
   });
 }

@@ -120,6 +120,7 @@ export async function asyncMain(
       transferThreads: o.transferThreads,
       scanThreads: o.scanThreads,
       ...(progress ? { onScanProgress: progress.scanning.bind(progress) } : {}),
+      ...(o.checksumThreads !== undefined ? { checksumThreads: o.checksumThreads } : {}),
       ...(o.targetRate !== undefined ? { targetRate: o.targetRate } : {}),
       ...(o.localDbDir !== undefined ? { localDbDir: o.localDbDir } : {}),
       ...(o.remoteDbDir !== undefined ? { remoteDbDir: o.remoteDbDir } : {}),

@@ -49,9 +49,15 @@ export interface AsyncOptions {
   readonly preserveGid: boolean;
   /** Bits per second; undefined for no limit. */
   readonly targetRate: number | undefined;
+  /** --transfer-threads: batches of file data in flight at once (pump lanes). */
   readonly transferThreads: number;
   /** --scan-threads: scans at once in worker threads; 0 scans on the main thread. */
   readonly scanThreads: number;
+  /**
+   * --local-checksum-threads: worker threads of this host's pool, which hashes, reads,
+   * writes and places file data; undefined: one per core.
+   */
+  readonly checksumThreads: number | undefined;
   readonly quiet: boolean;
   readonly localDbDir: string | undefined;
   readonly remoteDbDir: string | undefined;
@@ -250,8 +256,8 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   {
     group: 'Scan',
     flags: '--local-checksum-threads <n>',
-    help: 'threads that hash files',
-    status: U,
+    help: 'worker threads that hash, read and write file data (default: one per core)',
+    status: S,
   },
   {
     group: 'Scan',
@@ -441,7 +447,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   {
     group: 'Transfer',
     flags: '--transfer-threads <n>',
-    help: 'parallel data lanes (default 4)',
+    help: 'batches of file data in flight at once (default 4)',
     status: S,
   },
   // Logs and databases
@@ -647,6 +653,17 @@ export function parseAsyncArgs(
     }
     scanThreads = n;
   }
+  let checksumThreads: number | undefined;
+  const ct = str('localChecksumThreads');
+  if (ct !== undefined) {
+    const n = parseCount(ct);
+    if (n === undefined || n < 1 || n > 64) {
+      throw new UsageError(
+        `Invalid --local-checksum-threads '${ct}': give a whole number from 1 to 64.`,
+      );
+    }
+    checksumThreads = n;
+  }
   const continuous = parseContinuous(o, str);
   if (o.mirror === true && direction === 'bidi') {
     throw new UsageError(
@@ -697,6 +714,7 @@ export function parseAsyncArgs(
       targetRate,
       transferThreads,
       scanThreads,
+      checksumThreads,
       quiet: o.quiet === true,
       localDbDir: str('localDbDir'),
       remoteDbDir: str('remoteDbDir'),

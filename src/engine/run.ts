@@ -39,6 +39,7 @@ import type {
 import type { RateLimiter } from '../transfer/rate-limiter.js';
 import type { SendItem } from '../transfer/pump.js';
 import { pump } from '../transfer/pump.js';
+import { isChunked } from '../transfer/batches.js';
 import { planResume } from '../transfer/resume.js';
 
 export interface RunOptions {
@@ -712,9 +713,11 @@ async function execute(
 ): Promise<void> {
   const { keep, between, senderForget = [] } = extra;
   const ev = opts.events;
-  const senderOld = new Map<string, Entry | null>();
-  for (const c of senderChanges) senderOld.set(c.path, c.old);
-  const wasDir = (path: string): boolean => senderOld.get(path)?.kind === 'dir';
+  // Perf: only the paths that were directories are kept (not every change's old entry):
+  // memory follows the number of directories, not of files.
+  const senderDirs = new Set<string>();
+  for (const c of senderChanges) if (c.old?.kind === 'dir') senderDirs.add(c.path);
+  const wasDir = (path: string): boolean => senderDirs.has(path);
   const problem = (path: string, message: string): void => {
     summary.problems.push({ path, message });
     ev?.problem?.(path, message, 'error');
@@ -732,7 +735,6 @@ async function execute(
   // so the rerun settles them again.
   const dirRecords: RecordUpdate[] = [];
   const restores: { path: string; expect?: Entry | null }[] = [];
-  const sends: SendItem[] = [];
 
   const byKind = (k: Op['op']) => plan.ops.filter((o) => o.op === k);
 
@@ -764,20 +766,24 @@ async function execute(
   //    object at or below their path, the others after every transfer (step 6).
   let delayed: Op[] = [];
   let deletes = [...fallbackDeletes, ...byKind('delete')];
-  if (opts.deleteDelay) {
-    const created = plan.ops.filter((o) => o.op !== 'delete' && o.op !== 'rename');
+  // Perf: both sets below hold delete paths only, found by walking up from each create
+  // (a few steps per op), so a plan of 1M sends and no deletes builds nothing.
+  const deletePaths = new Set(deletes.map((d) => d.path));
+  if (opts.deleteDelay && deletes.length > 0) {
     const roomFor = new Set<string>();
-    for (const o of created) {
+    for (const o of plan.ops) {
+      if (o.op === 'delete' || o.op === 'rename') continue;
       for (let p = o.path; p !== ''; p = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '')
-        roomFor.add(p);
+        if (deletePaths.has(p)) roomFor.add(p);
     }
     delayed = deletes.filter((d) => !roomFor.has(d.path));
     deletes = deletes.filter((d) => roomFor.has(d.path));
   }
   // Paths a create follows a delete at (a kind change): their sender record stays.
-  const recreated = new Set(
-    plan.ops.filter((o) => o.op === 'send' || o.op === 'mkdir').map((o) => o.path),
-  );
+  const recreated = new Set<string>();
+  if (deletePaths.size > 0)
+    for (const o of plan.ops)
+      if ((o.op === 'send' || o.op === 'mkdir') && deletePaths.has(o.path)) recreated.add(o.path);
   const runDeletes = async (deletes: Op[]): Promise<void> => {
     if (deletes.length === 0) return;
     const res = await receiver.apply(deletes);
@@ -836,19 +842,17 @@ async function execute(
     });
   }
 
-  // 4. File data and links.
-  for (const o of plan.ops) {
-    if (o.op === 'send')
-      sends.push({ entry: o.entry, ...(o.expect !== undefined ? { expect: o.expect } : {}) });
-    else if (o.op === 'restore')
+  // 4. File data and links, read from the plan as the pump cuts batches (no copy of it).
+  for (const o of plan.ops)
+    if (o.op === 'restore')
       restores.push(o.expect !== undefined ? { path: o.path, expect: o.expect } : { path: o.path });
-  }
   await records.flush(true);
-  await transfer(sends, sender, receiver, opts, summary, records, wasDir);
+  await transfer(sendsOf(plan), sender, receiver, opts, summary, records, wasDir);
 
   // 5. Restores: what the receiver lost, from the sender's current state.
   if (restores.length > 0) {
-    const planned = new Set(sends.map((s) => s.entry.path));
+    const planned = new Set<string>();
+    for (const s of sendsOf(plan)) planned.add(s.entry.path);
     const dirs: Op[] = [];
     const files: SendItem[] = [];
     for (const r of restores) {
@@ -893,6 +897,17 @@ async function execute(
   summary.unchanged &&= plan.ops.length === 0 && restores.length === 0;
 }
 
+/** The plan's sends, one at a time (the pump reads them as it cuts batches). */
+function sendsOf(plan: Plan): Iterable<SendItem> {
+  return {
+    *[Symbol.iterator]() {
+      for (const o of plan.ops)
+        if (o.op === 'send')
+          yield { entry: o.entry, ...(o.expect !== undefined ? { expect: o.expect } : {}) };
+    },
+  };
+}
+
 /** Files placed in this run, per run (its Recorder), for --remove-after-transfer. */
 const sentFiles = new WeakMap<Recorder, Entry[]>();
 
@@ -929,7 +944,7 @@ async function removeSources(
 }
 
 async function transfer(
-  items: SendItem[],
+  items: Iterable<SendItem>,
   sender: Endpoint,
   receiver: Endpoint,
   opts: RunOptions,
@@ -937,28 +952,31 @@ async function transfer(
   records: Recorder,
   wasDir: (path: string) => boolean,
 ): Promise<void> {
-  if (items.length === 0) return;
-  const entries = new Map(items.map((i) => [i.entry.path, i.entry]));
+  let files = 0;
+  let size = 0;
+  // Only big files can resume: the list for planResume holds those, not every send.
+  const big: Entry[] = [];
+  for (const i of items) {
+    files++;
+    size += i.entry.size;
+    if (isChunked(i.entry)) big.push(i.entry);
+  }
+  if (files === 0) return;
   // Big files interrupted by an earlier run: only the pieces the receiver lacks are sent.
-  const resume = await planResume(
-    sender,
-    receiver,
-    items.map((i) => i.entry),
-  );
+  const resume = await planResume(sender, receiver, big);
   const saved = (path: string): number => resume.savedBytes.get(path) ?? 0;
-  opts.events?.planned?.(
-    items.length,
-    items.reduce((n, i) => n + i.entry.size - saved(i.entry.path), 0),
-  );
+  let savedTotal = 0;
+  for (const n of resume.savedBytes.values()) savedTotal += n;
+  opts.events?.planned?.(files, size - savedTotal);
   await pump(sender, receiver, items, {
     skip: resume.skip,
     limiter: opts.limiter,
     lanes: opts.lanes,
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.events?.bytes ? { onBytes: opts.events.bytes } : {}),
-    onResults: async (results) => {
+    onResults: async (results, entryOf) => {
       for (const r of results) {
-        const entry = entries.get(r.path)!;
+        const entry = entryOf(r.path)!;
         if (r.ok) {
           if (entry.kind === 'file') {
             summary.filesSent++;

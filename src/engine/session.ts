@@ -42,6 +42,8 @@ export interface SessionConfig {
   readonly scanThreads?: number;
   /** Hears the progress of each local side's full scan (the display on huge trees). */
   readonly onScanProgress?: (side: 'local' | 'peer', p: ScanProgress) => void;
+  /** --local-checksum-threads: size of this host's worker pool (default: one per core). */
+  readonly checksumThreads?: number;
   readonly localDbDir?: string;
   readonly remoteDbDir?: string;
   readonly signal?: AbortSignal;
@@ -112,7 +114,7 @@ export function runSession(cfg: SessionConfig): Promise<RunSummary> {
 
 export async function runLocalPeerSession(cfg: SessionConfig): Promise<RunSummary> {
   checkLocalPeerDirs(cfg.localDir, cfg.remoteDir);
-  const pool = cfg.pool ?? new WorkPool();
+  const pool = cfg.pool ?? new WorkPool(cfg.checksumThreads);
   try {
     const scans = scanSetup(cfg);
     const local = new LocalEndpoint(pool, 'local', scans('local'));
@@ -127,7 +129,7 @@ async function runRemotePeerSession(
   cfg: SessionConfig,
   remote: NonNullable<SessionConfig['remote']>,
 ): Promise<RunSummary> {
-  const pool = new WorkPool();
+  const pool = new WorkPool(cfg.checksumThreads);
   let peer: RemoteEndpoint | undefined;
   try {
     peer = await RemoteEndpoint.connect(
@@ -152,7 +154,7 @@ export async function runLocalPeerContinuous(
   copts: ContinuousOptions,
 ): Promise<ContinuousSummary> {
   checkLocalPeerDirs(cfg.localDir, cfg.remoteDir);
-  const pool = cfg.pool ?? new WorkPool();
+  const pool = cfg.pool ?? new WorkPool(cfg.checksumThreads);
   try {
     const scans = scanSetup(cfg);
     const local = new LocalEndpoint(pool, 'local', scans('local'));

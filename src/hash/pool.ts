@@ -16,6 +16,7 @@ import type {
 } from './worker.js';
 
 export type {
+  CreateMeta,
   Expect,
   HashOutcome,
   PieceOutcome,
@@ -23,6 +24,7 @@ export type {
   ReadReply,
   ReadOutcome,
   ReadSegment,
+  StagedStat,
   WriteItem,
   WriteOutcome,
 } from './worker.js';

@@ -2,7 +2,9 @@
  * Moves file data from a sender to a receiver: reads batches of segments, waits on the
  * session's one rate limiter, hands each batch to the receiver. Several lanes run at once so
  * reading, the wire and writing overlap, and pieces of one big file travel in parallel.
- * At most `lanes` batches are in memory at any time (backpressure by construction).
+ * At most `lanes` batches are in memory at any time (backpressure by construction), and the
+ * items are read from an iterable as batches are cut, so the engine can hand over a whole
+ * plan without building per-item arrays or maps of it (memory flat in the number of files).
  */
 import type { Entry } from '../core/entry.js';
 import type { DataBatch, Endpoint, PlaceResult } from '../endpoint/endpoint.js';
@@ -22,32 +24,40 @@ export interface PumpOptions {
   readonly signal?: AbortSignal;
   /** Called as bytes are handed to the receiver (as they go on the wire, with a target rate). */
   readonly onBytes?: (bytes: number) => void;
-  /** Called with each batch's results before the lane goes on (to record them). */
-  readonly onResults?: (r: readonly PlaceResult[]) => Promise<void>;
+  /**
+   * Called with each batch's results before the lane goes on (to record them); `entryOf`
+   * gives the sent entry of each result's path.
+   */
+  readonly onResults?: (
+    r: readonly PlaceResult[],
+    entryOf: (path: string) => Entry | undefined,
+  ) => Promise<void>;
   /** Resume: per path, the pieces the receiver holds and the sender skips (resume.ts). */
   readonly skip?: ReadonlyMap<string, readonly number[]>;
 }
 
 export interface PumpResult {
-  readonly results: PlaceResult[];
   readonly bytes: number;
 }
 
 export async function pump(
   sender: Endpoint,
   receiver: Endpoint,
-  items: readonly SendItem[],
+  items: Iterable<SendItem>,
   opts: PumpOptions,
 ): Promise<PumpResult> {
+  // Only the items that carry an expectation or a force are looked up again, and only
+  // while they are in flight. Perf: an initial push of 1M files has none, and a map of all
+  // of them costs ~100 MB.
   const intent = new Map<string, SendItem>();
-  for (const it of items) intent.set(it.entry.path, it);
+  function* entries(): Generator<Entry> {
+    for (const it of items) {
+      if (it.expect !== undefined || it.force) intent.set(it.entry.path, it);
+      yield it.entry;
+    }
+  }
   const skip = opts.skip ?? new Map<string, readonly number[]>();
-  const batches = planBatches(
-    items.map((i) => i.entry),
-    undefined,
-    skip,
-  );
-  const results: PlaceResult[] = [];
+  const batches = planBatches(entries(), undefined, skip);
   let bytes = 0;
   const limited = opts.limiter !== unlimited;
 
@@ -95,10 +105,11 @@ export async function pump(
         opts.onBytes?.(size - paced);
       }
       bytes += size;
-      for (const r of placed) results.push(r);
-      await opts.onResults?.(placed);
+      const sent = new Map(batch.segments.map((s) => [s.entry.path, s.entry]));
+      for (const r of placed) intent.delete(r.path);
+      await opts.onResults?.(placed, (p) => sent.get(p));
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.lanes) }, lane));
-  return { results, bytes };
+  return { bytes };
 }

@@ -43,7 +43,25 @@ function countFiles(dir: string): number {
   return n;
 }
 
-async function killWhen(args: string[], ready: () => boolean): Promise<void> {
+/**
+ * Sizes of the regular files in the transfer cache (which is split in shard directories);
+ * a file renamed away meanwhile is skipped.
+ */
+/** Sizes of the files staged under `.private-asp/k/<dir>` (the cache's shards, the partial store). */
+function stagedSizes(mirror: string, dir: 'cache' | 'partial'): number[] {
+  const cache = join(mirror, '.private-asp/k', dir);
+  if (!existsSync(cache)) return [];
+  const out: number[] = [];
+  for (const e of readdirSync(cache, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    const st = statSync(join(e.parentPath, e.name), { throwIfNoEntry: false });
+    if (st) out.push(st.size);
+  }
+  return out;
+}
+
+/** Kills the run when `ready()`; false when the run ended before that moment came. */
+async function killWhen(args: string[], ready: () => boolean): Promise<boolean> {
   const child = spawnAsync(args);
   const exited = once(child, 'exit');
   await new Promise<void>((resolve) => {
@@ -54,48 +72,34 @@ async function killWhen(args: string[], ready: () => boolean): Promise<void> {
       }
     }, 5);
   });
+  const ranToEnd = child.exitCode !== null;
   child.kill('SIGKILL');
   await exited;
+  return !ranToEnd;
 }
 
 describe('kill -9 then rerun', () => {
   const triggers: [string, (mirror: string) => boolean][] = [
-    [
-      'as soon as the transfer cache holds data',
-      (m) => {
-        const cache = join(m, '.private-asp/k/cache');
-        return (
-          existsSync(cache) &&
-          readdirSync(cache).some(
-            // The file may be placed (renamed away) between the listing and the stat.
-            (f) => (statSync(join(cache, f), { throwIfNoEntry: false })?.size ?? 0) > 0,
-          )
-        );
-      },
-    ],
+    ['as soon as the transfer cache holds data', (m) => stagedSizes(m, 'cache').some((n) => n > 0)],
     ['after some small files are placed', (m) => countFiles(join(m, 'small')) >= 100],
     [
       'while a big file is half received',
-      (m) => {
-        // Big files are staged in the partial store, where they can resume (resume.test.ts).
-        const partial = join(m, '.private-asp/k/partial');
-        return (
-          existsSync(partial) &&
-          readdirSync(partial).some((f) => statSync(join(partial, f)).size >= 4 * 1024 * 1024)
-        );
-      },
+      // Big files are staged in the partial store, where they can resume (resume.test.ts).
+      (m) => stagedSizes(m, 'partial').some((n) => n >= 4 * 1024 * 1024),
     ],
   ];
   for (const [when, ready] of triggers) {
     test(`killed ${when}: no partial file at a final path, and the rerun converges`, async () => {
       const { data, mirror, files } = fixture();
       const args = ['-N', 'k', '-d', data, '-r', mirror, '-l', '200m', '-q'];
-      await killWhen(args, () => ready(mirror));
+      // The moment must come mid-run: a trigger that never fires would test nothing.
+      assert.ok(await killWhen(args, () => ready(mirror)), 'the run was killed before its end');
       assertNoPartialFiles(mirror, files);
       const r = asyncCli(args);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(assertNoPartialFiles(mirror, files), Object.keys(files).length);
       assert.deepEqual(describeTree(mirror), describeTree(data));
+      assert.ok(!existsSync(join(mirror, '.private-asp/k/cache')), 'no staged file is left behind');
       // And the run after that has nothing left to do.
       const again = asyncCli(['-N', 'k', '-d', data, '-r', mirror]);
       assert.equal(again.code, 0, again.stderr);

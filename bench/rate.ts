@@ -1,19 +1,24 @@
 /**
  * Target rate accuracy and the tuning harness ("tuning the target rate" in the README).
  *
- * For each target rate, syncs a fresh tree (sized to last about 13 s at that rate) to a peer
- * daemon with -l <rate>, counts the bytes handed to the peer, and reports the achieved rate
- * over the 10 s window that starts 1 s after the first byte, with the CPU the client used
- * (and the daemon's, when this harness started it). Then suggests a -l for the link: the
- * highest target achieved within 3% without saturating a core.
+ * For each target rate, pushes a big sparse tree to a peer daemon with -l <rate>, counts the
+ * bytes as they go on the wire, and reports the achieved rate over each of several
+ * consecutive 10 s windows (the first starts 1 s after the first byte), the worst window's
+ * error, the CPU the client used (and the daemon's, when this harness started it) and the
+ * load average. The run is stopped once the last window closed. Then it suggests a -l for
+ * the link: the highest target whose every window was within 3%, without saturating a core.
  *
  *   npm run build
  *   node dist/bench/rate.js                          # its own daemon on loopback TLS
  *   node dist/bench/rate.js 10m 100m 1g              # chosen rates
+ *   node dist/bench/rate.js --windows 5 --plaintext  # own daemon over h2c (no TLS cost)
+ *   node dist/bench/rate.js --pull 10m 100m          # the daemon sends (own daemon only)
+ *   node dist/bench/rate.js max 1g 2g                # max: no -l, the link's ceiling
  *   ASPERA_SCP_PASS=... node dist/bench/rate.js --peer alice@host:/scratch -P 33001 \
  *       --known-hosts ~/.config/open-async/known_hosts 100m 500m 1g
  *
- * Source files are sparse (zeros), so reading them costs no disk; the peer writes for real.
+ * Source files are sparse (zeros), so reading them costs no disk; the receiver writes for
+ * real.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -27,7 +32,7 @@ import {
   ftruncateSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseRate } from '../src/core/units.js';
@@ -44,28 +49,51 @@ interface Peer {
   path: string;
   knownHosts: string;
   password: string;
+  plaintext: boolean;
+  /** The docroot, when this harness started the daemon (pull trees are made there). */
+  docroot?: string;
   proc?: ChildProcess;
 }
 
-function args(): { rates: string[]; peer?: { spec: string; port: number; knownHosts: string } } {
+interface Args {
+  rates: string[];
+  windows: number;
+  plaintext: boolean;
+  pull: boolean;
+  peer?: { spec: string; port: number; knownHosts: string };
+}
+
+function args(): Args {
   const a = process.argv.slice(2);
   const rates: string[] = [];
   let spec: string | undefined;
   let port = 33001;
+  let windows = 3;
+  let plaintext = false;
+  let pull = false;
   let knownHosts = join(process.env.HOME ?? '', '.config', 'open-async', 'known_hosts');
   for (let i = 0; i < a.length; i++) {
     if (a[i] === '--peer') spec = a[++i];
     else if (a[i] === '-P') port = Number(a[++i]);
     else if (a[i] === '--known-hosts') knownHosts = a[++i]!;
+    else if (a[i] === '--windows') windows = Number(a[++i]);
+    else if (a[i] === '--plaintext') plaintext = true;
+    else if (a[i] === '--pull') pull = true;
     else rates.push(a[i]!);
   }
+  if (!(windows >= 1)) throw new Error('--windows N (at least 1)');
+  if (pull && spec)
+    throw new Error('--pull needs the harness own daemon (it makes the tree there)');
   return {
-    rates: rates.length > 0 ? rates : ['10m', '100m', '500m', '1g', '2g'],
+    rates: rates.length > 0 ? rates : ['10m', '50m', '100m', '500m', '1g', '2g'],
+    windows,
+    plaintext,
+    pull,
     ...(spec ? { peer: { spec, port, knownHosts } } : {}),
   };
 }
 
-async function ownDaemon(base: string): Promise<Peer> {
+async function ownDaemon(base: string, plaintext: boolean): Promise<Peer> {
   const docroot = join(base, 'docroot');
   mkdirSync(docroot);
   const hash = await new Promise<string>((res) => {
@@ -79,7 +107,7 @@ async function ownDaemon(base: string): Promise<Peer> {
   });
   writeFileSync(
     join(base, 'server.toml'),
-    `[server]\nport = 0\n[users.bench]\ndocroot = "${docroot}"\npassword = "${hash}"\n`,
+    `[server]\nport = 0\n${plaintext ? 'plaintext = true\n' : ''}[users.bench]\ndocroot = "${docroot}"\npassword = "${hash}"\n`,
   );
   const proc = spawn(
     process.execPath,
@@ -101,6 +129,8 @@ async function ownDaemon(base: string): Promise<Peer> {
     path: '/',
     knownHosts: join(base, 'known_hosts'),
     password: 'bench',
+    plaintext,
+    docroot,
     proc,
   };
 }
@@ -123,125 +153,153 @@ function makeTree(dir: string, bytes: number): void {
   }
 }
 
-async function measure(peer: Peer, rateText: string, base: string, i: number) {
-  const bps = parseRate(rateText)!;
-  const src = join(base, `src${i}`);
-  makeTree(src, Math.ceil((bps / 8) * (WINDOW_S + WARMUP_S + 2)));
+async function measure(peer: Peer, rateText: string, base: string, i: number, o: Args) {
+  // 'max': no -l at all, to show what the link (or a core) carries in the same run.
+  const unlimited = rateText === 'max';
+  const bps = unlimited ? NaN : parseRate(rateText)!;
+  if (!unlimited && !(bps > 0)) throw new Error(`not a rate: ${rateText}`);
+  const span = WARMUP_S + o.windows * WINDOW_S;
+  // Sparse, so its size costs nothing: big enough to outlast the windows at this rate.
+  const bytes = Math.ceil(((unlimited ? 4e9 : bps) / 8) * (span + 10));
+  const rel = `rate-${process.pid}-${i}`;
+  const local = join(base, `local${i}`);
+  if (o.pull) makeTree(join(peer.docroot!, rel), bytes);
+  else makeTree(local, bytes);
   const samples: [number, number][] = [];
   let total = 0;
+  const stop = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
   const cpu0 = process.cpuUsage();
   const srv0 = peer.proc ? cpuOf(peer.proc.pid!) : 0;
   const t0 = performance.now();
-  const summary = await runSession({
-    name: `rate${i}`,
-    localDir: src,
-    remoteDir: `${peer.path.replace(/\/$/, '')}/rate-${process.pid}-${i}`,
-    direction: 'push',
-    reset: false,
-    createDir: true,
-    overwrite: 'always',
-    preserveMtime: false,
-    preserveUid: false,
-    preserveGid: false,
-    targetRate: bps,
-    transferThreads: 4,
-    events: {
-      bytes(n) {
-        total += n;
-        samples.push([performance.now(), total]);
+  let errors = 0;
+  try {
+    const summary = await runSession({
+      name: `rate${i}`,
+      localDir: local,
+      remoteDir: `${peer.path.replace(/\/$/, '')}/${rel}`,
+      direction: o.pull ? 'pull' : 'push',
+      reset: false,
+      createDir: true,
+      overwrite: 'always',
+      preserveMtime: false,
+      preserveUid: false,
+      preserveGid: false,
+      ...(unlimited ? {} : { targetRate: bps }),
+      transferThreads: 4,
+      signal: stop.signal,
+      events: {
+        bytes(n) {
+          total += n;
+          const now = performance.now();
+          samples.push([now, total]);
+          // The windows are measured: stop the run rather than wait for the whole tree.
+          timer ??= setTimeout(() => stop.abort(new Error('measured')), span * 1000 + 500);
+        },
       },
-    },
-    remote: {
-      target: {
-        host: peer.host,
-        port: peer.port,
-        user: peer.user,
-        plaintext: false,
-        hostKeys: { file: peer.knownHosts, acceptNew: peer.proc !== undefined },
+      remote: {
+        target: {
+          host: peer.host,
+          port: peer.port,
+          user: peer.user,
+          plaintext: peer.plaintext,
+          hostKeys: { file: peer.knownHosts, acceptNew: peer.proc !== undefined },
+        },
+        credentials: { password: peer.password, keys: [] },
       },
-      credentials: { password: peer.password, keys: [] },
-    },
-  });
+    });
+    errors = summary.problems.length;
+  } catch (e) {
+    if (!stop.signal.aborted) throw e;
+  } finally {
+    clearTimeout(timer);
+  }
   const wall = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const srvCpu = peer.proc ? cpuOf(peer.proc.pid!) - srv0 : NaN;
-  rmSync(src, { recursive: true, force: true });
-  if (peer.proc)
-    rmSync(join(base, 'docroot', `rate-${process.pid}-${i}`), { recursive: true, force: true });
+  const load = loadavg()[0]!;
+  rmSync(local, { recursive: true, force: true });
+  if (peer.docroot) rmSync(join(peer.docroot, rel), { recursive: true, force: true });
   const first = samples[0]?.[0] ?? t0;
   const at = (t: number): number => {
     let b = 0;
     for (const [ts, n] of samples) if (ts <= t) b = n;
     return b;
   };
-  const from = first + WARMUP_S * 1000;
-  const to = from + WINDOW_S * 1000;
-  const windowBits = (at(to) - at(from)) * 8;
-  const achieved = windowBits / WINDOW_S;
-  // Steady state over the whole run: the first batch leaves at once (the bucket starts
-  // full), so it is not counted; every later byte waited for its tokens.
-  const last = samples[samples.length - 1];
-  const steady =
-    samples.length > 1 && last
-      ? ((last[1] - samples[0]![1]) * 8) / ((last[0] - first) / 1000)
-      : NaN;
+  const last = samples[samples.length - 1]?.[0] ?? t0;
+  const windows: number[] = [];
+  for (let w = 0; w < o.windows; w++) {
+    const from = first + (WARMUP_S + w * WINDOW_S) * 1000;
+    const to = from + WINDOW_S * 1000;
+    if (last < to) break;
+    windows.push(((at(to) - at(from)) * 8) / WINDOW_S);
+  }
+  const errs = unlimited ? [] : windows.map((w) => (w - bps) / bps);
+  const worst = errs.reduce((m, e) => (Math.abs(e) > Math.abs(m) ? e : m), 0);
   return {
-    steady,
     rateText,
     bps,
-    achieved,
-    complete: samples.length > 0 && samples[samples.length - 1]![0] >= to,
+    windows,
+    worst,
+    complete: windows.length === o.windows,
     clientCpu: (cpu.user + cpu.system) / 1e6 / wall,
     serverCpu: srvCpu / wall,
-    errors: summary.problems.length,
+    load,
+    errors,
   };
 }
 
 const fmt = (bps: number): string =>
   bps >= 1e9 ? `${(bps / 1e9).toFixed(3)} Gb/s` : `${(bps / 1e6).toFixed(1)} Mb/s`;
 
-const { rates, peer: peerArg } = args();
+const o = args();
 const base = mkdtempSync(join(tmpdir(), 'async-rate-'));
 let peer: Peer;
-if (peerArg) {
-  const m = /^(?:([^@]+)@)?([^:]+):(.*)$/.exec(peerArg.spec);
+if (o.peer) {
+  const m = /^(?:([^@]+)@)?([^:]+):(.*)$/.exec(o.peer.spec);
   if (!m) throw new Error('--peer user@host:/path');
   peer = {
     user: m[1] ?? process.env.USER ?? '',
     host: m[2]!,
     path: m[3]!,
-    port: peerArg.port,
-    knownHosts: peerArg.knownHosts,
+    port: o.peer.port,
+    knownHosts: o.peer.knownHosts,
     password: process.env.ASPERA_SCP_PASS ?? '',
+    plaintext: false,
   };
-} else peer = await ownDaemon(base);
+} else peer = await ownDaemon(base, o.plaintext);
+const pct = (e: number): string => `${e >= 0 ? '+' : ''}${(e * 100).toFixed(1)}%`;
 try {
   console.log(
-    `| target | achieved (10 s window) | error | steady state (whole run) | error | client CPU (cores) | daemon CPU (cores) |`,
+    `${o.pull ? 'pull' : 'push'} over ${peer.plaintext ? 'h2c (plaintext)' : 'TLS'}, ${o.windows} windows of ${WINDOW_S} s per rate\n`,
   );
-  console.log('|---|---|---|---|---|---|---|');
+  console.log(
+    `| target | achieved per ${WINDOW_S} s window | worst error | client CPU (cores) | daemon CPU (cores) | load avg (1 min) |`,
+  );
+  console.log('|---|---|---|---|---|---|');
   const rows = [];
-  for (let i = 0; i < rates.length; i++) {
-    const r = await measure(peer, rates[i]!, base, i);
+  for (let i = 0; i < o.rates.length; i++) {
+    const r = await measure(peer, o.rates[i]!, base, i, o);
     rows.push(r);
-    const err = ((r.achieved - r.bps) / r.bps) * 100;
-    const serr = ((r.steady - r.bps) / r.bps) * 100;
+    const ws = r.windows.map(fmt).join(', ') || '(none: the run ended early)';
+    const worst = Number.isNaN(r.bps) ? '(no -l)' : pct(r.worst);
     console.log(
-      `| ${r.rateText} | ${r.complete ? fmt(r.achieved) : `${fmt(r.achieved)} (ended early)`} | ${err >= 0 ? '+' : ''}${err.toFixed(1)}% | ${fmt(r.steady)} | ${serr >= 0 ? '+' : ''}${serr.toFixed(1)}% | ${r.clientCpu.toFixed(2)} | ${Number.isNaN(r.serverCpu) ? '-' : r.serverCpu.toFixed(2)} |`,
+      `| ${r.rateText} | ${ws}${r.complete ? '' : ' (ended early)'} | ${worst} | ${r.clientCpu.toFixed(2)} | ${Number.isNaN(r.serverCpu) ? '-' : r.serverCpu.toFixed(2)} | ${r.load.toFixed(1)} |`,
     );
   }
   const good = rows.filter(
     (r) =>
+      !Number.isNaN(r.bps) &&
       r.complete &&
-      Math.abs(r.achieved - r.bps) / r.bps <= 0.03 &&
+      Math.abs(r.worst) <= 0.03 &&
       r.clientCpu < 0.9 &&
       !(r.serverCpu >= 0.9),
   );
   const best = good.sort((a, b) => b.bps - a.bps)[0];
-  const ceiling = Math.max(...rows.map((r) => r.achieved));
+  const ceiling = Math.max(...rows.flatMap((r) => r.windows));
   console.log(
     best
-      ? `\nsuggested: -l ${best.rateText} (the highest target met within 3% with CPU to spare; the link carried at most ${fmt(ceiling)})`
+      ? `\nsuggested: -l ${best.rateText} (the highest target met within 3% in every window with CPU to spare; the link carried at most ${fmt(ceiling)})`
       : `\nno target was met within 3%: the link carried at most ${fmt(ceiling)}; try -l ${Math.floor((ceiling * 0.8) / 1e6)}m`,
   );
 } finally {

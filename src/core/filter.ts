@@ -59,6 +59,23 @@ export function patternProblem(pattern: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Checks a rule list that arrived as data (from a peer, over the wire): a message when it is
+ * not an array of well-formed rules. Rules typed by a user are checked where they are read.
+ */
+export function ruleListProblem(v: unknown): string | undefined {
+  if (!Array.isArray(v)) return 'not a list of rules';
+  for (let i = 0; i < v.length; i++) {
+    const r = v[i] as { sign?: unknown; pattern?: unknown } | null;
+    if (typeof r !== 'object' || r === null || (r.sign !== '+' && r.sign !== '-'))
+      return `rule ${i + 1} has no '+' or '-' sign`;
+    if (typeof r.pattern !== 'string') return `rule ${i + 1} has no pattern`;
+    const bad = patternProblem(r.pattern);
+    if (bad !== undefined) return `rule ${i + 1} ('${r.pattern}'): ${bad}`;
+  }
+  return undefined;
+}
+
 /** Parses the text of a rule file; `bare` is the sign of a line without a prefix. */
 export function parseRuleText(text: string, bare: FilterSign): ParsedRules {
   const rules: FilterRule[] = [];
@@ -147,4 +164,14 @@ export function compileFilter(rules: readonly FilterRule[]): Filter | undefined 
       return false;
     },
   };
+}
+
+/**
+ * True when `path` or any directory above it is excluded: an excluded directory is not
+ * entered, so nothing below it is synced whatever the rules say about it.
+ */
+export function excludedOrBelow(filter: Filter, path: string, isDir: boolean): boolean {
+  for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1))
+    if (filter.excluded(path.slice(0, i), true)) return true;
+  return filter.excluded(path, isDir);
 }

@@ -51,7 +51,11 @@ export interface SessionSpec {
   /** --create-dir: create the sync directory when it does not exist. */
   readonly createDir: boolean;
   readonly placement: PlacementPolicy;
-  /** Include/exclude rules, the same at both ends (see core/filter.ts). */
+  /**
+   * Include/exclude rules, the same at both ends (see core/filter.ts). The engine sends the
+   * peer the client's own rules; a peer with rules of its own puts them first and returns
+   * them in Prepared.filters, and the engine prepares the local side with the merged list.
+   */
   readonly filters?: readonly FilterRule[];
   /** --clean-excluded: drop the snapshot records of paths the rules exclude. */
   readonly cleanExcluded?: boolean;
@@ -70,6 +74,12 @@ export interface Prepared {
   readonly dir: string;
   readonly dbPath: string;
   readonly dbExisted: boolean;
+  /**
+   * Rules this side applies before the ones in the spec (a daemon's per-user `filters`).
+   * The other side must apply the same merged list, or it would send what this side refuses
+   * and record it as synced.
+   */
+  readonly filters?: readonly FilterRule[];
 }
 
 export interface ScanReply {
@@ -85,6 +95,9 @@ export interface ScanReply {
 
 export type HashReply =
   { readonly ok: true; readonly digest: string } | { readonly ok: false; readonly message: string };
+
+/** Waits until `bytes` more may go on the wire (see Endpoint.write). */
+export type Pacer = (bytes: number) => Promise<void>;
 
 /** One piece of one file, as it travels from sender to receiver. */
 export interface SegmentData {
@@ -233,10 +246,22 @@ export interface Endpoint {
   /** Digests of files as they are now. */
   hash(entries: readonly Entry[]): Promise<HashReply[]>;
 
-  /** Sender: reads segments. */
-  read(segments: readonly Segment[]): Promise<DataBatch>;
-  /** Receiver: stages, verifies and places; answers for every file whose last segment came. */
-  write(batch: DataBatch): Promise<PlaceResult[]>;
+  /**
+   * Sender: reads segments. `pace` (a target rate, -l), when given, is awaited as the bytes
+   * cross a wire from this sender: RemoteEndpoint consumes the peer's reply slice by slice,
+   * with receive windows sized from the rate so the peer cannot run ahead. A sender in this
+   * process ignores it: its bytes move when they are written, and write() paces them.
+   */
+  read(segments: readonly Segment[], pace?: Pacer): Promise<DataBatch>;
+  /**
+   * Receiver: stages, verifies and places; answers for every file whose last segment came.
+   * `pace`, when given (a target rate, -l), is awaited for each slice of `batch.data` just
+   * before that slice leaves for the receiver, so the rate is kept where bytes move rather
+   * than per batch (up to 8 MiB): RemoteEndpoint paces its request body in small slices;
+   * an in-process receiver paces the whole batch before it writes. Slices add up to the
+   * batch's bytes; the pump charges any bytes an implementation did not pace.
+   */
+  write(batch: DataBatch, pace?: Pacer): Promise<PlaceResult[]>;
   /**
    * Receiver, resume of big files: for each big file about to be sent, the pieces this side
    * kept from an interrupted run of the same source version (size, mtime, inode), each

@@ -72,6 +72,7 @@ import type {
   Endpoint,
   FinishOptions,
   HashReply,
+  Pacer,
   PieceDigests,
   PieceRequest,
   PlaceResult,
@@ -588,7 +589,9 @@ export class LocalEndpoint implements Endpoint {
 
   // --- receiving --------------------------------------------------------------------------
 
-  async write(batch: DataBatch): Promise<PlaceResult[]> {
+  async write(batch: DataBatch, pace?: Pacer): Promise<PlaceResult[]> {
+    // In process there is no wire: the batch is charged whole, before it is written.
+    if (pace) await pace(batch.data.byteLength);
     const shard = this.batchSeq++ % CACHE_SHARDS;
     const items: WriteItem[] = [];
     const itemSegs: SegmentData[] = [];

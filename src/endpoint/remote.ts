@@ -9,10 +9,12 @@
  */
 import http2 from 'node:http2';
 import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Entry } from '../core/entry.js';
 import type { Op } from '../core/plan.js';
 import type { Problem } from '../core/problem.js';
+import { ruleListProblem } from '../core/filter.js';
 import { PeerLostError, SessionError, describeIoError, errnoCode } from '../errors.js';
 import type { Segment } from '../transfer/batches.js';
 import type {
@@ -22,6 +24,7 @@ import type {
   Endpoint,
   FinishOptions,
   HashReply,
+  Pacer,
   PieceDigests,
   PieceRequest,
   PlaceResult,
@@ -65,6 +68,12 @@ export interface RemoteTarget {
   readonly logDir?: string;
   /** A stream silent this long is a stalled peer. */
   readonly stallMs?: number;
+  /**
+   * -l in bits per second: the receive window of each stream is sized from it (50 ms of
+   * traffic, at least 64 KiB), so a peer sending a paced read cannot run ahead of the rate
+   * by more than that (see Endpoint.read).
+   */
+  readonly targetRate?: number;
 }
 
 export interface Credentials {
@@ -74,18 +83,35 @@ export interface Credentials {
 }
 
 const DEFAULT_STALL_MS = 5 * 60_000;
+/**
+ * Paced transfers (-l) move in slices of 100 ms of traffic, from 16 KiB to 128 KiB. ±3% of a
+ * 10 s window at 10 Mb/s is 375 kB, so a slice must be well below that; larger ones buy
+ * nothing at high rates (the bucket's burst covers many). At very low rates the slice
+ * shrinks so that a stream waiting for its lane's turn in the bucket still moves often
+ * enough not to look stalled (a 128 KiB slice is 105 s at 10 kb/s, four lanes take turns).
+ */
+function paceSlice(bitsPerSecond: number | undefined): number {
+  if (bitsPerSecond === undefined) return 128 * 1024;
+  return Math.min(128 * 1024, Math.max(16 * 1024, Math.round(bitsPerSecond / 8 / 10)));
+}
 
 export class RemoteEndpoint implements Endpoint {
   readonly label = 'peer';
   private lost: Error | undefined;
+  /** Bytes per paced slice (see paceSlice). */
+  private readonly slice: number;
   private session!: ClientHttp2Session;
+  /** The connection's own socket (session.socket is a proxy that cannot be destroyed). */
+  private socket: Duplex | undefined;
 
   private constructor(
     private readonly target: RemoteTarget,
     private readonly creds: Credentials,
     /** `user@host:port`, as messages show the peer. */
     readonly where: string,
-  ) {}
+  ) {
+    this.slice = paceSlice(target.targetRate);
+  }
 
   static async connect(target: RemoteTarget, creds: Credentials): Promise<RemoteEndpoint> {
     const ep = new RemoteEndpoint(
@@ -103,6 +129,7 @@ export class RemoteEndpoint implements Endpoint {
    */
   private async redial(): Promise<void> {
     this.session?.destroy();
+    this.socket?.destroy();
     this.lost = undefined;
     await this.dial();
   }
@@ -111,9 +138,14 @@ export class RemoteEndpoint implements Endpoint {
     const target = this.target;
     const creds = this.creds;
     const peer = `${target.host}:${target.port}`;
+    let socket: Duplex | undefined;
     const authority = `${target.plaintext ? 'http' : 'https'}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+    const streamWindow =
+      target.targetRate !== undefined
+        ? Math.min(STREAM_WINDOW, Math.max(64 * 1024, Math.round(target.targetRate / 8 / 20)))
+        : STREAM_WINDOW;
     const session = http2.connect(authority, {
-      settings: { initialWindowSize: STREAM_WINDOW },
+      settings: { initialWindowSize: streamWindow },
       maxSessionMemory: 512,
       // The certificate is self-signed: it is checked against the pinned fingerprint below,
       // before anything else is sent, instead of against a CA.
@@ -122,7 +154,10 @@ export class RemoteEndpoint implements Endpoint {
     });
     try {
       await new Promise<void>((resolve, reject) => {
-        session.once('connect', () => resolve());
+        session.once('connect', (_s: unknown, sock: Duplex) => {
+          socket = sock;
+          resolve();
+        });
         session.once('error', reject);
       });
     } catch (e) {
@@ -147,6 +182,7 @@ export class RemoteEndpoint implements Endpoint {
       if (this.session === session) this.lost ??= new Error('the server closed the connection');
     });
     this.session = session;
+    this.socket = socket;
     try {
       let binding = '';
       if (!target.plaintext) {
@@ -215,8 +251,13 @@ export class RemoteEndpoint implements Endpoint {
 
   close(): void {
     // A peer that is gone or stalled gets no graceful goodbye: it might never answer one.
-    if (this.lost) this.session.destroy();
-    else if (!this.session.closed) this.session.close();
+    // Destroying the session ends the socket gracefully, which waits for its queued writes:
+    // against a stopped peer (its window open, its socket buffers full) that never ends, and
+    // the process would hang, so the socket itself is destroyed too.
+    if (this.lost) {
+      this.session.destroy();
+      this.socket?.destroy();
+    } else if (!this.session.closed) this.session.close();
   }
 
   // --- requests ---------------------------------------------------------------------------
@@ -310,10 +351,17 @@ export class RemoteEndpoint implements Endpoint {
       ...spec,
       ...(this.target.logDir !== undefined ? { logDir: this.target.logDir } : {}),
     })) as Prepared;
+    // The daemon's own rules: applied here too, so nothing is sent that it would refuse.
+    if (p.filters !== undefined) {
+      const bad = ruleListProblem(p.filters);
+      if (bad !== undefined)
+        throw new SessionError('ERR_PEER', `Peer ${this.where} sent invalid filter rules: ${bad}.`);
+    }
     return {
       dir: `${this.where}:${p.dir}`,
       dbPath: `${this.where}:${p.dbPath}`,
       dbExisted: p.dbExisted,
+      ...(p.filters !== undefined && p.filters.length > 0 ? { filters: p.filters } : {}),
     };
   }
 
@@ -394,13 +442,13 @@ export class RemoteEndpoint implements Endpoint {
     return (await this.ep('hash', entries)) as HashReply[];
   }
 
-  async read(segments: readonly Segment[]): Promise<DataBatch> {
+  async read(segments: readonly Segment[], pace?: Pacer): Promise<DataBatch> {
     const req = this.request('POST', '/v1/ep/read', 'application/json');
     req.end(JSON.stringify([segments]));
     const { type } = await this.exchange(req);
     if (type !== FRAME_TYPE) return (await this.jsonReply2(req)) as never;
     try {
-      return await readFrame(req);
+      return await readFrame(req, pace, this.slice);
     } catch (e) {
       if (e instanceof SessionError) throw e;
       throw this.lostError(e);
@@ -420,12 +468,54 @@ export class RemoteEndpoint implements Endpoint {
     return v.ok;
   }
 
-  async write(batch: DataBatch): Promise<PlaceResult[]> {
+  async write(batch: DataBatch, pace?: Pacer): Promise<PlaceResult[]> {
     const req = this.request('POST', '/v1/ep/write', FRAME_TYPE);
     const [lead, data] = encodeFrame(batch);
-    req.write(lead);
-    req.end(data);
-    return (await this.jsonReply(req)) as PlaceResult[];
+    if (!pace) {
+      req.write(lead);
+      req.end(data);
+      return (await this.jsonReply(req)) as PlaceResult[];
+    }
+    // Listening for the answer first: the server may refuse before the body is complete.
+    const reply = this.jsonReply(req);
+    reply.catch(() => undefined);
+    try {
+      req.write(lead);
+      await this.paced(req, data, pace);
+      req.end();
+    } catch (e) {
+      req.close(http2.constants.NGHTTP2_CANCEL);
+      // A stream that failed under us: the server's own answer (a refusal) says more. An
+      // abort while waiting for the bucket is the caller's, and stays as it is.
+      if (e instanceof SessionError) await reply;
+      throw e;
+    }
+    return (await reply) as PlaceResult[];
+  }
+
+  /**
+   * Writes `data` in slices, each after `pace` allowed it and once the stream took the last
+   * one (the 'drain' of its small buffer), so the bytes leave at the target rate rather than
+   * as one burst per batch.
+   */
+  private async paced(req: ClientHttp2Stream, data: Uint8Array, pace: Pacer): Promise<void> {
+    for (let at = 0; at < data.byteLength; at += this.slice) {
+      const slice = data.subarray(at, Math.min(at + this.slice, data.byteLength));
+      await pace(slice.byteLength);
+      if (req.destroyed || req.closed) throw this.lostError(this.lost ?? 'stream closed');
+      if (!req.write(slice)) {
+        await new Promise<void>((resolve, reject) => {
+          const done = (e?: unknown): void => {
+            req.off('drain', done);
+            req.off('close', done);
+            if (e !== undefined || req.destroyed) reject(e ?? this.lostError('stream closed'));
+            else resolve();
+          };
+          req.once('drain', done);
+          req.once('close', done);
+        });
+      }
+    }
   }
 
   async resumable(files: readonly Entry[]): Promise<ResumeOffer[]> {

@@ -114,8 +114,17 @@ export function encodeFrame(batch: DataBatch): [Buffer, Uint8Array] {
   return [lead, batch.data];
 }
 
-/** Reads one frame, copying its data into a fresh buffer of exactly the announced size. */
-export async function readFrame(stream: Readable): Promise<DataBatch> {
+/**
+ * Reads one frame, copying its data into a fresh buffer of exactly the announced size.
+ * With `pace` (a target rate), data bytes are paid for in slices of `slice` bytes as they
+ * are consumed; while a payment waits the stream is not read, so HTTP/2 flow control holds
+ * the sender back.
+ */
+export async function readFrame(
+  stream: Readable,
+  pace?: (bytes: number) => Promise<void>,
+  slice = 128 * 1024,
+): Promise<DataBatch> {
   let lead: Buffer = Buffer.alloc(0);
   let headerLen = -1;
   let data: Uint8Array | undefined;
@@ -157,7 +166,16 @@ export async function readFrame(stream: Readable): Promise<DataBatch> {
     data.set(b, filled);
     filled += b.length;
   };
-  for await (const c of stream) take(c as Buffer);
+  let paid = 0;
+  for await (const c of stream) {
+    take(c as Buffer);
+    if (pace && filled - paid >= slice) {
+      const n = filled - paid;
+      paid = filled;
+      await pace(n);
+    }
+  }
+  if (pace && filled > paid) await pace(filled - paid);
   if (data === undefined || filled !== data.byteLength)
     throw new SessionError(
       'ERR_PEER',

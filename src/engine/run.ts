@@ -175,20 +175,24 @@ export async function openSession(
     ...(keepDir !== undefined ? { keepDir } : {}),
     ...(mountSignature !== undefined ? { mountSignature } : {}),
   });
-  const [lp, pp] = await Promise.all([
-    local.prepare(
-      spec('local', opts.localDir, opts.localDbDir, opts.keepDirLocal, opts.mountSignatureLocal),
-    ),
-    peer.prepare(
-      spec(
-        'remote',
-        opts.remoteDir,
-        opts.remoteDbDir,
-        opts.keepDirRemote,
-        opts.mountSignatureRemote,
-      ),
-    ),
-  ]);
+  // The peer first: a daemon may return rules of its own (Prepared.filters), which go before
+  // the client's at both ends, so the local side is prepared with the merged list.
+  const pp = await peer.prepare(
+    spec('remote', opts.remoteDir, opts.remoteDbDir, opts.keepDirRemote, opts.mountSignatureRemote),
+  );
+  const peerRules = pp.filters ?? [];
+  const localSpec = spec(
+    'local',
+    opts.localDir,
+    opts.localDbDir,
+    opts.keepDirLocal,
+    opts.mountSignatureLocal,
+  );
+  const lp = await local.prepare(
+    peerRules.length > 0
+      ? { ...localSpec, filters: [...peerRules, ...(localSpec.filters ?? [])] }
+      : localSpec,
+  );
   if (lp.dbPath === pp.dbPath) {
     throw new SessionError(
       'ERR_DB_LOCATION',

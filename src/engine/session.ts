@@ -132,7 +132,12 @@ async function runRemotePeerSession(
   const pool = new WorkPool(cfg.checksumThreads);
   let peer: RemoteEndpoint | undefined;
   try {
-    peer = await RemoteEndpoint.connect(remote.target, remote.credentials);
+    peer = await RemoteEndpoint.connect(
+      cfg.targetRate !== undefined
+        ? { ...remote.target, targetRate: cfg.targetRate }
+        : remote.target,
+      remote.credentials,
+    );
     const local = new LocalEndpoint(pool, 'local', scanSetup(cfg)('local'));
     const t = remote.target;
     // The host alone: a daemon moved to another port still serves the same session.

@@ -269,6 +269,14 @@ export function scanTree(opts: ScanOptions): ScanResult {
   const visitedDirs = follow ? new Set<string>() : undefined;
   let rootRead = false;
   let visited = 0;
+  // An excluded path is left alone whether or not it is still there: its record stays and
+  // its deletion does not propagate (it is in `unknown` only while it exists). Perf: only
+  // deletions are checked, the rest were filtered as they were listed.
+  const goneExcluded = (path: string, old: Entry | null | undefined): boolean =>
+    filter !== undefined &&
+    old !== null &&
+    old !== undefined &&
+    filter.excluded(path, old.kind === 'dir');
 
   const visit: Visit = (dir, listing) => {
     if (visitedDirs) {
@@ -395,12 +403,14 @@ export function scanTree(opts: ScanOptions): ScanResult {
         const r = get(joinRel(dir, name));
         // A record that was never synced and is gone now still yields a change, so that
         // its row is dropped.
-        if (r) changes.push({ path: r.path, old: r.entry, new: null });
+        if (r && !goneExcluded(r.path, r.entry))
+          changes.push({ path: r.path, old: r.entry, new: null });
       }
     } else {
       let before = snapshot.children(dir);
       if (unknown.size > 0) before = before.filter((r) => !unknown.has(r.path));
-      for (const c of diffChildren(before, current)) changes.push(c);
+      for (const c of diffChildren(before, current))
+        if (c.new !== null || !goneExcluded(c.path, c.old)) changes.push(c);
     }
     if (changes.length > 0) byDir.set(dir, changes);
   };

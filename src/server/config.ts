@@ -22,11 +22,13 @@
  *   file_create_mode = "0644"     # mode of every file the sync writes here
  *   dir_create_mode = "0755"
  *   allow_preserve_owner = false  # let clients use -u/-j here
- *   filters = []                  # rules applied before the client's (see README)
+ *   filters = ["- *.tmp", "- /scratch/"]  # rules put before the client's (see README)
  */
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { TomlDate, TomlError, parse } from 'smol-toml';
+import type { FilterRule } from '../core/filter.js';
+import { patternProblem } from '../core/filter.js';
 import { AsyncError, describeIoError } from '../errors.js';
 
 export interface TokenSpec {
@@ -50,11 +52,11 @@ export interface UserConfig {
   readonly dirCreateMode: number | undefined;
   readonly allowPreserveOwner: boolean;
   /**
-   * Filter rules the server applies before the client's. Stored as given; the daemon refuses
-   * to start while any are configured until the scanner's filter engine is wired in here,
-   * rather than silently syncing files the administrator meant to exclude.
+   * Filter rules the server puts before the client's (first match decides, core/filter.ts).
+   * The server returns them with its prepare reply so the client applies the same list, and
+   * enforces them itself whatever the client asks (confined-endpoint.ts).
    */
-  readonly filters: readonly string[];
+  readonly filters: readonly FilterRule[];
 }
 
 export interface ServerConfig {
@@ -266,21 +268,24 @@ export function validateConfig(doc: Table, file: string): ServerConfig {
         `${p}password`,
         'must be a hash made by `async-server hash-password`, never the password itself',
       );
-    const filters: string[] = [];
+    const filters: FilterRule[] = [];
     if (u.filters !== undefined) {
-      if (
-        !Array.isArray(u.filters) ||
-        !(u.filters as unknown[]).every((f) => typeof f === 'string')
-      )
-        fail(`${p}filters`, 'must be an array of strings');
-      filters.push(...(u.filters as string[]));
-    }
-    if (filters.length > 0) {
-      fail(
-        `${p}filters`,
-        'server-side filters are not supported yet',
-        'Remove the key; the daemon will not sync paths an administrator meant to exclude.',
-      );
+      if (!Array.isArray(u.filters))
+        fail(`${p}filters`, 'must be an array of rules such as ["- *.tmp", "+ keep/"]');
+      (u.filters as unknown[]).forEach((f, i) => {
+        const k = `${p}filters[${i}]`;
+        if (typeof f !== 'string') fail(k, 'must be a string such as "- *.tmp"');
+        const m = /^([+-])\s+(.*)$/.exec((f as string).trim());
+        if (!m || (f as string).includes('\n'))
+          fail(
+            k,
+            `'${f as string}' is not a rule: write "- PATTERN" to exclude or "+ PATTERN" to include`,
+            'One rule per string; the README section "Server-side filters" describes them.',
+          );
+        const bad = patternProblem(m![2]!);
+        if (bad !== undefined) fail(k, `'${f as string}': ${bad}`);
+        filters.push({ sign: m![1] as '+' | '-', pattern: m![2]! });
+      });
     }
     users.set(name, {
       name,

@@ -5,10 +5,17 @@
  * checked (docroot.ts) before the LocalEndpoint touches the disk; the user's created-file and
  * directory modes replace the sender's; paths in replies are shown as the client sees them.
  *
+ * The user's `filters` go before the client's rules for the whole session, and are returned
+ * with the prepare reply so the client applies the same list. They are also enforced here,
+ * whatever the client asks: an excluded path is never placed, deleted, renamed, read,
+ * hashed or listed (a hostile client could leave the server's rules out of its own).
+ *
  * The local peer's hot path is untouched: only the daemon builds this wrapper.
  */
 import { existsSync, lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Filter } from '../core/filter.js';
+import { compileFilter, excludedOrBelow, ruleListProblem } from '../core/filter.js';
 import type { Entry } from '../core/entry.js';
 import type { Op } from '../core/plan.js';
 import { PRIVATE_DIR, unsafeRelPathReason } from '../core/paths.js';
@@ -50,6 +57,8 @@ export class ConfinedEndpoint implements Endpoint {
   readonly label = 'peer';
   private root = '';
   private spec: SessionSpec | undefined;
+  /** The user's own rules (undefined when there are none). */
+  private readonly serverFilter: Filter | undefined;
   private readonly watches = new Set<WatchHandle>();
   /** Where this session's log lines go, if anywhere (-R inside the docroot, or async_log_dir). */
   logDir: string | undefined;
@@ -57,7 +66,9 @@ export class ConfinedEndpoint implements Endpoint {
   constructor(
     private readonly inner: LocalEndpoint,
     private readonly user: UserConfig,
-  ) {}
+  ) {
+    this.serverFilter = compileFilter(user.filters);
+  }
 
   get sessionName(): string | undefined {
     return this.spec?.identity.name;
@@ -138,6 +149,13 @@ export class ConfinedEndpoint implements Endpoint {
       checkComponents(docroot, rel, false, `--remote-mount-signature ${spec.mountSignature}`);
       mountSignature = join(docroot, rel);
     }
+    const clientRules = spec.filters ?? [];
+    const badRules = ruleListProblem(clientRules);
+    if (badRules !== undefined)
+      throw new SessionError('ERR_PEER', `The client sent invalid filter rules: ${badRules}.`);
+    // First match decides: the server's rules come first, so the client can narrow what
+    // syncs but never bring back what the server excludes.
+    const rules = [...this.user.filters, ...clientRules];
     this.spec = spec;
     let p: Prepared;
     try {
@@ -149,7 +167,7 @@ export class ConfinedEndpoint implements Endpoint {
         ...(dbDir !== undefined ? { dbDir } : {}),
         createDir: spec.createDir,
         placement: spec.placement,
-        ...(spec.filters !== undefined ? { filters: spec.filters } : {}),
+        ...(rules.length > 0 ? { filters: rules } : {}),
         ...(spec.cleanExcluded !== undefined ? { cleanExcluded: spec.cleanExcluded } : {}),
         ...(spec.symlinks !== undefined ? { symlinks: spec.symlinks } : {}),
         ...(spec.dryRun !== undefined ? { dryRun: spec.dryRun === true } : {}),
@@ -160,7 +178,12 @@ export class ConfinedEndpoint implements Endpoint {
       throw this.rewrite(e);
     }
     this.root = p.dir;
-    return { dir: this.shown(p.dir), dbPath: this.shown(p.dbPath), dbExisted: p.dbExisted };
+    return {
+      dir: this.shown(p.dir),
+      dbPath: this.shown(p.dbPath),
+      dbExisted: p.dbExisted,
+      ...(this.user.filters.length > 0 ? { filters: this.user.filters } : {}),
+    };
   }
 
   private rewrite(e: unknown): unknown {
@@ -261,14 +284,48 @@ export class ConfinedEndpoint implements Endpoint {
     return msg.split(`${d}/`).join('/').split(d).join('/');
   }
 
+  /**
+   * True when the server's own rules exclude `path`. `isDir` undefined: the kind of what is
+   * on disk there, and when nothing is, excluded as either kind (a refusal costs nothing).
+   * Call after the ParentGuard check, so the lstat follows no link.
+   */
+  private excluded(path: string, isDir?: boolean): boolean {
+    const f = this.serverFilter;
+    if (f === undefined || path === '') return false;
+    const kind = isDir ?? this.dirOnDisk(path);
+    if (kind !== undefined) return excludedOrBelow(f, path, kind);
+    return excludedOrBelow(f, path, false) || excludedOrBelow(f, path, true);
+  }
+
+  /** Whether `path` is a directory on disk; undefined when nothing is there. */
+  private dirOnDisk(path: string): boolean | undefined {
+    try {
+      return lstatSync(join(this.root, path)).isDirectory();
+    } catch {
+      return undefined;
+    }
+  }
+
+  private refuseExcluded(path: string, what: string): never {
+    throw new SessionError(
+      'ERR_PEER',
+      `The server refuses to ${what} ${path}: its rules for user '${this.user.name}' exclude it.`,
+    );
+  }
+
   async list(path: string): Promise<Entry[]> {
     if (path !== '') new ParentGuard(this.root).check(path);
+    // As the scan does: an excluded path does not exist as far as the session is concerned.
+    if (this.excluded(path)) return [];
     return this.inner.list(path);
   }
 
   async hash(entries: readonly Entry[]): Promise<HashReply[]> {
     const g = new ParentGuard(this.root);
-    for (const e of entries) g.check(e.path);
+    for (const e of entries) {
+      g.check(e.path);
+      if (this.excluded(e.path)) this.refuseExcluded(e.path, 'hash');
+    }
     return this.inner.hash(entries);
   }
 
@@ -277,6 +334,7 @@ export class ConfinedEndpoint implements Endpoint {
     let total = 0;
     for (const s of segments) {
       g.check(s.entry.path);
+      if (this.excluded(s.entry.path)) this.refuseExcluded(s.entry.path, 'send');
       // The pump asks for at most one batch (8 MiB plus a piece); a client asking for more
       // is refused rather than allowed to make the server allocate at will.
       total += s.length;
@@ -288,7 +346,11 @@ export class ConfinedEndpoint implements Endpoint {
 
   async write(batch: DataBatch): Promise<PlaceResult[]> {
     const g = new ParentGuard(this.root);
-    for (const s of batch.segments) g.check(s.entry.path);
+    for (const s of batch.segments) {
+      g.check(s.entry.path);
+      if (this.excluded(s.entry.path, s.entry.kind === 'dir'))
+        this.refuseExcluded(s.entry.path, 'place');
+    }
     const fm = this.user.fileCreateMode;
     if (fm === undefined) return this.inner.write(batch);
     return this.inner.write({
@@ -301,7 +363,10 @@ export class ConfinedEndpoint implements Endpoint {
 
   async resumable(files: readonly Entry[]): Promise<ResumeOffer[]> {
     const g = new ParentGuard(this.root);
-    for (const e of files) g.check(e.path);
+    for (const e of files) {
+      g.check(e.path);
+      if (this.excluded(e.path)) this.refuseExcluded(e.path, 'resume');
+    }
     return this.inner.resumable(files);
   }
 
@@ -309,6 +374,7 @@ export class ConfinedEndpoint implements Endpoint {
     const g = new ParentGuard(this.root);
     for (const q of requests) {
       g.check(q.entry.path);
+      if (this.excluded(q.entry.path)) this.refuseExcluded(q.entry.path, 'hash');
       // A request is bounded by the file's own pieces; anything else is a confused client.
       const count = Math.ceil(q.entry.size / CHUNK_SIZE);
       if (
@@ -327,7 +393,49 @@ export class ConfinedEndpoint implements Endpoint {
       if (op.op === 'rename') g.check(op.from);
       if (op.op === 'aside') g.check(op.to);
     }
-    return this.inner.apply(ops.map((op) => this.withModes(op)));
+    // An op on an excluded path is a per-path failure (a value): a client that applies the
+    // same rules never asks for one, so only a hostile or broken client sees it.
+    const refused = ops.map((op) => this.excludedOp(op));
+    if (!refused.some((r) => r !== undefined))
+      return this.inner.apply(ops.map((op) => this.withModes(op)));
+    const allowed = ops.filter((_, i) => refused[i] === undefined);
+    const done =
+      allowed.length > 0 ? await this.inner.apply(allowed.map((op) => this.withModes(op))) : [];
+    let k = 0;
+    return refused.map((r) =>
+      r !== undefined
+        ? {
+            ok: false as const,
+            message: `refused by the server: its rules for user '${this.user.name}' exclude ${r}`,
+          }
+        : done[k++]!,
+    );
+  }
+
+  /**
+   * The excluded path an op would touch, if any. Kinds come from the disk, never from the
+   * client's word: a hostile client could call a directory a file to slip past a rule
+   * that matches directories only. A move's destination gets the kind of what is moved.
+   */
+  private excludedOp(op: Op): string | undefined {
+    if (this.serverFilter === undefined) return undefined;
+    const moved = (from: string) => this.dirOnDisk(from);
+    const touches: [string, boolean | undefined][] =
+      op.op === 'rename'
+        ? [
+            [op.from, undefined],
+            [op.path, moved(op.from)],
+          ]
+        : op.op === 'aside'
+          ? [
+              [op.path, undefined],
+              [op.to, moved(op.path)],
+            ]
+          : op.op === 'mkdir'
+            ? [[op.path, true]]
+            : [[op.path, undefined]];
+    for (const [p, isDir] of touches) if (this.excluded(p, isDir)) return p;
+    return undefined;
   }
 
   private withModes(op: Op): Op {
@@ -344,8 +452,10 @@ export class ConfinedEndpoint implements Endpoint {
   async settle(dirs: readonly Entry[]): Promise<void> {
     const g = new ParentGuard(this.root);
     for (const d of dirs) if (d.path !== '') g.check(d.path, true);
+    // Settling sets metadata: never on an excluded directory.
+    const kept = this.serverFilter ? dirs.filter((d) => !this.excluded(d.path, true)) : dirs;
     const dm = this.user.dirCreateMode;
-    return this.inner.settle(dm === undefined ? dirs : dirs.map((d) => ({ ...d, mode: dm })));
+    return this.inner.settle(dm === undefined ? kept : kept.map((d) => ({ ...d, mode: dm })));
   }
 
   record(updates: readonly RecordUpdate[]): Promise<void> {

@@ -9,6 +9,7 @@
 import type { Entry } from '../core/entry.js';
 import type { DataBatch, Endpoint, PlaceResult } from '../endpoint/endpoint.js';
 import type { RateLimiter } from './rate-limiter.js';
+import { unlimited } from './rate-limiter.js';
 import { planBatches } from './batches.js';
 
 export interface SendItem {
@@ -21,7 +22,7 @@ export interface PumpOptions {
   readonly limiter: RateLimiter;
   readonly lanes: number;
   readonly signal?: AbortSignal;
-  /** Called as bytes are handed to the receiver. */
+  /** Called as bytes are handed to the receiver (as they go on the wire, with a target rate). */
   readonly onBytes?: (bytes: number) => void;
   /**
    * Called with each batch's results before the lane goes on (to record them); `entryOf`
@@ -58,13 +59,25 @@ export async function pump(
   const skip = opts.skip ?? new Map<string, readonly number[]>();
   const batches = planBatches(entries(), undefined, skip);
   let bytes = 0;
+  const limited = opts.limiter !== unlimited;
 
   const lane = async (): Promise<void> => {
     for (;;) {
       opts.signal?.throwIfAborted();
       const next = batches.next();
       if (next.done) return;
-      const read = await sender.read(next.value);
+      // With a target rate, bytes are charged where they cross a wire (Endpoint.read and
+      // .write): a remote sender's reply as it is consumed, a remote receiver's request
+      // body as it is sent, each byte once. Perf: without one, nothing is paced.
+      let paced = 0;
+      const pace = limited
+        ? async (n: number): Promise<void> => {
+            await opts.limiter.take(n, opts.signal);
+            paced += n;
+            opts.onBytes?.(n);
+          }
+        : undefined;
+      const read = await sender.read(next.value, pace);
       const batch: DataBatch = {
         data: read.data,
         segments: read.segments.map((s) => {
@@ -78,10 +91,20 @@ export async function pump(
         }),
       };
       const size = batch.data.byteLength;
-      await opts.limiter.take(size, opts.signal);
-      const placed = await receiver.write(batch);
+      // Bytes the read already paced are not charged again by the write.
+      const payWrite = pace
+        ? async (n: number): Promise<void> => {
+            const due = Math.min(n, size - paced);
+            if (due > 0) await pace(due);
+          }
+        : undefined;
+      const placed = await receiver.write(batch, payWrite);
+      // Bytes a receiver did not pace are charged now, so the long-run rate stays exact.
+      if (paced < size) {
+        if (limited) await opts.limiter.take(size - paced, opts.signal);
+        opts.onBytes?.(size - paced);
+      }
       bytes += size;
-      opts.onBytes?.(size);
       const sent = new Map(batch.segments.map((s) => [s.entry.path, s.entry]));
       for (const r of placed) intent.delete(r.path);
       await opts.onResults?.(placed, (p) => sent.get(p));

@@ -178,6 +178,23 @@ describe('a change of rules between runs', () => {
     assert.deepEqual(describeTree(mirror), describeTree(data));
   });
 
+  test('an excluded file deleted at the sender is not deleted at the peer (it was)', () => {
+    const { data, mirror } = setup();
+    const run = (...args: string[]) => asyncCli(['-N', 'f', '-d', data, '-r', mirror, ...args]);
+    assert.equal(run().code, 0);
+    rmSync(join(data, 'b.log'));
+    rmSync(join(data, 'docs'), { recursive: true });
+    const r = run('--exclude', '*.log', '--exclude', '/docs/');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /0 deleted/);
+    assert.ok(synced(mirror).includes('b.log'));
+    assert.ok(synced(mirror).includes('docs'));
+    // The record stays too: without the rule, the delete propagates then.
+    const r2 = run();
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.ok(!synced(mirror).includes('b.log'));
+  });
+
   test('deleting a directory at the sender keeps its newly excluded contents at the peer', () => {
     const { data, mirror } = setup();
     const run = (...args: string[]) => asyncCli(['-N', 'f', '-d', data, '-r', mirror, ...args]);

@@ -60,9 +60,19 @@ describe('async-server configuration', () => {
       /users\.a\.tokens\[0\]\.sha256: must be 64 lowercase hex digits/,
     ],
     [
-      'server-side filters (not built yet)',
-      '[users.a]\ndocroot = "@DIR@"\nfilters = ["- *.tmp"]\n',
-      /users\.a\.filters: server-side filters are not supported yet/,
+      'a filter rule without its sign',
+      '[users.a]\ndocroot = "@DIR@"\nfilters = ["- *.tmp", "*.log"]\n',
+      /users\.a\.filters\[1\]: '\*\.log' is not a rule: write "- PATTERN" to exclude/,
+    ],
+    [
+      'a malformed filter pattern',
+      '[users.a]\ndocroot = "@DIR@"\nfilters = ["- [abc"]\n',
+      /users\.a\.filters\[0\]: '- \[abc': an unclosed '\['/,
+    ],
+    [
+      'filters that are not a list',
+      '[users.a]\ndocroot = "@DIR@"\nfilters = "- *.tmp"\n',
+      /users\.a\.filters: must be an array of rules/,
     ],
     ['not TOML at all', '[users.a\ndocroot = 1', /not valid TOML \(line 1/],
     ['no user', '[server]\nport = 1234\n', /users: no user is configured/],

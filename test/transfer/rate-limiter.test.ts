@@ -36,6 +36,25 @@ describe('TokenBucket', () => {
     assert.ok(clock.time >= 999, `took ${clock.time} ms`);
   });
 
+  test('10m stays within 3% over every 10 s window (a 4 MiB burst floor made it uneven)', async () => {
+    const clock = virtualClock();
+    const b = new TokenBucket(10e6, { now: clock.now, sleep: clock.sleep });
+    // Slices as a paced write sends them; the sender ends at 30 s of virtual time.
+    const sent: [number, number][] = [];
+    let total = 0;
+    while (clock.time < 30_000) {
+      await b.take(128 * 1024);
+      total += 128 * 1024;
+      sent.push([clock.time, total]);
+    }
+    const at = (t: number): number => sent.filter(([ts]) => ts <= t).pop()?.[1] ?? 0;
+    for (let from = 0; from <= 20_000; from += 500) {
+      const bits = (at(from + 10_000) - at(from)) * 8;
+      const err = Math.abs(bits / 10 - 10e6) / 10e6;
+      assert.ok(err <= 0.03, `window at ${from} ms: ${(bits / 10 / 1e6).toFixed(2)} Mb/s`);
+    }
+  });
+
   test('waits are cancellable', async () => {
     const clock = virtualClock();
     const b = new TokenBucket(8, { burstBytes: 1, now: clock.now, sleep: clock.sleep });

@@ -209,8 +209,12 @@ export async function runContinuous(
         }
       } else if (h.kind === 'rescan') {
         s.pending.clear();
+        // Said once per rescan: the placements of a big first sync come back from the
+        // peer's watcher as one such burst after another (seen at 1M files: hundreds of
+        // lines), and they all lead to the same one rescan.
+        if (s.fullAt === undefined)
+          ev?.notice?.(`${h.reason} on the ${s.endpoint.label} side: rescanning it in full`);
         s.fullAt = Math.max(s.fullAt ?? 0, t + opts.cooloffMs);
-        ev?.notice?.(`${h.reason} on the ${s.endpoint.label} side: rescanning it in full`);
       } else {
         if (!s.degraded) ev?.notice?.(`${s.endpoint.label} side: ${h.message}`, h.hint);
         s.degraded = true;

@@ -23,7 +23,12 @@ import type { ErrorCode } from '../errors.js';
 import { unsafeRelPathReason } from '../core/paths.js';
 import type { ChangeHint, DataBatch, SegmentData } from './endpoint.js';
 
-export const PROTOCOL = 1;
+/**
+ * Checked at hello: a client and a daemon of different protocols refuse each other with a
+ * message instead of failing on the first call one of them does not know. 2: the watch
+ * stream, resumable/pieceDigests, the daemon's rules in the prepare reply.
+ */
+export const PROTOCOL = 2;
 export const FRAME_TYPE = 'application/x-async-frame';
 export const JSON_TYPE = 'application/json';
 /** A JSON body or reply (a scan of a big tree is large; this bounds memory, not use). */

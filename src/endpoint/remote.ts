@@ -84,15 +84,17 @@ export interface Credentials {
 
 const DEFAULT_STALL_MS = 5 * 60_000;
 /**
- * Paced transfers (-l) move in slices of 100 ms of traffic, from 16 KiB to 128 KiB. ±3% of a
- * 10 s window at 10 Mb/s is 375 kB, so a slice must be well below that; larger ones buy
- * nothing at high rates (the bucket's burst covers many). At very low rates the slice
- * shrinks so that a stream waiting for its lane's turn in the bucket still moves often
- * enough not to look stalled (a 128 KiB slice is 105 s at 10 kb/s, four lanes take turns).
+ * Paced transfers (-l) move in slices of 100 ms of traffic, from 16 KiB to 1 MiB. ±3% of a
+ * 10 s window at 10 Mb/s is 375 kB, so a slice must be well below that there. At high rates
+ * every slice costs a wait for the stream's 'drain': 128 KiB slices at 2 Gb/s were ~1,900
+ * waits a second and held a plaintext push 16% under its target; 1 MiB slices halved that
+ * gap (bench/RESULTS.md). At very low rates the slice shrinks so that a stream waiting for
+ * its lane's turn in the bucket still moves often enough not to look stalled (a 128 KiB
+ * slice is 105 s at 10 kb/s, four lanes take turns).
  */
 function paceSlice(bitsPerSecond: number | undefined): number {
   if (bitsPerSecond === undefined) return 128 * 1024;
-  return Math.min(128 * 1024, Math.max(16 * 1024, Math.round(bitsPerSecond / 8 / 10)));
+  return Math.min(1024 * 1024, Math.max(16 * 1024, Math.round(bitsPerSecond / 8 / 10)));
 }
 
 export class RemoteEndpoint implements Endpoint {

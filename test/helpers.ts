@@ -30,9 +30,19 @@ export const ASYNCADMIN_BIN = BUNDLE
   : join(REPO, 'bin', 'asyncadmin.js');
 
 const made: string[] = [];
+/** CLI processes a test started and left running (it failed): they would keep the file alive. */
+const children = new Set<ChildProcess>();
 after(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   for (const d of made) rmSync(d, { recursive: true, force: true });
 });
+
+/** Kills `proc` when the test file ends if it still runs then (see spawnAsync). */
+export function killAtEnd(proc: ChildProcess): ChildProcess {
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+  return proc;
+}
 
 /** A fresh temporary directory, removed when the test file ends. */
 export function tmp(prefix = 'async-test-'): string {
@@ -77,7 +87,9 @@ export function asyncadminCli(args: readonly string[], opts: { cwd?: string } = 
 }
 
 export function spawnAsync(args: readonly string[], cwd?: string): ChildProcess {
-  return spawn(process.execPath, [ASYNC_BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  return killAtEnd(
+    spawn(process.execPath, [ASYNC_BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
 }
 
 export interface TreeItem {

@@ -19,7 +19,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   ASYNC_BIN,
   asyncCli,
@@ -37,16 +37,8 @@ interface Running {
   readonly err: () => string;
 }
 
-/** Sessions still running when a test ends (it failed): killed, or `node --test` never ends. */
-const running = new Set<ChildProcess>();
-after(() => {
-  for (const p of running) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-});
-
 function start(args: readonly string[]): Running {
   const proc = spawnAsync(args);
-  running.add(proc);
-  proc.once('exit', () => running.delete(proc));
   let out = '';
   let err = '';
   proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));

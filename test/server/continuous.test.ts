@@ -21,7 +21,7 @@ import {
 import { connect, createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { UNDER_BUNDLE, describeTree, tmp, writeTree } from '../helpers.js';
 import type { Daemon } from './daemon.js';
 import { asyncMain } from '../../src/cli/async.js';
@@ -40,16 +40,8 @@ interface Running {
   readonly err: () => string;
 }
 
-/** Sessions still running when a test ends (it failed): killed, or `node --test` never ends. */
-const running = new Set<ChildProcess>();
-after(() => {
-  for (const p of running) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-});
-
 function start(d: Daemon, remote: string, args: readonly string[]): Running {
   const proc = spawnAsyncTo(d, remote, args);
-  running.add(proc);
-  proc.once('exit', () => running.delete(proc));
   let out = '';
   let err = '';
   proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { RemoteEndpoint } from '../../src/endpoint/remote.js';
-import { REPO, asyncCli, tmp } from '../helpers.js';
+import { REPO, asyncCli, killAtEnd, tmp } from '../helpers.js';
 import type { CliResult } from '../helpers.js';
 
 export const SERVER_BIN = join(REPO, 'bin', 'async-server.js');
@@ -134,10 +134,12 @@ export function spawnAsyncTo(
   args: readonly string[],
   env: NodeJS.ProcessEnv = { ASPERA_SCP_PASS: 'secret' },
 ): ChildProcess {
-  return spawn(process.execPath, [ASYNC_BIN_PATH, ...peerArgs(d, remote), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ASPERA_SCP_PASS: '', ...env },
-  });
+  return killAtEnd(
+    spawn(process.execPath, [ASYNC_BIN_PATH, ...peerArgs(d, remote), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ASPERA_SCP_PASS: '', ...env },
+    }),
+  );
 }
 
 export async function collect(p: ChildProcess): Promise<CliResult> {

@@ -70,6 +70,10 @@ export async function startDaemon(setup: DaemonSetup = {}): Promise<Daemon> {
   );
   const proc = spawn(process.execPath, [SERVER_BIN, '--config', configFile], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    // A client gone while the daemon was blocked writing to it (a stalled or killed peer) is
+    // only noticed by unanswered pings: every 2 s here (dropped after 8 s), not 15 s (60 s),
+    // so the tests that wait for "client went away" do not depend on where the write stood.
+    env: { ASYNC_SERVER_PING_SECONDS: '2', ...process.env },
   });
   running.add(proc);
   proc.once('exit', () => running.delete(proc));

@@ -61,20 +61,14 @@ interface Row {
 
 export type StateCounts = Record<PathState, number>;
 
-/** The columns of a row that go into its directory's record. */
-interface RecordRow {
-  dir: string;
-  name: string;
-  kind: number | null;
-  size: number | null;
-  mtime: number | null;
-  mode: number | null;
-  ino: number | null;
-  uid: number | null;
-  gid: number | null;
+/** The columns of a row that go into its directory's record (RECORD_COLUMNS). */
+type RecordRow = Pick<
+  Row,
+  'dir' | 'name' | 'kind' | 'size' | 'mtime' | 'mode' | 'ino' | 'uid' | 'gid' | 'state'
+> & {
+  /** 1 when the row has a link target or xattrs, which the record does not carry. */
   extra: number;
-  state: number;
-}
+};
 
 const RECORD_COLUMNS =
   'dir, name, kind, size, mtime, mode, ino, uid, gid, (target IS NOT NULL OR xattrs IS NOT NULL) AS extra, state';

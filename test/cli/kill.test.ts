@@ -80,7 +80,15 @@ async function killWhen(args: string[], ready: () => boolean): Promise<boolean> 
 
 describe('kill -9 then rerun', () => {
   const triggers: [string, (mirror: string) => boolean][] = [
-    ['as soon as the transfer cache holds data', (m) => stagedSizes(m, 'cache').some((n) => n > 0)],
+    [
+      'as soon as the first data arrives',
+      // Staged or already placed: a pool worker renames a small file into place as soon as
+      // it is written, so the cache alone may never be seen holding data.
+      (m) =>
+        stagedSizes(m, 'cache').some((n) => n > 0) ||
+        stagedSizes(m, 'partial').some((n) => n > 0) ||
+        countFiles(join(m, 'small')) > 0,
+    ],
     ['after some small files are placed', (m) => countFiles(join(m, 'small')) >= 100],
     [
       'while a big file is half received',

@@ -92,6 +92,21 @@ export function spawnAsync(args: readonly string[], cwd?: string): ChildProcess 
   );
 }
 
+/** A spawned CLI whose output is collected as it comes (continuous-mode tests). */
+export interface Running {
+  readonly proc: ChildProcess;
+  readonly out: () => string;
+  readonly err: () => string;
+}
+
+export function collectOutput(proc: ChildProcess): Running {
+  let out = '';
+  let err = '';
+  proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  proc.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+  return { proc, out: () => out, err: () => err };
+}
+
 export interface TreeItem {
   kind: 'file' | 'dir' | 'symlink';
   mode: number;

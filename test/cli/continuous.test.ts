@@ -5,7 +5,6 @@
  * signal and checks the exit code and that a one-time rerun finds nothing left to do.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import {
@@ -23,6 +22,7 @@ import { describe, test } from 'node:test';
 import {
   ASYNC_BIN,
   asyncCli,
+  collectOutput,
   describeTree,
   isRoot,
   spawnAsync,
@@ -30,20 +30,10 @@ import {
   UNDER_BUNDLE,
   syncPair,
 } from '../helpers.js';
-
-interface Running {
-  readonly proc: ChildProcess;
-  readonly out: () => string;
-  readonly err: () => string;
-}
+import type { Running } from '../helpers.js';
 
 function start(args: readonly string[]): Running {
-  const proc = spawnAsync(args);
-  let out = '';
-  let err = '';
-  proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-  return { proc, out: () => out, err: () => err };
+  return collectOutput(spawnAsync(args));
 }
 
 /** Polls `cond` until it holds; fails with `what` (and the session's output) at the deadline. */

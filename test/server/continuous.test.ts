@@ -8,7 +8,6 @@
  * visible (a file at the peer, a line on stdout or stderr), never a fixed sleep.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import {
   readFileSync,
@@ -22,7 +21,8 @@ import { connect, createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { UNDER_BUNDLE, describeTree, tmp, writeTree } from '../helpers.js';
+import { UNDER_BUNDLE, collectOutput, describeTree, tmp, writeTree } from '../helpers.js';
+import type { Running } from '../helpers.js';
 import type { Daemon } from './daemon.js';
 import { asyncMain } from '../../src/cli/async.js';
 import {
@@ -34,19 +34,8 @@ import {
   startDaemon,
 } from './daemon.js';
 
-interface Running {
-  readonly proc: ChildProcess;
-  readonly out: () => string;
-  readonly err: () => string;
-}
-
 function start(d: Daemon, remote: string, args: readonly string[]): Running {
-  const proc = spawnAsyncTo(d, remote, args);
-  let out = '';
-  let err = '';
-  proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  proc.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-  return { proc, out: () => out, err: () => err };
+  return collectOutput(spawnAsyncTo(d, remote, args));
 }
 
 async function waitFor(r: Running, what: string, cond: () => boolean, ms = 20_000): Promise<void> {

@@ -21,6 +21,11 @@ export interface MeasureOptions {
   readonly quiet?: boolean;
   readonly cwd?: string;
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Long-running processes that serve this command (the peer daemon, sshd and the rsync it
+   * forks): their trees' RSS is added to every sample, so the peak covers both ends.
+   */
+  readonly alsoSample?: readonly number[];
 }
 
 const PAGE = 4096;
@@ -82,7 +87,10 @@ export function measure(cmd: string, args: string[], opts: MeasureOptions = {}):
     });
     let peak = 0;
     const sample = (): void => {
-      if (child.pid !== undefined) peak = Math.max(peak, treeRss(child.pid));
+      if (child.pid === undefined) return;
+      let total = treeRss(child.pid);
+      for (const pid of opts.alsoSample ?? []) total += treeRss(pid);
+      peak = Math.max(peak, total);
     };
     const timer = setInterval(sample, 50);
     child.on('error', (e) => {

@@ -15,8 +15,12 @@
  * This machine's kernel evicts page-cache pages unused for about 30 s, so every measured
  * run is preceded by a warm-up of the trees it reads (the same for every tool).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,18 +114,22 @@ function warmData(dir: string): void {
   sh(`find '${dir}' -type f -print0 | xargs -0 cat > /dev/null`);
 }
 
-function ensureRsync(): string {
-  const has = spawnSync('sh', ['-c', 'command -v rsync'], { encoding: 'utf8' });
-  if (has.status !== 0) {
-    log('rsync is missing: apt-get install -y rsync');
-    const r = spawnSync('sh', ['-c', 'apt-get update -qq && apt-get install -y -qq rsync'], {
-      stdio: 'inherit',
-    });
-    if (r.status !== 0) {
-      console.error('bench: cannot install rsync (run as root, or install it yourself)');
-      process.exit(2);
-    }
+/** Installs a missing baseline tool with apt-get (Debian's packages are reachable here). */
+function ensureTool(command: string, pkg: string): void {
+  const has = spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' });
+  if (has.status === 0) return;
+  log(`${command} is missing: apt-get install -y ${pkg}`);
+  const r = spawnSync('sh', ['-c', `apt-get update -qq && apt-get install -y -qq ${pkg}`], {
+    stdio: 'inherit',
+  });
+  if (r.status !== 0) {
+    console.error(`bench: cannot install ${pkg} (run as root, or install it yourself)`);
+    process.exit(2);
   }
+}
+
+function ensureRsync(): string {
+  ensureTool('rsync', 'rsync');
   return sh('rsync --version | head -1').trim();
 }
 
@@ -394,14 +402,15 @@ async function scenarioReset(): Promise<void> {
   }
 }
 
-async function scenarioMixed(): Promise<void> {
+/** Builds the mixed tree B if needed; false (and a note) when the disk lacks room for it. */
+function ensureMixedTree(scenario: number): boolean {
   const plan = planTree(MIXED_SPEC);
   const free = Number(sh(`df -B1 --output=avail '${WORK}' | tail -1`).trim());
-  if (free < plan.bytes * 2.5) {
+  if (!existsSync(join(WORK, 'B.complete')) && free < plan.bytes * 2.5) {
     log(
-      `skipping scenario 5: needs ${((plan.bytes * 2.5) / 1e9).toFixed(1)} GB free, ${(free / 1e9).toFixed(1)} GB left`,
+      `skipping scenario ${scenario}: needs ${((plan.bytes * 2.5) / 1e9).toFixed(1)} GB free, ${(free / 1e9).toFixed(1)} GB left`,
     );
-    return;
+    return false;
   }
   if (!existsSync(join(WORK, 'B.complete'))) {
     rmTree(B);
@@ -409,7 +418,21 @@ async function scenarioMixed(): Promise<void> {
     buildTree(B, MIXED_SPEC);
     writeFileSync(join(WORK, 'B.complete'), '');
   }
-  const sc = `5 initial push, ${MIXED} mixed files (${(plan.bytes / 1e9).toFixed(1)} GB)`;
+  return true;
+}
+
+function dropMixedTree(): void {
+  if (flags.keep) return;
+  rmTree(B);
+  rmSync(join(WORK, 'B.complete'), { force: true });
+}
+
+const mixedLabel = (): string =>
+  `${MIXED} mixed files (${(planTree(MIXED_SPEC).bytes / 1e9).toFixed(1)} GB)`;
+
+async function scenarioMixed(): Promise<void> {
+  if (!ensureMixedTree(5)) return;
+  const sc = `5 initial push, ${mixedLabel()}`;
   const dst = join(WORK, 'B-copy');
   for (let i = 0; i < RUNS; i++) {
     for (const tool of ['async', 'rsync -a', 'cp -a'] as const) {
@@ -425,10 +448,8 @@ async function scenarioMixed(): Promise<void> {
       forgetAsync(dst);
     }
   }
-  if (!flags.keep) {
-    rmTree(B);
-    rmSync(join(WORK, 'B.complete'), { force: true });
-  }
+  // Scenario 7 pushes the same tree over the daemon.
+  if (!ONLY.has(7)) dropMixedTree();
 }
 
 async function scenarioRenamedDir(): Promise<void> {
@@ -462,13 +483,223 @@ async function scenarioRenamedDir(): Promise<void> {
   }
 }
 
+// --- scenario 7: over the peer daemon, against rsync over ssh ------------------------------
+
+const SERVER_BIN = join(REPO, 'bin', 'async-server.js');
+const DAEMON_PASSWORD = 'bench';
+
+interface Service {
+  readonly pid: number;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+function stopper(proc: ChildProcess): () => Promise<void> {
+  return async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = once(proc, 'exit');
+    proc.kill('SIGTERM');
+    await exited;
+  };
+}
+
+/** A port the kernel just gave out, for sshd (which cannot be told "port 0"). */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const { port } = srv.address() as AddressInfo;
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+/** async-server on 127.0.0.1, port 0 (read from its first lines), user `bench`, TLS. */
+async function startDaemon(dir: string): Promise<Service> {
+  const docroot = join(dir, 'docroot');
+  mkdirSync(docroot, { recursive: true });
+  const hashed = spawnSync(process.execPath, [SERVER_BIN, 'hash-password'], {
+    input: DAEMON_PASSWORD,
+    encoding: 'utf8',
+  });
+  const line = /password = "(.*)"/.exec(hashed.stdout);
+  if (!line) throw new Error(`async-server hash-password failed: ${hashed.stderr}`);
+  const config = join(dir, 'server.toml');
+  writeFileSync(
+    config,
+    `[server]\nport = 0\n[users.bench]\ndocroot = "${docroot}"\npassword = "${line[1]!}"\n`,
+  );
+  const proc = spawn(process.execPath, [SERVER_BIN, '--config', config], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  proc.stderr!.setEncoding('utf8').on('data', (t: string) => (err += t));
+  let out = '';
+  const port = await new Promise<number>((resolvePort, reject) => {
+    proc.stdout!.setEncoding('utf8').on('data', (t: string) => {
+      out += t;
+      const m = /listening on [^\n]*:(\d+)\n/.exec(out);
+      if (m && /fingerprint /.test(out)) resolvePort(Number(m[1]));
+    });
+    proc.once('exit', (code) => reject(new Error(`async-server exited ${code}: ${err}`)));
+  });
+  proc.stdout!.resume();
+  return { pid: proc.pid!, port, stop: stopper(proc) };
+}
+
 /**
- * Scenario 7, over the peer daemon on loopback against rsync over ssh to 127.0.0.1. The
- * daemon is built under another issue; when it lands, this hook runs scenarios 2 and 5
- * with `-r 127.0.0.1:<dir>` against a daemon started on port 0.
+ * A private sshd on 127.0.0.1 (its own host key, config and authorized key under `dir`), so
+ * rsync over ssh needs no change to the machine's ssh setup. Returns it with the client key.
  */
-function scenarioDaemon(): string {
-  return 'skipped: the peer daemon is not part of this build yet (hook: scenarioDaemon in bench/run.ts)';
+async function startSshd(dir: string): Promise<Service & { readonly key: string }> {
+  ensureTool('/usr/sbin/sshd', 'openssh-server');
+  ensureTool('ssh', 'openssh-client');
+  mkdirSync(dir, { recursive: true });
+  mkdirSync('/run/sshd', { recursive: true });
+  const hostKey = join(dir, 'host_ed25519');
+  const key = join(dir, 'client_ed25519');
+  for (const k of [hostKey, key]) {
+    rmSync(k, { force: true });
+    rmSync(`${k}.pub`, { force: true });
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', k]);
+  }
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(`${key}.pub`));
+  const port = await freePort();
+  const config = join(dir, 'sshd_config');
+  writeFileSync(
+    config,
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${hostKey}`,
+      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'PermitRootLogin prohibit-password',
+      'StrictModes no',
+      'UsePAM no',
+      `PidFile ${join(dir, 'sshd.pid')}`,
+      '',
+    ].join('\n'),
+  );
+  const proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: 'ignore' });
+  const service = { pid: proc.pid!, port, key, stop: stopper(proc) };
+  // Ready when a login works (sshd has no readiness line on -D -e that is stable across
+  // versions); each attempt is a real ssh round trip.
+  for (let attempt = 0; ; attempt++) {
+    const r = spawnSync('ssh', [...sshArgs(service), '127.0.0.1', 'true'], { encoding: 'utf8' });
+    if (r.status === 0) return service;
+    if (proc.exitCode !== null || attempt === 100) {
+      await service.stop();
+      throw new Error(`the private sshd on port ${port} refused logins: ${r.stderr.trim()}`);
+    }
+    await new Promise((r2) => setTimeout(r2, 100));
+  }
+}
+
+function sshArgs(sshd: { readonly port: number; readonly key: string }): string[] {
+  return [
+    '-p',
+    String(sshd.port),
+    '-i',
+    sshd.key,
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'BatchMode=yes',
+  ];
+}
+
+/**
+ * Scenario 7: scenarios 2 and 5 (the small-file tree and the mixed tree, initial push)
+ * through async-server on loopback TLS, against `rsync -a` over ssh to 127.0.0.1. Peak RSS
+ * sums both ends: the client's process tree plus the daemon's (or sshd's, with the rsync it
+ * forks for the session).
+ */
+async function scenarioDaemon(): Promise<void> {
+  const dir = join(WORK, 'daemon');
+  rmTree(dir);
+  const daemon = await startDaemon(dir);
+  const sshd = await startSshd(join(dir, 'ssh'));
+  const knownHosts = join(dir, 'known_hosts');
+  try {
+    const trees: [string, string][] = [[A, `${FILES} small files`]];
+    if (ensureMixedTree(7)) trees.push([B, mixedLabel()]);
+    for (const [src, label] of trees) {
+      const name = src === A ? 'A' : 'B';
+      const sc = `7 initial push over loopback, ${label}`;
+      const viaDaemon = join(dir, 'docroot', `${name}-daemon`);
+      const viaSsh = join(dir, `${name}-ssh`);
+      const localDb = join(dir, `${name}-db`);
+      for (let i = 0; i < RUNS; i++) {
+        for (const tool of ['async via async-server (TLS)', 'rsync -a over ssh'] as const) {
+          rmTree(viaDaemon);
+          rmTree(viaSsh);
+          rmTree(localDb);
+          mkdirSync(localDb, { recursive: true });
+          sh('sync');
+          if (src === A) warm(A);
+          else warmData(B);
+          if (tool === 'rsync -a over ssh') {
+            const m = await measure(
+              'rsync',
+              [
+                '-a',
+                '--delete',
+                '-e',
+                ['ssh', ...sshArgs(sshd)].join(' '),
+                `${src}/`,
+                `127.0.0.1:${viaSsh}/`,
+              ],
+              { alsoSample: [sshd.pid] },
+            );
+            record(sc, tool, m);
+            continue;
+          }
+          const m = await measure(
+            'node',
+            [
+              ASYNC_BIN,
+              '-N',
+              'bench',
+              '-d',
+              src,
+              '-r',
+              `bench@127.0.0.1:/${name}-daemon`,
+              '-P',
+              String(daemon.port),
+              '--known-hosts',
+              knownHosts,
+              '--accept-new-host-key',
+              '-K',
+              'push',
+              '--create-dir',
+              '-t',
+              '-b',
+              localDb,
+              ...EXTRA_ASYNC_ARGS,
+            ],
+            {
+              env: { ...process.env, ASPERA_SCP_PASS: DAEMON_PASSWORD },
+              alsoSample: [daemon.pid],
+            },
+          );
+          const o = asyncOutcome(m);
+          record(sc, tool, m, `${o.files} files sent`);
+        }
+      }
+      rmTree(viaDaemon);
+      rmTree(viaSsh);
+    }
+  } finally {
+    await daemon.stop();
+    await sshd.stop();
+  }
+  dropMixedTree();
 }
 
 // --- main -------------------------------------------------------------------------------
@@ -482,7 +713,7 @@ async function main(): Promise<void> {
   mkdirSync(WORK, { recursive: true });
   log(sh(`df -h '${WORK}' | tail -1`).trim());
   const began = new Date();
-  const needSmall = [1, 2, 3, 4].some((n) => ONLY.has(n));
+  const needSmall = [1, 2, 3, 4, 7].some((n) => ONLY.has(n));
   if (needSmall && !smallTreeReady()) ensureSmallTree();
   let buildNote = '';
   if (existsSync(join(WORK, 'A.built')))
@@ -494,7 +725,7 @@ async function main(): Promise<void> {
   if (ONLY.has(4)) await scenarioReset();
   if (ONLY.has(5)) await scenarioMixed();
   if (ONLY.has(6)) await scenarioRenamedDir();
-  const daemon = ONLY.has(7) ? scenarioDaemon() : '';
+  if (ONLY.has(7)) await scenarioDaemon();
 
   const text = [
     `### ${FILES.toLocaleString('en')} files, ${began.toISOString().slice(0, 16)} UTC`,
@@ -505,7 +736,6 @@ async function main(): Promise<void> {
     ...(buildNote ? [buildNote] : []),
     '',
     table(),
-    ...(daemon ? ['', `7 over the daemon: ${daemon}`] : []),
   ].join('\n');
   console.log(text);
   if (!flags['no-write']) writeResults(text);

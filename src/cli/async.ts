@@ -149,6 +149,7 @@ export async function asyncMain(
         deleteDelay: o.deleteDelay,
         mirror: o.mirror,
         removeAfterTransfer: o.removeAfterTransfer,
+        compareContent: o.checksum !== 'none',
       },
     };
     // -C: runs until a signal; a signal then ends it cleanly (exit 0), not as an interruption.

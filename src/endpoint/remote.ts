@@ -12,6 +12,7 @@ import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Entry } from '../core/entry.js';
+import type { Change } from '../core/change.js';
 import type { Op } from '../core/plan.js';
 import type { Problem } from '../core/problem.js';
 import { ruleListProblem } from '../core/filter.js';
@@ -44,6 +45,7 @@ import {
   FRAME_TYPE,
   HintLines,
   JSON_TYPE,
+  LINES_TYPE,
   MAX_JSON,
   PROTOCOL,
   SESSION_WINDOW,
@@ -54,6 +56,7 @@ import {
   errorFromWire,
   readBody,
   readFrame,
+  readLines,
 } from './wire.js';
 import type { WireError } from './wire.js';
 
@@ -372,7 +375,8 @@ export class RemoteEndpoint implements Endpoint {
   }
 
   async scan(scope?: ScanScope): Promise<ScanReply> {
-    return (await (scope ? this.ep('scan', scope) : this.ep('scan'))) as ScanReply;
+    const { head, items } = await this.linesCall('scan', scope ? [scope] : []);
+    return { ...(head as Omit<ScanReply, 'changes'>), changes: items as Change[] };
   }
 
   /**
@@ -437,7 +441,7 @@ export class RemoteEndpoint implements Endpoint {
   }
 
   async list(path: string): Promise<Entry[]> {
-    return (await this.ep('list', path)) as Entry[];
+    return (await this.linesCall('list', [path])).items as Entry[];
   }
 
   async hash(entries: readonly Entry[]): Promise<HashReply[]> {
@@ -451,6 +455,26 @@ export class RemoteEndpoint implements Endpoint {
     if (type !== FRAME_TYPE) return (await this.jsonReply2(req)) as never;
     try {
       return await readFrame(req, pace, this.slice);
+    } catch (e) {
+      if (e instanceof SessionError) throw e;
+      throw this.lostError(e);
+    }
+  }
+
+  /** A call whose reply grows with the tree: lines (wire.ts), or a JSON error. */
+  private async linesCall(
+    name: 'scan' | 'list',
+    args: unknown[],
+  ): Promise<{ head: unknown; items: unknown[] }> {
+    const req = this.request('POST', `/v1/ep/${name}`, JSON_TYPE);
+    req.end(JSON.stringify(args));
+    const { type } = await this.exchange(req);
+    if (type !== LINES_TYPE) {
+      await this.jsonReply2(req);
+      throw new SessionError('ERR_PEER', `Peer ${this.where} answered ${name} without its lines.`);
+    }
+    try {
+      return await readLines(req);
     } catch (e) {
       if (e instanceof SessionError) throw e;
       throw this.lostError(e);

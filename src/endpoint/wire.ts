@@ -7,6 +7,8 @@
  *   POST /v1/ep/NAME JSON args    -> { ok: result } | { error: { code, message, hint } }
  *   POST /v1/ep/write  frame      -> { ok: PlaceResult[] }
  *   POST /v1/ep/read   JSON       -> frame (or a JSON error, content-type tells)
+ *   POST /v1/ep/scan, /v1/ep/list -> lines (LINES_TYPE): a reply that grows with the tree
+ *                                    (see encodeLines), or a JSON error
  *   POST /v1/ep/watch  []         -> NDJSON stream, open until either end closes it:
  *                                    {"ready":true} once the daemon's watch is in place,
  *                                    then {"hints":[ChangeHint...]} per batch and
@@ -26,9 +28,10 @@ import type { ChangeHint, DataBatch, SegmentData } from './endpoint.js';
 /**
  * Checked at hello: a client and a daemon of different protocols refuse each other with a
  * message instead of failing on the first call one of them does not know. 2: the watch
- * stream, resumable/pieceDigests, the daemon's rules in the prepare reply.
+ * stream, resumable/pieceDigests, the daemon's rules in the prepare reply. 3: scan and list
+ * replies as lines.
  */
-export const PROTOCOL = 2;
+export const PROTOCOL = 3;
 export const FRAME_TYPE = 'application/x-async-frame';
 export const JSON_TYPE = 'application/json';
 /** A JSON body or reply (a scan of a big tree is large; this bounds memory, not use). */
@@ -251,4 +254,69 @@ function parseWatchLine(line: string): WatchMessage {
     } else throw new SessionError('ERR_PEER', 'malformed watch stream: a bad hint');
   }
   return { hints };
+}
+
+/**
+ * Replies that grow with the tree (a scan's changes, a listing) go as lines, never as one
+ * JSON text: a JSON string of a few million entries passes V8's string length limit
+ * (~512 MiB) and would need the whole text in memory twice. The first line is
+ * `{"head": H, "n": N}`, then the N items follow as JSON arrays of up to LINE_ITEMS each.
+ */
+export const LINES_TYPE = 'application/x-async-lines';
+export const LINE_ITEMS = 2048;
+/** One line of a lines reply (LINE_ITEMS entries of a few hundred bytes each). */
+const MAX_LINE = 64 * 1024 * 1024;
+
+export function* encodeLines(head: unknown, items: readonly unknown[]): Generator<string> {
+  yield `${JSON.stringify({ head, n: items.length })}\n`;
+  for (let i = 0; i < items.length; i += LINE_ITEMS)
+    yield `${JSON.stringify(items.slice(i, i + LINE_ITEMS))}\n`;
+}
+
+/** Reads a lines reply (encodeLines) into its head and items; throws on a malformed one. */
+export async function readLines(stream: Readable): Promise<{ head: unknown; items: unknown[] }> {
+  let head: unknown;
+  let n = -1;
+  const items: unknown[] = [];
+  const line = (text: string): void => {
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      throw new SessionError('ERR_PEER', 'malformed reply: a line is not JSON');
+    }
+    if (n < 0) {
+      const h = v as { head?: unknown; n?: unknown };
+      if (typeof h?.n !== 'number' || !Number.isSafeInteger(h.n) || h.n < 0)
+        throw new SessionError('ERR_PEER', 'malformed reply: no item count');
+      head = h.head;
+      n = h.n;
+      return;
+    }
+    if (!Array.isArray(v) || items.length + v.length > n)
+      throw new SessionError('ERR_PEER', 'malformed reply: more items than announced');
+    for (const x of v) items.push(x);
+  };
+  let pending: Buffer[] = [];
+  let pendingLen = 0;
+  for await (const c of stream) {
+    let b = c as Buffer;
+    let nl: number;
+    while ((nl = b.indexOf(10)) >= 0) {
+      pending.push(b.subarray(0, nl));
+      line(Buffer.concat(pending, pendingLen + nl).toString('utf8'));
+      pending = [];
+      pendingLen = 0;
+      b = b.subarray(nl + 1);
+    }
+    if (b.length > 0) {
+      pending.push(b);
+      pendingLen += b.length;
+      if (pendingLen > MAX_LINE)
+        throw new SessionError('ERR_PEER', 'malformed reply: line too long');
+    }
+  }
+  if (n < 0 || items.length !== n || pendingLen > 0)
+    throw new SessionError('ERR_PEER', 'the reply ended early (the connection was cut)');
+  return { head, items };
 }

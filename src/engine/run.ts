@@ -14,6 +14,7 @@
  */
 import type { Change } from '../core/change.js';
 import type { Entry } from '../core/entry.js';
+import { sameContent } from '../core/entry.js';
 import type { BidiPlan, Op, Plan } from '../core/plan.js';
 import type { Problem } from '../core/problem.js';
 import type { Overwrite } from '../core/reconcile.js';
@@ -76,6 +77,11 @@ export interface RunOptions {
   readonly mirror?: boolean;
   /** Sent files are removed at the sender once placed (and forgotten there). */
   readonly removeAfterTransfer?: boolean;
+  /**
+   * -k sha1|md5|...: files both sides added with equal size and mtime are compared by
+   * content before they are adopted (default: trusted, rsync's quick check).
+   */
+  readonly compareContent?: boolean;
 }
 
 /** One line of a dry run's plan. */
@@ -273,6 +279,7 @@ export async function syncPass(
     warnings: [],
     elapsedMs: 0,
   };
+  const trustBefore = quickCheckBefore(opts);
   try {
     const [ls, ps] = deferChanges(
       await Promise.all([local.scan(pass.scope?.local), peer.scan(pass.scope?.remote)]),
@@ -284,7 +291,7 @@ export async function syncPass(
     await local.recordProblems(ls.problems);
     await peer.recordProblems(ps.problems);
     if (id.direction === 'bidi') {
-      await runBidi(ls, ps, local, peer, opts, summary);
+      await runBidi(ls, ps, local, peer, opts, summary, trustBefore);
       return summary;
     }
 
@@ -294,7 +301,7 @@ export async function syncPass(
     const sScan = pull ? ps : ls;
     const rScan = pull ? ls : ps;
     checkSafety(sScan, sender.label);
-    await fillDigests(sScan.changes, rScan.changes, sender, receiver);
+    await fillDigests(sScan.changes, rScan.changes, sender, receiver, trustBefore);
     let plan = reconcileOneWay({
       sender: sScan.changes,
       receiver: rScan.changes,
@@ -369,11 +376,12 @@ async function runBidi(
   peer: Endpoint,
   opts: RunOptions,
   summary: RunSummary,
+  trustBefore: number,
 ): Promise<void> {
   // Both sides send, so both sides get the empty-root safety check.
   checkSafety(ls, local.label);
   checkSafety(ps, peer.label);
-  await fillDigests(ls.changes, ps.changes, local, peer);
+  await fillDigests(ls.changes, ps.changes, local, peer, trustBefore);
   const resolutions = new Map<string, Keep>();
   for (const r of [...(ps.resolutions ?? []), ...(ls.resolutions ?? [])])
     resolutions.set(r.path, r.keep);
@@ -620,16 +628,40 @@ function checkSafety(scan: ScanReply, label: string): void {
   }
 }
 
+/** Metadata ops (mkdir, attrs) per apply() call, files per hash() call. */
+const META_CHUNK = 8192;
+
+/**
+ * The quick check's racy window (as git's racily-clean index entries): file times have a
+ * coarse granularity (a kernel tick), so two different files written in the same few
+ * milliseconds, one on each side, can show equal size and mtime. A file modified less than
+ * this long before the run started is compared by content instead.
+ */
+const RACY_MS = 2000;
+
+/** Mtimes below this are trusted by the quick check; -k sha1|md5|... trusts none. */
+function quickCheckBefore(opts: RunOptions): number {
+  return opts.compareContent === true ? -Infinity : Date.now() - RACY_MS;
+}
+
 /**
  * Where both sides added or changed a file to the same size, the plan needs to know whether
  * the contents are equal (a reset of identical trees, a rerun after a killed run): digests
  * on both sides, computed in each side's worker pool, tell without moving data.
+ *
+ * A file that both sides only added (neither snapshot knows the path: a reset, a first run
+ * over a tree copied beforehand, a rerun after a killed run) with equal size and mtime is
+ * taken as identical without reading it, rsync's quick check: a reset of terabytes would
+ * otherwise read them twice. Its records then carry no digest. Only mtimes older than
+ * `trustBefore` count (see quickCheckBefore); anything a snapshot knew, or a rename, is
+ * still compared by content.
  */
 async function fillDigests(
   sender: Change[],
   receiver: Change[],
   s: Endpoint,
   r: Endpoint,
+  trustBefore: number,
 ): Promise<void> {
   const theirs = new Map<string, number>();
   receiver.forEach((c, i) => theirs.set(c.path, i));
@@ -643,19 +675,29 @@ async function fillDigests(
     const b = receiver[j]!.new;
     if (a?.kind !== 'file' || b?.kind !== 'file' || a.size !== b.size) return;
     if (a.digest !== undefined && b.digest !== undefined) return;
+    const bothAdded =
+      c.old === null &&
+      c.from === undefined &&
+      receiver[j]!.old === null &&
+      receiver[j]!.from === undefined;
+    if (bothAdded && a.mtimeMs < trustBefore && sameContent(a, b)) return;
     pairs.push([i, j]);
   });
-  if (pairs.length === 0) return;
-  const [sd, rd] = await Promise.all([
-    s.hash(pairs.map(([i]) => sender[i]!.new!)),
-    r.hash(pairs.map(([, j]) => receiver[j]!.new!)),
-  ]);
-  pairs.forEach(([i, j], k) => {
-    const a = sd[k]!;
-    const b = rd[k]!;
-    if (a.ok) sender[i] = { ...sender[i]!, new: { ...sender[i]!.new!, digest: a.digest } };
-    if (b.ok) receiver[j] = { ...receiver[j]!, new: { ...receiver[j]!.new!, digest: b.digest } };
-  });
+  // In chunks: a reset with -k compares every file, and one call per chunk keeps each
+  // request to the daemon and each reply bounded.
+  for (let at = 0; at < pairs.length; at += META_CHUNK) {
+    const chunk = pairs.slice(at, at + META_CHUNK);
+    const [sd, rd] = await Promise.all([
+      s.hash(chunk.map(([i]) => sender[i]!.new!)),
+      r.hash(chunk.map(([, j]) => receiver[j]!.new!)),
+    ]);
+    chunk.forEach(([i, j], k) => {
+      const a = sd[k]!;
+      const b = rd[k]!;
+      if (a.ok) sender[i] = { ...sender[i]!, new: { ...sender[i]!.new!, digest: a.digest } };
+      if (b.ok) receiver[j] = { ...receiver[j]!, new: { ...receiver[j]!.new!, digest: b.digest } };
+    });
+  }
 }
 
 /**
@@ -811,14 +853,17 @@ async function execute(
     await between();
   }
 
-  // 3. Directories and metadata-only changes, parents first.
+  // 3. Directories and metadata-only changes, parents first, in chunks: a reset adopts
+  // every file here, and one call per chunk keeps each request (over the daemon), each
+  // transaction and the sender's records in flight bounded.
   const meta = plan.ops.filter((o) => o.op === 'mkdir' || o.op === 'attrs') as Extract<
     Op,
     { op: 'mkdir' | 'attrs' }
   >[];
-  if (meta.length > 0) {
-    const res = await receiver.apply(meta);
-    meta.forEach((op, i) => {
+  for (let at = 0; at < meta.length; at += META_CHUNK) {
+    const chunk = meta.slice(at, at + META_CHUNK);
+    const res = await receiver.apply(chunk);
+    chunk.forEach((op, i) => {
       const r = res[i]!;
       if (!r.ok) {
         problem(op.path, r.message);
@@ -840,6 +885,7 @@ async function execute(
         records.push({ kind: 'put', entry: op.entry, replaceBelow: wasDir(op.path) });
       }
     });
+    await records.flush();
   }
 
   // 4. File data and links, read from the plan as the pump cuts batches (no copy of it).

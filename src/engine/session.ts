@@ -68,6 +68,7 @@ export interface SessionConfig {
       | 'deleteDelay'
       | 'mirror'
       | 'removeAfterTransfer'
+      | 'compareContent'
     >
   >;
   /** Set when the peer is a daemon on another host (-r user@host:path). */

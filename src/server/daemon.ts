@@ -14,10 +14,11 @@ import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { AsyncError, describeIoError, errnoCode } from '../errors.js';
 import { LocalEndpoint } from '../endpoint/local.js';
-import type { Endpoint } from '../endpoint/endpoint.js';
+import type { Endpoint, ScanReply } from '../endpoint/endpoint.js';
 import {
   FRAME_TYPE,
   JSON_TYPE,
+  LINES_TYPE,
   MAX_JSON,
   PROTOCOL,
   SESSION_WINDOW,
@@ -25,6 +26,7 @@ import {
   WATCH_HEARTBEAT_MS,
   WATCH_TYPE,
   encodeFrame,
+  encodeLines,
   encodeWatchMessage,
   errorToWire,
   readBody,
@@ -242,6 +244,31 @@ export class Daemon {
     stream.end(JSON.stringify(body));
   }
 
+  /** A reply that grows with the tree, as lines (wire.ts), written as the client reads. */
+  private async replyLines(
+    stream: ServerHttp2Stream,
+    head: unknown,
+    items: readonly unknown[],
+  ): Promise<void> {
+    if (stream.destroyed || stream.closed) return;
+    stream.respond({ ':status': 200, 'content-type': LINES_TYPE });
+    for (const line of encodeLines(head, items)) {
+      if (stream.destroyed || stream.closed) return;
+      if (!stream.write(line)) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            stream.off('drain', done);
+            stream.off('close', done);
+            resolve();
+          };
+          stream.on('drain', done);
+          stream.on('close', done);
+        });
+      }
+    }
+    if (!stream.destroyed && !stream.closed) stream.end();
+  }
+
   private async handle(
     stream: ServerHttp2Stream,
     headers: IncomingHttpHeaders,
@@ -317,6 +344,11 @@ export class Daemon {
     if (conn.finished) throw new AsyncError('ERR_PEER', 'The session has finished.');
     const fn = (ep as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name]!;
     const res = await fn.apply(ep, args);
+    if (name === 'scan') {
+      const { changes, ...head } = res as ScanReply;
+      return this.replyLines(stream, head, changes);
+    }
+    if (name === 'list') return this.replyLines(stream, null, res as unknown[]);
     if (name === 'open') {
       conn.opened = true;
       this.log(conn, `session ${ep.sessionName}: started`);

@@ -7,6 +7,7 @@ import {
   chmodSync,
   existsSync,
   mkdirSync,
+  readFileSync,
   renameSync,
   rmSync,
   symlinkSync,
@@ -268,6 +269,29 @@ describe('-x/--reset', () => {
     r = push(data, mirror);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(sentOf(r.stdout).files, 0);
+  });
+
+  test('a reset trusts equal size and mtime (quick check) unless recent or -k asks for content', () => {
+    const { data, mirror } = setup({ 'a.txt': 'alpha', 'b.txt': 'bravo', 'c.txt': 'charlie' });
+    // The peer's b.txt differs in content only: same size, and the same (old) mtime.
+    writeTree(mirror, { 'a.txt': 'alpha', 'b.txt': 'BRAVO', 'c.txt': 'CHARLIE' });
+    const old = new Date('2024-05-01T12:00:00Z');
+    for (const d of [data, mirror])
+      for (const f of ['a.txt', 'b.txt']) utimesSync(join(d, f), old, old);
+    // c.txt: equal size and equal mtime too, but written just now: inside the racy window
+    // (a coarse clock tick can give two different new files the same mtime), so it is read.
+    const now = new Date();
+    for (const d of [data, mirror]) utimesSync(join(d, 'c.txt'), now, now);
+    let r = push(data, mirror, '-x');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(sentOf(r.stdout).files, 1);
+    assert.equal(readFileSync(join(mirror, 'c.txt'), 'utf8'), 'charlie');
+    assert.equal(readFileSync(join(mirror, 'b.txt'), 'utf8'), 'BRAVO');
+    // -k sha1 (any content checksum): the files both sides hold are compared by content.
+    r = push(data, mirror, '-x', '-k', 'sha1');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(sentOf(r.stdout).files, 1);
+    assert.deepEqual(describeTree(mirror), describeTree(data));
   });
 
   test('reset sends what differs and allows a direction change', () => {

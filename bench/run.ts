@@ -265,6 +265,11 @@ function machine(rsyncVersion: string): string {
     `- Small tree: ${SMALL.files} files of 0-4 KiB in ${SMALL.dirs} leaf dirs (depth ${SMALL.depth}); mixed tree: ${MIXED_SPEC.files} files, log-normal + 3 big (${(planTree(MIXED_SPEC).bytes / 1e9).toFixed(2)} GB)`,
     `- async runs with \`-K push -t --create-dir\` and its databases outside the trees (-b/-B)${EXTRA_ASYNC_ARGS.length ? `, plus \`${EXTRA_ASYNC_ARGS.join(' ')}\`` : ''}; rsync with \`-a --delete\`; cp with \`-a\``,
     `- ${RUNS} runs per tool, interleaved; each run preceded by a warm-up of the trees it reads`,
+    ...(ONLY.has(7)
+      ? [
+          `- Scenario 7: async to async-server on 127.0.0.1 (TLS, password login, the peer's database in its synced directory: the default), rsync -a over ssh to a private sshd on 127.0.0.1 (${sh('ssh -V 2>&1').trim()}); peak RSS sums both ends`,
+        ]
+      : []),
   ].join('\n');
 }
 

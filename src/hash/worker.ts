@@ -118,7 +118,13 @@ export type PieceOutcome =
   | { readonly ok: false; readonly message: string; readonly vanished: boolean };
 
 export type WriteOutcome =
-  | { readonly ok: true; readonly staged?: StagedStat; readonly placed?: boolean }
+  | {
+      readonly ok: true;
+      readonly staged?: StagedStat;
+      readonly placed?: boolean;
+      /** With `create`: the whole file's digest (combineDigests of its one piece). */
+      readonly digest?: string;
+    }
   | { readonly ok: false; readonly message: string; readonly mismatch: boolean };
 
 export type HashOutcome =
@@ -209,9 +215,10 @@ export async function write(task: {
   for (const it of task.items) {
     const bytes = task.data.subarray(it.start, it.start + it.length);
     let bad = false;
+    const raw: bigint[] = [];
     for (let p = 0, i = 0; p < it.length; p += CHUNK_SIZE, i++) {
-      const d = pieceHex(pieceDigest(h, bytes.subarray(p, Math.min(it.length, p + CHUNK_SIZE))));
-      if (d !== it.pieces[i]) bad = true;
+      raw.push(pieceDigest(h, bytes.subarray(p, Math.min(it.length, p + CHUNK_SIZE))));
+      if (pieceHex(raw[i]!) !== it.pieces[i]) bad = true;
     }
     if (bad || Math.ceil(it.length / CHUNK_SIZE) !== it.pieces.length) {
       out.push({ ok: false, message: 'data did not match the sender digest', mismatch: true });
@@ -264,6 +271,8 @@ export async function write(task: {
         ok: true,
         staged,
         placed: it.placeAt !== undefined && placeFile(it.abs, it.placeAt),
+        // Perf: the file digest here, not on the main thread (which bounds small files).
+        digest: combineDigests(h, raw),
       });
     } catch (e) {
       out.push({ ok: false, message: ioMessage(e).message, mismatch: false });

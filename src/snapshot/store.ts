@@ -149,6 +149,13 @@ export class SnapshotStore {
   private depth = 0;
   /** Meta dir_records is known to say 'partial' (set before the first record is dropped). */
   private markedPartial = false;
+  /**
+   * Perf: once the table was seen empty (size() of an initial sync or a reset, clear()),
+   * the directories written since; a directory not in it holds no rows, so get() needs no
+   * query there (an initial push asks the receiver's snapshot about every file it places).
+   * Undefined when unknown (never seen empty, or a subtree moved since).
+   */
+  private writtenSinceEmpty: Set<string> | undefined;
 
   private constructor(path: string, db: SqliteDriver, readonly_: boolean) {
     this.path = path;
@@ -239,9 +246,11 @@ export class SnapshotStore {
         'SELECT * FROM entries WHERE dir = ? OR (dir >= ? AND dir < ?) ORDER BY dir, name',
       ),
       all: db.prepare<[], Row>('SELECT * FROM entries ORDER BY dir, name'),
-      upsert: db.prepare<[Record<string, string | number | null>]>(
+      // Positional parameters: binding by name from an object costs ~30 % more per row,
+      // and an initial push writes one row per file on each side.
+      upsert: db.prepare<(string | number | null)[]>(
         `INSERT OR REPLACE INTO entries (dir, name, kind, size, mtime, mode, ino, uid, gid, target, digest, xattrs, state, message)
-         VALUES (@dir, @name, @kind, @size, @mtime, @mode, @ino, @uid, @gid, @target, @digest, @xattrs, @state, @message)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       setState: db.prepare<[number, string | null, string, string]>(
         'UPDATE entries SET state = ?, message = ? WHERE dir = ? AND name = ?',
@@ -319,7 +328,9 @@ export class SnapshotStore {
   }
 
   get(path: string): SnapshotRecord | undefined {
-    const r = this.stmts.get.get(parentOf(path), baseName(path));
+    const dir = parentOf(path);
+    if (this.writtenSinceEmpty !== undefined && !this.writtenSinceEmpty.has(dir)) return undefined;
+    const r = this.stmts.get.get(dir, baseName(path));
     return r ? rowToRecord(r) : undefined;
   }
 
@@ -355,7 +366,9 @@ export class SnapshotStore {
   }
 
   size(): number {
-    return this.stmts.count.get()!.n;
+    const n = this.stmts.count.get()!.n;
+    if (n === 0) this.writtenSinceEmpty = new Set();
+    return n;
   }
 
   // --- writes (call inside write() to batch) -----------------------------------------------
@@ -370,6 +383,8 @@ export class SnapshotStore {
       // the meta flag set inside may be undone.
       this.deletedInTx.clear();
       this.markedPartial = false;
+      // A rolled-back clear() leaves its rows: emptiness is no longer known.
+      this.writtenSinceEmpty = undefined;
       throw e;
     } finally {
       if (--this.depth === 0) this.deletedInTx.clear();
@@ -381,6 +396,7 @@ export class SnapshotStore {
    * and is rebuilt by the next flushDirRecords().
    */
   private touchDir(dir: string): void {
+    this.writtenSinceEmpty?.add(dir);
     const r = this.records;
     if (!r) return;
     if (!this.markedPartial) {
@@ -430,23 +446,24 @@ export class SnapshotStore {
   }
 
   put(entry: Entry, state: PathState = 'synced', message?: string): void {
-    this.touchDir(parentOf(entry.path));
-    this.stmts.upsert.run({
-      dir: parentOf(entry.path),
-      name: baseName(entry.path),
-      kind: KIND_CODE[entry.kind],
-      size: entry.size,
-      mtime: entry.mtimeMs,
-      mode: entry.mode,
-      ino: entry.ino,
-      uid: entry.uid,
-      gid: entry.gid,
-      target: entry.target ?? null,
-      digest: entry.digest ?? null,
-      xattrs: entry.xattrs ?? null,
-      state: STATE_CODE[state],
-      message: message ?? null,
-    });
+    const dir = parentOf(entry.path);
+    this.touchDir(dir);
+    this.stmts.upsert.run(
+      dir,
+      baseName(entry.path),
+      KIND_CODE[entry.kind],
+      entry.size,
+      entry.mtimeMs,
+      entry.mode,
+      entry.ino,
+      entry.uid,
+      entry.gid,
+      entry.target ?? null,
+      entry.digest ?? null,
+      entry.xattrs ?? null,
+      STATE_CODE[state],
+      message ?? null,
+    );
   }
 
   /** Marks a path with a state, keeping its last synced entry; adds a bare row if none. */
@@ -477,7 +494,9 @@ export class SnapshotStore {
     this.touchDir(parentOf(from));
     this.touchDir(parentOf(to));
     this.stmts.moveOne.run(parentOf(to), baseName(to), parentOf(from), baseName(from));
-    // dir values at or below `from` become `to` + their remainder.
+    // dir values at or below `from` become `to` + their remainder (directories get() no
+    // longer knows to be empty).
+    this.writtenSinceEmpty = undefined;
     this.stmts.moveBelow.run(to, from.length + 1, from, `${from}/`, rangeEnd(from));
     // A record holds names and attributes only, so the records below move unchanged; the
     // directories below that still await a rebuild await it under their new path.
@@ -506,6 +525,7 @@ export class SnapshotStore {
     this.records?.clear.run();
     this.dirty.clear();
     this.stmts.clear.run();
+    this.writtenSinceEmpty = new Set();
   }
 
   deleteByState(state: PathState): number {

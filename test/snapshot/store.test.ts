@@ -72,6 +72,28 @@ describe('SnapshotStore', () => {
     s.close();
   });
 
+  test('get() after the table was seen empty finds what was written since, moved or rolled back', () => {
+    const s = SnapshotStore.open(join(tmp(), 'snap.db'), { create: true });
+    assert.equal(s.size(), 0);
+    s.write(() => s.put(e('d1/f')));
+    assert.deepEqual(s.get('d1/f')?.entry, e('d1/f'));
+    assert.equal(s.get('d2/f'), undefined);
+    // A moved subtree's rows land in directories nothing wrote to directly.
+    s.write(() => s.put(e('d1/sub/g')));
+    s.write(() => s.move('d1', 'd2'));
+    assert.deepEqual(s.get('d2/sub/g')?.entry, e('d2/sub/g'));
+    // A clear() that is rolled back leaves its rows, and get() still finds them.
+    assert.throws(() =>
+      s.write(() => {
+        s.clear();
+        throw new Error('rolled back');
+      }),
+    );
+    assert.deepEqual(s.get('d2/f')?.entry, e('d2/f'));
+    s.write(() => s.mark('d3/h', 'error', 'no'));
+    assert.equal(s.get('d3/h')?.state, 'error');
+  });
+
   test('mark keeps the synced entry; counts per state', () => {
     const s = SnapshotStore.open(join(tmp(), 'snap.db'), { create: true });
     s.write(() => {

@@ -272,6 +272,9 @@ export class SnapshotStore {
         'SELECT state, count(*) AS n FROM entries GROUP BY state',
       ),
       count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM entries'),
+      countUpTo: db.prepare<[number], { n: number }>(
+        'SELECT count(*) AS n FROM (SELECT 1 FROM entries LIMIT ?)',
+      ),
       clear: db.prepare<[]>('DELETE FROM entries'),
       deleteByState: db.prepare<[number]>('DELETE FROM entries WHERE state = ?'),
     };
@@ -363,6 +366,11 @@ export class SnapshotStore {
     const out: StateCounts = { synced: 0, pending: 0, conflict: 0, error: 0 };
     for (const r of this.stmts.counts.all()) out[STATE_NAME[r.state] ?? 'error'] += r.n;
     return out;
+  }
+
+  /** min(size(), limit), without reading more than `limit` rows. */
+  sizeUpTo(limit: number): number {
+    return this.stmts.countUpTo.get(limit)!.n;
   }
 
   size(): number {

@@ -241,7 +241,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   {
     group: 'Mode',
     flags: '-k, --checksum <kind>',
-    help: 'none (default): a file both sides hold untracked (a reset, a first run) with equal size and mtime is taken as identical; sha1|md5|sha1_sparse|md5_sparse: compare its content (xxh64) first. Sent data is always verified',
+    help: 'how a reset or first run compares files both sides hold: none (default) trusts equal size and mtime, the others compare content (xxh64); sent data is always verified',
     status: S,
     choices: ['sha1', 'md5', 'sha1_sparse', 'md5_sparse', 'none'],
   },

@@ -1159,8 +1159,10 @@ export class LocalEndpoint implements Endpoint {
     // Perf: a reset adopts every file here. When the file as this side scanned it already
     // has all the entry asks for, that state is recorded without touching the disk again:
     // had the file changed since, the next scan finds it changed against this record.
+    // The digest kept is the sender's or the one this side's scan found for what it has
+    // now (a snapshot record's could describe content replaced since).
     if (entry.kind === 'file' && expect?.kind === 'file' && this.nothingToSet(entry, expect)) {
-      const digest = entry.digest ?? this.db().get(entry.path)?.entry?.digest;
+      const digest = entry.digest ?? expect.digest;
       const scanned = { ...expect, path: entry.path };
       this.db().put(digest !== undefined ? { ...scanned, digest } : scanned);
       return { ok: true };

@@ -161,27 +161,30 @@ function dbDirs(dst: string): [string, string] {
   return [l, r];
 }
 
-function asyncPush(src: string, dst: string, extra: string[] = []): Promise<Measured> {
-  const [l, r] = dbDirs(dst);
-  return measure('node', [
+/** async's arguments for a push of `src` to `remote` (a path, or user@host:/path). */
+function pushArgs(src: string, remote: string, localDb: string, extra: string[]): string[] {
+  return [
     ASYNC_BIN,
     '-N',
     'bench',
     '-d',
     src,
     '-r',
-    dst,
+    remote,
     '-K',
     'push',
     '--create-dir',
     '-t',
     '-b',
-    l,
-    '-B',
-    r,
-    ...EXTRA_ASYNC_ARGS,
+    localDb,
     ...extra,
-  ]);
+    ...EXTRA_ASYNC_ARGS,
+  ];
+}
+
+function asyncPush(src: string, dst: string, extra: string[] = []): Promise<Measured> {
+  const [l, r] = dbDirs(dst);
+  return measure('node', pushArgs(src, dst, l, ['-B', r, ...extra]));
 }
 
 function forgetAsync(dst: string): void {
@@ -667,27 +670,13 @@ async function scenarioDaemon(): Promise<void> {
           }
           const m = await measure(
             'node',
-            [
-              ASYNC_BIN,
-              '-N',
-              'bench',
-              '-d',
-              src,
-              '-r',
-              `bench@127.0.0.1:/${name}-daemon`,
+            pushArgs(src, `bench@127.0.0.1:/${name}-daemon`, localDb, [
               '-P',
               String(daemon.port),
               '--known-hosts',
               knownHosts,
               '--accept-new-host-key',
-              '-K',
-              'push',
-              '--create-dir',
-              '-t',
-              '-b',
-              localDb,
-              ...EXTRA_ASYNC_ARGS,
-            ],
+            ]),
             {
               env: { ...process.env, ASPERA_SCP_PASS: DAEMON_PASSWORD },
               alsoSample: [daemon.pid],

@@ -631,39 +631,22 @@ export function parseAsyncArgs(
       );
     }
   }
-  let transferThreads = 4;
-  const tt = str('transferThreads');
-  if (tt !== undefined) {
-    const n = parseCount(tt);
-    if (n === undefined || n < 1 || n > 64) {
-      throw new UsageError(`Invalid --transfer-threads '${tt}': give a whole number from 1 to 64.`);
-    }
-    transferThreads = n;
-  }
+  const transferThreads = countOption(str('transferThreads'), '--transfer-threads', 1, 64) ?? 4;
   // Both sides of a local session at once (scan/scan-thread.ts).
-  let scanThreads = 2;
-  const st = str('scanThreads');
-  if (st !== undefined) {
-    const n = parseCount(st);
-    if (n === undefined || n > 64) {
-      throw new UsageError(
-        `Invalid --scan-threads '${st}': give a whole number from 0 to 64.`,
-        '0 scans on the main thread; 2 (the default) scans both sides of a local session at once.',
-      );
-    }
-    scanThreads = n;
-  }
-  let checksumThreads: number | undefined;
-  const ct = str('localChecksumThreads');
-  if (ct !== undefined) {
-    const n = parseCount(ct);
-    if (n === undefined || n < 1 || n > 64) {
-      throw new UsageError(
-        `Invalid --local-checksum-threads '${ct}': give a whole number from 1 to 64.`,
-      );
-    }
-    checksumThreads = n;
-  }
+  const scanThreads =
+    countOption(
+      str('scanThreads'),
+      '--scan-threads',
+      0,
+      64,
+      '0 scans on the main thread; 2 (the default) scans both sides of a local session at once.',
+    ) ?? 2;
+  const checksumThreads = countOption(
+    str('localChecksumThreads'),
+    '--local-checksum-threads',
+    1,
+    64,
+  );
   const continuous = parseContinuous(o, str);
   if (o.mirror === true && direction === 'bidi') {
     throw new UsageError(
@@ -745,6 +728,26 @@ export function parseAsyncArgs(
       debug: typeof o.debug === 'number' ? Math.min(o.debug, 3) : 0,
     },
   };
+}
+
+/**
+ * A whole-number option from `min` to `max` (no upper bound without one); undefined when
+ * absent, a UsageError naming the option and the range otherwise.
+ */
+function countOption(
+  value: string | undefined,
+  flag: string,
+  min: number,
+  max?: number,
+  hint?: string,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = parseCount(value);
+  if (n === undefined || n < min || (max !== undefined && n > max)) {
+    const range = max !== undefined ? `from ${min} to ${max}` : `of at least ${min}`;
+    throw new UsageError(`Invalid ${flag} '${value}': give a whole number ${range}.`, hint);
+  }
+  return n;
 }
 
 /** --user and --host complete -r; they may not contradict it. */
@@ -833,14 +836,7 @@ function parseContinuous(
   const cooloffMaxMs = seconds('cooloffMax', '--cooloff-max', 0) ?? Math.max(60_000, cooloffMs * 2);
   const scanIntervalMs = seconds('scanInterval', '--scan-interval', 0.1);
   const remoteScanIntervalMs = seconds('remoteScanInterval', '--remote-scan-interval', 0.1);
-  let pendingMax = 100_000;
-  const pm = str('pendingMax');
-  if (pm !== undefined) {
-    const n = parseCount(pm);
-    if (n === undefined || n < 1)
-      throw new UsageError(`Invalid --pending-max '${pm}': give a whole number of at least 1.`);
-    pendingMax = n;
-  }
+  const pendingMax = countOption(str('pendingMax'), '--pending-max', 1) ?? 100_000;
   if (o.continuous !== true) {
     for (const [k, flag] of [
       ['cooloff', '--cooloff'],

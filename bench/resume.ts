@@ -17,12 +17,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
   closeSync,
-  existsSync,
   mkdirSync,
   mkdtempSync,
   openSync,
   readFileSync,
-  readdirSync,
   rmSync,
   writeFileSync,
   writeSync,
@@ -30,6 +28,7 @@ import {
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { heldPieceCount } from '../src/endpoint/partial-store.js';
 
 const REPO = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const ASYNC = join(REPO, 'bin', 'async.js');
@@ -72,14 +71,6 @@ function writeRandom(abs: string, bytes: number): void {
 
 function sha256(abs: string): string {
   return createHash('sha256').update(readFileSync(abs)).digest('hex');
-}
-
-function heldPieces(dir: string): number {
-  if (!existsSync(dir)) return 0;
-  let n = 0;
-  for (const f of readdirSync(dir))
-    if (f.endsWith('.manifest')) n += readFileSync(join(dir, f), 'utf8').split('\n').length - 2;
-  return n;
 }
 
 function median(xs: number[]): number {
@@ -140,7 +131,7 @@ async function main(): Promise<void> {
       );
       const exited = once(child, 'exit');
       const want = Math.floor((size / PIECE) * killAt);
-      while (heldPieces(partial) < want && child.exitCode === null)
+      while (heldPieceCount(partial) < want && child.exitCode === null)
         await new Promise((r) => setTimeout(r, 5));
       child.kill('SIGKILL');
       await exited;

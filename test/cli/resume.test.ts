@@ -24,6 +24,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { heldPieceCount } from '../../src/endpoint/partial-store.js';
 import { asyncCli, spawnAsync, tmp } from '../helpers.js';
 
 const PIECE = 4 * 1024 * 1024;
@@ -51,15 +52,6 @@ function partialDir(receiver: string): string {
   return join(receiver, '.private-asp', 'k', 'partial');
 }
 
-/** How many pieces the receiver's manifests mark as held (header line and torn tail aside). */
-export function heldPieces(dir: string): number {
-  if (!existsSync(dir)) return 0;
-  let n = 0;
-  for (const f of readdirSync(dir))
-    if (f.endsWith('.manifest')) n += readFileSync(join(dir, f), 'utf8').split('\n').length - 2;
-  return n;
-}
-
 function dataFile(dir: string): string {
   const f = readdirSync(dir).find((n) => n.endsWith('.data'));
   assert.ok(f, 'a partial data file is kept');
@@ -72,7 +64,7 @@ async function killMidFile(args: string[], dir: string, pieces = 4): Promise<num
   const exited = once(child, 'exit');
   await new Promise<void>((resolve) => {
     const poll = setInterval(() => {
-      if (heldPieces(dir) >= pieces || child.exitCode !== null) {
+      if (heldPieceCount(dir) >= pieces || child.exitCode !== null) {
         clearInterval(poll);
         resolve();
       }
@@ -80,7 +72,7 @@ async function killMidFile(args: string[], dir: string, pieces = 4): Promise<num
   });
   child.kill('SIGKILL');
   await exited;
-  const held = heldPieces(dir);
+  const held = heldPieceCount(dir);
   assert.ok(held >= pieces && held < SIZE / PIECE, `killed mid-file (${held} pieces held)`);
   return held;
 }
@@ -143,7 +135,7 @@ describe('resume of an interrupted big file (local peer)', () => {
     writeSync(fd, Buffer.from('changed in place'), 0, 16, 100);
     closeSync(fd);
     utimesSync(src, 1_700_000_000, 1_700_000_000);
-    const held = heldPieces(dir);
+    const held = heldPieceCount(dir);
     const hasPiece0 = readFileSync(
       join(
         dir,

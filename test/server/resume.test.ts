@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { heldPieceCount } from '../../src/endpoint/partial-store.js';
 import { tmp } from '../helpers.js';
 import type { Daemon } from './daemon.js';
 import { asyncTo, collect, spawnAsyncTo, startDaemon, waitFor } from './daemon.js';
@@ -20,14 +21,6 @@ const SIZE = 16 * PIECE;
 
 function sha256(abs: string): string {
   return createHash('sha256').update(readFileSync(abs)).digest('hex');
-}
-
-function heldPieces(dir: string): number {
-  if (!existsSync(dir)) return 0;
-  let n = 0;
-  for (const f of readdirSync(dir))
-    if (f.endsWith('.manifest')) n += readFileSync(join(dir, f), 'utf8').split('\n').length - 2;
-  return n;
 }
 
 interface Json {
@@ -49,12 +42,12 @@ describe('resume of an interrupted big file through the daemon', () => {
   async function killMidFile(session: string, args: string[], partial: string): Promise<number> {
     const child = spawnAsyncTo(d, `alice@127.0.0.1:/${session}`, [...args, '-l', '100m', '-q']);
     const exited = once(child, 'exit');
-    await waitFor(() => heldPieces(partial) >= 4 || child.exitCode !== null);
+    await waitFor(() => heldPieceCount(partial) >= 4 || child.exitCode !== null);
     child.kill('SIGKILL');
     await exited;
     // The daemon ends the session as failed once it notices; the partial stays.
     await waitFor(() => new RegExp(`session ${session}: client went away`).test(d.log()));
-    const held = heldPieces(partial);
+    const held = heldPieceCount(partial);
     assert.ok(held >= 4 && held < SIZE / PIECE, `killed mid-file (${held} pieces held)`);
     return held;
   }
@@ -102,11 +95,11 @@ describe('resume of an interrupted big file through the daemon', () => {
       const args = ['-N', 'rk', '-d', data, '--create-dir'];
       const child = spawnAsyncTo(k, 'alice@127.0.0.1:/rk', [...args, '-l', '100m', '-q']);
       const done = collect(child);
-      await waitFor(() => heldPieces(partial) >= 4 || child.exitCode !== null);
+      await waitFor(() => heldPieceCount(partial) >= 4 || child.exitCode !== null);
       k.proc.kill('SIGKILL');
       const r = await done;
       assert.equal(r.code, 3, r.stderr);
-      const held = heldPieces(partial);
+      const held = heldPieceCount(partial);
       assert.ok(held >= 4 && held < SIZE / PIECE, `killed mid-file (${held} pieces held)`);
       k = await startDaemon({ base: k.root, port: k.port });
       const again = asyncTo(k, 'alice@127.0.0.1:/rk', [...args, '--json']);

@@ -34,8 +34,32 @@ import {
   startDaemon,
 } from './daemon.js';
 
-function start(d: Daemon, remote: string, args: readonly string[]): Running {
-  return collectOutput(spawnAsyncTo(d, remote, args));
+// Periodic rescans far beyond the test: only change notification can explain a change
+// propagated while the session runs.
+const NO_RESCAN = ['--scan-interval', '3600', '--remote-scan-interval', '3600'];
+
+/** A continuous session `name` from `data` to alice's `dir` (created), 0.2 s cooloff. */
+function watching(
+  d: Daemon,
+  dir: string,
+  name: string,
+  data: string,
+  extra: readonly string[] = [],
+): Running {
+  return collectOutput(
+    spawnAsyncTo(d, `alice@127.0.0.1:/${dir}`, [
+      '-N',
+      name,
+      '-d',
+      data,
+      '--create-dir',
+      '-C',
+      '--cooloff',
+      '0.2',
+      ...NO_RESCAN,
+      ...extra,
+    ]),
+  );
 }
 
 async function waitFor(r: Running, what: string, cond: () => boolean, ms = 20_000): Promise<void> {
@@ -85,27 +109,13 @@ describe(
   'async -C with a peer daemon',
   { skip: UNDER_BUNDLE && 'the native-free bundle has no native watcher' },
   () => {
-    // Periodic rescans far beyond the test: only change notification can explain a change
-    // propagated while the session runs.
-    const NO_RESCAN = ['--scan-interval', '3600', '--remote-scan-interval', '3600'];
-
     test('push: create, modify, delete and rename while running; SIGINT exits 0', async () => {
       const d = await startDaemon();
       try {
         const data = tmp();
         writeTree(data, { 'seed.txt': 'seed', 'd/keep.txt': 'k', 'gone.txt': 'g' });
         const peer = join(d.root, 'alice', 'push');
-        const r = start(d, 'alice@127.0.0.1:/push', [
-          '-N',
-          'cp',
-          '-d',
-          data,
-          '--create-dir',
-          '-C',
-          '--cooloff',
-          '0.2',
-          ...NO_RESCAN,
-        ]);
+        const r = watching(d, 'push', 'cp', data);
         await waitFor(r, 'the initial sync', same(data, peer));
         writeTree(data, { 'new/deep/a.txt': 'created while running' });
         writeFileSync(join(data, 'seed.txt'), 'modified');
@@ -137,18 +147,7 @@ describe(
         const peer = join(d.root, 'alice', 'pull');
         writeTree(peer, { 'a.txt': 'a', 'sub/b.txt': 'b' });
         const data = tmp();
-        const r = start(d, 'alice@127.0.0.1:/pull', [
-          '-N',
-          'cl',
-          '-d',
-          data,
-          '-K',
-          'pull',
-          '-C',
-          '--cooloff',
-          '0.2',
-          ...NO_RESCAN,
-        ]);
+        const r = watching(d, 'pull', 'cl', data, ['-K', 'pull']);
         await waitFor(r, 'the initial sync', same(peer, data));
         writeTree(peer, { 'sub/new.txt': 'made on the server', 'c/d/e.txt': 'deep' });
         writeFileSync(join(peer, 'a.txt'), 'changed on the server');
@@ -169,18 +168,7 @@ describe(
         writeTree(peer, { 'server.txt': 's' });
         const data = tmp();
         writeTree(data, { 'client.txt': 'c' });
-        const r = start(d, 'alice@127.0.0.1:/bidi', [
-          '-N',
-          'cb',
-          '-d',
-          data,
-          '-K',
-          'bidi',
-          '-C',
-          '--cooloff',
-          '0.2',
-          ...NO_RESCAN,
-        ]);
+        const r = watching(d, 'bidi', 'cb', data, ['-K', 'bidi']);
         await waitFor(r, 'the initial sync', same(peer, data));
         writeTree(peer, { 'from-server/x.txt': 'x' });
         writeTree(data, { 'from-client/y.txt': 'y' });
@@ -201,19 +189,7 @@ describe(
         for (let i = 0; i < 40; i++) files[`d${i % 4}/f${i}.txt`] = `file ${i}`;
         writeTree(data, files);
         const peer = join(d.root, 'alice', 'rc');
-        const r = start(d, 'alice@127.0.0.1:/rc', [
-          '-N',
-          'rc',
-          '-d',
-          data,
-          '--create-dir',
-          '-K',
-          'bidi',
-          '-C',
-          '--cooloff',
-          '0.2',
-          ...NO_RESCAN,
-        ]);
+        const r = watching(d, 'rc', 'rc', data, ['-K', 'bidi']);
         // A "sent" line is printed once the daemon confirmed, which may come after the
         // trees already look alike.
         await waitFor(r, 'the initial sync', () => same(data, peer)() && sentLines(r).length >= 40);
@@ -278,19 +254,7 @@ describe(
         writeTree(data, { 'a.txt': 'a' });
         const peer = join(d.root, 'alice', 'cut');
         const logs = tmp();
-        const r = start({ ...d, port }, 'alice@127.0.0.1:/cut', [
-          '-N',
-          'cut',
-          '-d',
-          data,
-          '--create-dir',
-          '-C',
-          '--cooloff',
-          '0.2',
-          '-L',
-          logs,
-          ...NO_RESCAN,
-        ]);
+        const r = watching({ ...d, port }, 'cut', 'cut', data, ['-L', logs]);
         await waitFor(r, 'the initial sync', same(data, peer));
         for (const s of sockets) s.destroy();
         await waitFor(r, 'the loss to be noticed', () => /lost the connection/.test(r.err()));
@@ -407,17 +371,7 @@ describe(
           const data = tmp();
           writeTree(data, { 'a.txt': 'a' });
           const peer = join(d.root, 'alice', 'auth');
-          const r = start(d, 'alice@127.0.0.1:/auth', [
-            '-N',
-            'au',
-            '-d',
-            data,
-            '--create-dir',
-            '-C',
-            '--cooloff',
-            '0.2',
-            ...NO_RESCAN,
-          ]);
+          const r = watching(d, 'auth', 'au', data);
           await waitFor(r, 'the initial sync', same(data, peer));
           const { port, root } = d;
           await d.stop();

@@ -38,7 +38,12 @@ import {
 // propagated while the session runs.
 const NO_RESCAN = ['--scan-interval', '3600', '--remote-scan-interval', '3600'];
 
-/** A continuous session `name` from `data` to alice's `dir` (created), 0.2 s cooloff. */
+/** The arguments of a continuous session `name` from `data`, 0.2 s cooloff. */
+function watchArgs(name: string, data: string, extra: readonly string[] = []): string[] {
+  return ['-N', name, '-d', data, '--create-dir', '-C', '--cooloff', '0.2', ...NO_RESCAN, ...extra];
+}
+
+/** That session, to alice's `dir` (created) on the daemon, as a child process. */
 function watching(
   d: Daemon,
   dir: string,
@@ -46,20 +51,7 @@ function watching(
   data: string,
   extra: readonly string[] = [],
 ): Running {
-  return collectOutput(
-    spawnAsyncTo(d, `alice@127.0.0.1:/${dir}`, [
-      '-N',
-      name,
-      '-d',
-      data,
-      '--create-dir',
-      '-C',
-      '--cooloff',
-      '0.2',
-      ...NO_RESCAN,
-      ...extra,
-    ]),
-  );
+  return collectOutput(spawnAsyncTo(d, `alice@127.0.0.1:/${dir}`, watchArgs(name, data, extra)));
 }
 
 async function waitFor(r: Running, what: string, cond: () => boolean, ms = 20_000): Promise<void> {
@@ -298,18 +290,7 @@ describe(
         writeTree(data, { 'a.txt': 'a' });
         const peer = join(d.root, 'alice', 'tty');
         const run = asyncMain(
-          [
-            ...peerArgs(d, 'alice@127.0.0.1:/tty'),
-            '-N',
-            'tty',
-            '-d',
-            data,
-            '--create-dir',
-            '-C',
-            '--cooloff',
-            '0.2',
-            ...NO_RESCAN,
-          ],
+          [...peerArgs(d, 'alice@127.0.0.1:/tty'), ...watchArgs('tty', data)],
           io,
           ac.signal,
         );

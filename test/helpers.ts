@@ -107,6 +107,26 @@ export function collectOutput(proc: ChildProcess): Running {
   return { proc, out: () => out, err: () => err };
 }
 
+/**
+ * Polls `cond` until it holds (never a fixed sleep); fails with `what` and the session's
+ * output at the deadline, or as soon as the session exits.
+ */
+export async function waitForSession(
+  r: Running,
+  what: string,
+  cond: () => boolean,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}\nstdout:\n${r.out()}\nstderr:\n${r.err()}`);
+    if (r.proc.exitCode !== null)
+      throw new Error(`session exited (${r.proc.exitCode}) before ${what}\n${r.out()}\n${r.err()}`);
+    await new Promise((res) => setTimeout(res, 25));
+  }
+}
+
 export interface TreeItem {
   kind: 'file' | 'dir' | 'symlink';
   mode: number;

@@ -29,28 +29,12 @@ import {
   writeTree,
   UNDER_BUNDLE,
   syncPair,
+  waitForSession as waitFor,
 } from '../helpers.js';
 import type { Running } from '../helpers.js';
 
 function start(args: readonly string[]): Running {
   return collectOutput(spawnAsync(args));
-}
-
-/** Polls `cond` until it holds; fails with `what` (and the session's output) at the deadline. */
-async function waitFor(
-  r: Running,
-  what: string,
-  cond: () => boolean,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline)
-      assert.fail(`timed out waiting for ${what}\nstdout:\n${r.out()}\nstderr:\n${r.err()}`);
-    if (r.proc.exitCode !== null)
-      assert.fail(`session exited (${r.proc.exitCode}) before ${what}\n${r.out()}\n${r.err()}`);
-    await new Promise((res) => setTimeout(res, 25));
-  }
 }
 
 /** Waits until the first full pass is done (its end is the first stdout line or nothing). */

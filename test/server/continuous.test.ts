@@ -21,7 +21,14 @@ import { connect, createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { UNDER_BUNDLE, collectOutput, describeTree, tmp, writeTree } from '../helpers.js';
+import {
+  UNDER_BUNDLE,
+  collectOutput,
+  describeTree,
+  tmp,
+  waitForSession as waitFor,
+  writeTree,
+} from '../helpers.js';
 import type { Running } from '../helpers.js';
 import type { Daemon } from './daemon.js';
 import { asyncMain } from '../../src/cli/async.js';
@@ -52,17 +59,6 @@ function watching(
   extra: readonly string[] = [],
 ): Running {
   return collectOutput(spawnAsyncTo(d, `alice@127.0.0.1:/${dir}`, watchArgs(name, data, extra)));
-}
-
-async function waitFor(r: Running, what: string, cond: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline)
-      assert.fail(`timed out waiting for ${what}\nstdout:\n${r.out()}\nstderr:\n${r.err()}`);
-    if (r.proc.exitCode !== null)
-      assert.fail(`session exited (${r.proc.exitCode}) before ${what}\n${r.out()}\n${r.err()}`);
-    await new Promise((res) => setTimeout(res, 25));
-  }
 }
 
 async function stop(r: Running, sig: NodeJS.Signals = 'SIGINT'): Promise<number> {

@@ -18,6 +18,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startBenchDaemon } from './daemon.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): number => {
@@ -32,7 +33,6 @@ const BURST = opt('burst', '10000');
 const IDLE = opt('idle', '20');
 const PEER = args.includes('--peer') ? args[args.indexOf('--peer') + 1]! : 'local';
 const BIN = resolve(fileURLToPath(import.meta.url), '..', '..', '..', 'bin', 'async.js');
-const SERVER_BIN = resolve(BIN, '..', 'async-server.js');
 
 interface Peer {
   /** Where the peer's files are on this machine. */
@@ -45,32 +45,8 @@ interface Peer {
 
 /** A real async-server on 127.0.0.1 (port 0, TLS), alice's docroot under `root`. */
 async function startDaemonPeer(root: string): Promise<Peer> {
-  const docroot = join(root, 'docroot');
-  mkdirSync(docroot, { recursive: true });
-  const hashed = spawnSync(process.execPath, [SERVER_BIN, 'hash-password'], {
-    input: 'secret',
-    encoding: 'utf8',
-  });
-  const hash = /password = "(.*)"/.exec(hashed.stdout)?.[1];
-  if (!hash) throw new Error(`hash-password failed: ${hashed.stderr}`);
-  const config = join(root, 'server.toml');
-  writeFileSync(
-    config,
-    `[server]\nport = 0\n\n[users.alice]\ndocroot = "${docroot}"\npassword = "${hash}"\n`,
-  );
-  // Its stderr is its per-session log: not part of the table.
-  const proc = spawn(process.execPath, [SERVER_BIN, '--config', config], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  let out = '';
-  const port = await new Promise<number>((ok, fail) => {
-    proc.stdout!.setEncoding('utf8').on('data', (c: string) => {
-      out += c;
-      const m = /listening on [^\n]*:(\d+)\n/.exec(out);
-      if (m) ok(Number(m[1]));
-    });
-    proc.once('exit', (code) => fail(new Error(`async-server exited ${code}`)));
-  });
+  const d = await startBenchDaemon(root, { user: 'alice', password: 'secret' });
+  const { port, docroot } = d;
   return {
     mirror: join(docroot, 'bench'),
     args: [
@@ -84,10 +60,7 @@ async function startDaemonPeer(root: string): Promise<Peer> {
       '--create-dir',
     ],
     env: { ...process.env, ASPERA_SCP_PASS: 'secret' },
-    async stop() {
-      proc.kill('SIGTERM');
-      await new Promise((r) => proc.once('exit', r));
-    },
+    stop: () => d.stop(),
   };
 }
 

@@ -20,7 +20,6 @@
  * Source files are sparse (zeros), so reading them costs no disk; the receiver writes for
  * real.
  */
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import {
   closeSync,
@@ -30,15 +29,13 @@ import {
   readFileSync,
   rmSync,
   ftruncateSync,
-  writeFileSync,
 } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { startBenchDaemon } from './daemon.js';
 import { parseRate } from '../src/core/units.js';
 import { runSession } from '../src/engine/session.js';
 
-const REPO = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const WINDOW_S = 10;
 const WARMUP_S = 1;
 
@@ -94,33 +91,10 @@ function args(): Args {
 }
 
 async function ownDaemon(base: string, plaintext: boolean): Promise<Peer> {
-  const docroot = join(base, 'docroot');
-  mkdirSync(docroot);
-  const hash = await new Promise<string>((res) => {
-    const p = spawn(process.execPath, [join(REPO, 'bin', 'async-server.js'), 'hash-password'], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    let out = '';
-    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    p.on('exit', () => res(/password = "(.*)"/.exec(out)![1]!));
-    p.stdin.end('bench');
-  });
-  writeFileSync(
-    join(base, 'server.toml'),
-    `[server]\nport = 0\n${plaintext ? 'plaintext = true\n' : ''}[users.bench]\ndocroot = "${docroot}"\npassword = "${hash}"\n`,
-  );
-  const proc = spawn(
-    process.execPath,
-    [join(REPO, 'bin', 'async-server.js'), '--config', join(base, 'server.toml')],
-    { stdio: ['ignore', 'pipe', 'ignore'] },
-  );
-  const port = await new Promise<number>((res) => {
-    let out = '';
-    proc.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /listening on .*:(\d+)\n/.exec(out);
-      if (m) res(Number(m[1]));
-    });
+  const { proc, port, docroot } = await startBenchDaemon(base, {
+    user: 'bench',
+    password: 'bench',
+    plaintext,
   });
   return {
     host: '127.0.0.1',

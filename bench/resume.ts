@@ -12,7 +12,6 @@
  * Both results are checked against the source's sha256.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
@@ -22,45 +21,20 @@ import {
   openSync,
   readFileSync,
   rmSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startBenchDaemon } from './daemon.js';
 import { heldPieceCount } from '../src/endpoint/partial-store.js';
 
 const REPO = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const ASYNC = join(REPO, 'bin', 'async.js');
-const SERVER = join(REPO, 'bin', 'async-server.js');
 const PIECE = 4 * 1024 * 1024;
 
 const [mib = 256, runs = 3, killAt = 0.5] = process.argv.slice(2, 5).map(Number);
 const rate = process.argv[5] ?? '400m';
-
-async function startDaemon(base: string): Promise<{ proc: ChildProcess; port: number }> {
-  const hash = /password = "(.*)"/.exec(
-    spawnSync(process.execPath, [SERVER, 'hash-password'], { input: 'bench', encoding: 'utf8' })
-      .stdout,
-  )![1]!;
-  mkdirSync(join(base, 'docroot'));
-  writeFileSync(
-    join(base, 'server.toml'),
-    `[server]\nport = 0\n[users.bench]\ndocroot = "${join(base, 'docroot')}"\npassword = "${hash}"\n`,
-  );
-  const proc = spawn(process.execPath, [SERVER, '--config', join(base, 'server.toml')], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  const port = await new Promise<number>((res) => {
-    let out = '';
-    proc.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /listening on .*:(\d+)\n/.exec(out);
-      if (m) res(Number(m[1]));
-    });
-  });
-  return { proc, port };
-}
 
 function writeRandom(abs: string, bytes: number): void {
   const fd = openSync(abs, 'w');
@@ -80,7 +54,7 @@ function median(xs: number[]): number {
 
 async function main(): Promise<void> {
   const base = mkdtempSync(join(tmpdir(), 'async-bench-resume-'));
-  const { proc, port } = await startDaemon(base);
+  const { proc, port } = await startBenchDaemon(base, { user: 'bench', password: 'bench' });
   const peerArgs = (name: string) => [
     '-r',
     `bench@127.0.0.1:/${name}`,

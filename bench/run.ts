@@ -24,6 +24,7 @@ import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startBenchDaemon } from './daemon.js';
 import { parseArgs } from 'node:util';
 import type { TreeSpec } from '../fixtures/tree.js';
 import { buildTree, mutateTree, planTree } from '../fixtures/tree.js';
@@ -493,7 +494,6 @@ async function scenarioRenamedDir(): Promise<void> {
 
 // --- scenario 7: over the peer daemon, against rsync over ssh ------------------------------
 
-const SERVER_BIN = join(REPO, 'bin', 'async-server.js');
 const DAEMON_PASSWORD = 'bench';
 
 interface Service {
@@ -520,39 +520,6 @@ async function freePort(): Promise<number> {
   srv.close();
   await once(srv, 'close');
   return port;
-}
-
-/** async-server on 127.0.0.1, port 0 (read from its first lines), user `bench`, TLS. */
-async function startDaemon(dir: string): Promise<Service> {
-  const docroot = join(dir, 'docroot');
-  mkdirSync(docroot, { recursive: true });
-  const hashed = spawnSync(process.execPath, [SERVER_BIN, 'hash-password'], {
-    input: DAEMON_PASSWORD,
-    encoding: 'utf8',
-  });
-  const line = /password = "(.*)"/.exec(hashed.stdout);
-  if (!line) throw new Error(`async-server hash-password failed: ${hashed.stderr}`);
-  const config = join(dir, 'server.toml');
-  writeFileSync(
-    config,
-    `[server]\nport = 0\n[users.bench]\ndocroot = "${docroot}"\npassword = "${line[1]!}"\n`,
-  );
-  const proc = spawn(process.execPath, [SERVER_BIN, '--config', config], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  proc.stderr!.setEncoding('utf8').on('data', (t: string) => (err += t));
-  let out = '';
-  const port = await new Promise<number>((resolvePort, reject) => {
-    proc.stdout!.setEncoding('utf8').on('data', (t: string) => {
-      out += t;
-      const m = /listening on [^\n]*:(\d+)\n/.exec(out);
-      if (m && /fingerprint /.test(out)) resolvePort(Number(m[1]));
-    });
-    proc.once('exit', (code) => reject(new Error(`async-server exited ${code}: ${err}`)));
-  });
-  proc.stdout!.resume();
-  return { pid: proc.pid!, port, stop: stopper(proc) };
 }
 
 /**
@@ -631,7 +598,7 @@ function sshArgs(sshd: { readonly port: number; readonly key: string }): string[
 async function scenarioDaemon(): Promise<void> {
   const dir = join(WORK, 'daemon');
   rmTree(dir);
-  const daemon = await startDaemon(dir);
+  const daemon = await startBenchDaemon(dir, { user: 'bench', password: DAEMON_PASSWORD });
   const sshd = await startSshd(join(dir, 'ssh'));
   const knownHosts = join(dir, 'known_hosts');
   try {

@@ -27,6 +27,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBenchDaemon } from './daemon.js';
+import { median } from './measure.js';
 import { heldPieceCount } from '../src/endpoint/partial-store.js';
 
 const REPO = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
@@ -45,11 +46,6 @@ function writeRandom(abs: string, bytes: number): void {
 
 function sha256(abs: string): string {
   return createHash('sha256').update(readFileSync(abs)).digest('hex');
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 async function main(): Promise<void> {
@@ -77,22 +73,25 @@ async function main(): Promise<void> {
   };
   const size = mib * 1024 * 1024;
   const rows: { kind: string; secs: number; sent: number; resumed: number; load: number }[] = [];
+  /** Checks the copy in the docroot against the source, then records the run. */
+  const keep = (kind: string, src: string, name: string, r: ReturnType<typeof run>): void => {
+    if (sha256(join(base, 'docroot', name, 'big.bin')) !== sha256(join(src, 'big.bin')))
+      throw new Error(`${kind} send: content differs`);
+    rows.push({
+      kind,
+      secs: r.secs,
+      sent: r.json.bytesSent!,
+      resumed: r.json.bytesResumed!,
+      load: loadavg()[0]!,
+    });
+  };
   try {
     for (let i = 0; i < runs; i++) {
       // A: a full send.
       const full = join(base, `full${i}`);
       mkdirSync(full);
       writeRandom(join(full, 'big.bin'), size);
-      const f = run(['-d', full, ...peerArgs(`full${i}`)]);
-      if (sha256(join(base, 'docroot', `full${i}`, 'big.bin')) !== sha256(join(full, 'big.bin')))
-        throw new Error('full send: content differs');
-      rows.push({
-        kind: 'full',
-        secs: f.secs,
-        sent: f.json.bytesSent!,
-        resumed: f.json.bytesResumed!,
-        load: loadavg()[0]!,
-      });
+      keep('full', full, `full${i}`, run(['-d', full, ...peerArgs(`full${i}`)]));
       // B: killed mid-file, then resumed.
       const src = join(base, `res${i}`);
       mkdirSync(src);
@@ -119,15 +118,7 @@ async function main(): Promise<void> {
           await new Promise((res) => setTimeout(res, 100));
         }
       }
-      if (sha256(join(base, 'docroot', `res${i}`, 'big.bin')) !== sha256(join(src, 'big.bin')))
-        throw new Error('resumed send: content differs');
-      rows.push({
-        kind: 'resume',
-        secs: r.secs,
-        sent: r.json.bytesSent!,
-        resumed: r.json.bytesResumed!,
-        load: loadavg()[0]!,
-      });
+      keep('resume', src, `res${i}`, r);
       rmSync(full, { recursive: true, force: true });
       rmSync(src, { recursive: true, force: true });
       rmSync(join(base, 'docroot', `full${i}`), { recursive: true, force: true });

@@ -599,9 +599,10 @@ async function scenarioDaemon(): Promise<void> {
   const dir = join(WORK, 'daemon');
   rmTree(dir);
   const daemon = await startBenchDaemon(dir, { user: 'bench', password: DAEMON_PASSWORD });
-  const sshd = await startSshd(join(dir, 'ssh'));
+  let sshd: Awaited<ReturnType<typeof startSshd>> | undefined;
   const knownHosts = join(dir, 'known_hosts');
   try {
+    sshd = await startSshd(join(dir, 'ssh'));
     const trees: [string, string][] = [[A, `${FILES} small files`]];
     if (ensureMixedTree(7)) trees.push([B, mixedLabel()]);
     for (const [src, label] of trees) {
@@ -658,7 +659,7 @@ async function scenarioDaemon(): Promise<void> {
     }
   } finally {
     await daemon.stop();
-    await sshd.stop();
+    await sshd?.stop();
   }
   dropMixedTree();
 }

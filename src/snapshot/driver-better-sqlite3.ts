@@ -21,6 +21,12 @@ class BetterSqliteDriver implements SqliteDriver {
     return this.db.prepare(sql) as unknown as Statement<P, R>;
   }
 
+  prepareArrays<P extends unknown[] = unknown[], R extends unknown[] = unknown[]>(
+    sql: string,
+  ): Statement<P, R> {
+    return this.db.prepare(sql).raw(true) as unknown as Statement<P, R>;
+  }
+
   exec(sql: string): void {
     this.db.exec(sql);
   }

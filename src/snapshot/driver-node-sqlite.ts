@@ -17,6 +17,8 @@ interface StatementSync {
   get(...params: unknown[]): unknown;
   all(...params: unknown[]): unknown[];
   iterate(...params: unknown[]): IterableIterator<unknown>;
+  /** Node >= 22.16 / 24.0. */
+  setReturnArrays?(enabled: boolean): void;
 }
 
 interface DatabaseSync {
@@ -53,6 +55,28 @@ class NodeStatement<P extends unknown[], R> implements Statement<P, R> {
   }
 }
 
+/** Rows as arrays where this Node's StatementSync cannot return them so itself. */
+class NodeArrayStatement<P extends unknown[], R extends unknown[]> implements Statement<P, R> {
+  constructor(private readonly stmt: StatementSync) {}
+
+  run(...params: P): { changes: number } {
+    return { changes: Number(this.stmt.run(...params).changes) };
+  }
+
+  get(...params: P): R | undefined {
+    const row = this.stmt.get(...params) as Record<string, unknown> | undefined;
+    return row === undefined ? undefined : (Object.values(row) as R);
+  }
+
+  all(...params: P): R[] {
+    return this.stmt.all(...params).map((row) => Object.values(row as object) as R);
+  }
+
+  *iterate(...params: P): IterableIterator<R> {
+    for (const row of this.stmt.iterate(...params)) yield Object.values(row as object) as R;
+  }
+}
+
 class NodeSqliteDriver implements SqliteDriver {
   readonly name = 'node:sqlite' as const;
   private isOpen = true;
@@ -66,6 +90,15 @@ class NodeSqliteDriver implements SqliteDriver {
 
   prepare<P extends unknown[] = unknown[], R = unknown>(sql: string): Statement<P, R> {
     return new NodeStatement<P, R>(this.db.prepare(sql));
+  }
+
+  prepareArrays<P extends unknown[] = unknown[], R extends unknown[] = unknown[]>(
+    sql: string,
+  ): Statement<P, R> {
+    const stmt = this.db.prepare(sql);
+    if (stmt.setReturnArrays === undefined) return new NodeArrayStatement<P, R>(stmt);
+    stmt.setReturnArrays(true);
+    return new NodeStatement<P, R>(stmt);
   }
 
   exec(sql: string): void {

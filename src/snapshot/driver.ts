@@ -23,6 +23,13 @@ export interface SqliteDriver {
   readonly name: DriverName;
   readonly open: boolean;
   prepare<P extends unknown[] = unknown[], R = unknown>(sql: string): Statement<P, R>;
+  /**
+   * Like prepare(), but each row comes as an array of its columns in SELECT order. Perf:
+   * about twice as fast to read as row objects (no property per column).
+   */
+  prepareArrays<P extends unknown[] = unknown[], R extends unknown[] = unknown[]>(
+    sql: string,
+  ): Statement<P, R>;
   /** Runs one or more statements without results (schema files). */
   exec(sql: string): void;
   /** Runs `PRAGMA <text>` and returns the first column of the first row, if any. */

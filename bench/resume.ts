@@ -3,11 +3,14 @@
  * mid-file, against a full send of the same file in the same run (A B A B).
  *
  *   npm run build
- *   node dist/bench/resume.js [MiB=256] [runs=3] [killAt=0.5] [rate=400m]
+ *   node dist/bench/resume.js [--mib 256] [--runs 3] [--kill-at 0.5] [--rate 400m]
+ *
+ * (These were positional arguments, in that order: a command line in that form is refused
+ * with its named form.)
  *
  * Each run: a fresh file of random data; `async -l RATE` pushes it to the bench's own daemon
  * (loopback TLS) and is killed with SIGKILL once the daemon's partial manifest holds
- * `killAt` of the pieces; the rerun (no -l) is timed and its --json byte counts recorded.
+ * `--kill-at` of the pieces; the rerun (no -l) is timed and its --json byte counts recorded.
  * The baseline is a full push of a same-sized fresh file, no -l, into a fresh directory.
  * Both results are checked against the source's sha256.
  */
@@ -26,16 +29,46 @@ import {
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchArgs } from './args.js';
 import { startBenchDaemon } from './daemon.js';
 import { median } from './measure.js';
+import { parseRate } from '../src/core/units.js';
 import { heldPieceCount } from '../src/endpoint/partial-store.js';
 
 const REPO = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const ASYNC = join(REPO, 'bin', 'async.js');
 const PIECE = 4 * 1024 * 1024;
 
-const [mib = 256, runs = 3, killAt = 0.5] = process.argv.slice(2, 5).map(Number);
-const rate = process.argv[5] ?? '400m';
+const { values: flags } = benchArgs({
+  script: 'resume',
+  summary:
+    'resume of a big file through the daemon: a push killed mid-file (kill -9) then rerun, ' +
+    'against a full send of the same size, interleaved; bytes and wall time.',
+  formerPositionals: ['mib', 'runs', 'kill-at', 'rate'],
+  options: {
+    mib: { type: 'integer', min: 1, default: 256, arg: 'MIB', help: 'size of the file' },
+    runs: { type: 'integer', min: 1, default: 3, help: 'runs of each kind' },
+    'kill-at': {
+      type: 'number',
+      min: 0,
+      max: 1,
+      default: 0.5,
+      arg: 'FRACTION',
+      help: "the share of the file's pieces held by the daemon when the push is killed",
+    },
+    rate: {
+      type: 'string',
+      default: '400m',
+      arg: 'RATE',
+      check: (t) => (parseRate(t) === undefined ? 'a rate like 400m or 1g' : undefined),
+      help: "the killed push's -l (slow enough to kill it mid-file)",
+    },
+  },
+});
+const mib = flags.mib;
+const runs = flags.runs;
+const killAt = flags['kill-at'];
+const rate = flags.rate;
 
 function writeRandom(abs: string, bytes: number): void {
   const fd = openSync(abs, 'w');

@@ -7,10 +7,12 @@
  *   npm run bench -- --files 100000        # a tenth of the scale, minutes
  *   npm run bench -- --only 1,3,4 --runs 5 # some scenarios only
  *
- * Options (or environment BENCH_FILES, BENCH_RUNS, BENCH_WORK, ...): --files N, --dirs N
- * (default files/50), --mixed-files N (default 100000, about 5 GB), --runs N, --only LIST,
- * --work DIR (default /tmp/open-async-bench), --keep (leave the fixtures), --no-write
- * (do not touch RESULTS.md).
+ * Options (`npm run bench -- --help` lists them with their defaults; each but the flags also
+ * read from the environment: BENCH_FILES, BENCH_DIRS, BENCH_MIXED_FILES, BENCH_RUNS,
+ * BENCH_ONLY, BENCH_WORK, BENCH_ASYNC_ARGS): --files N, --dirs N (default files/50),
+ * --mixed-files N (default 100000, about 5 GB), --runs N, --only LIST, --work DIR (default
+ * /tmp/open-async-bench), --keep (leave the fixtures), --no-write (do not touch RESULTS.md),
+ * --async-args 'ARGS' (added to every async run).
  *
  * This machine's kernel evicts page-cache pages unused for about 30 s, so every measured
  * run is preceded by a warm-up of the trees it reads (the same for every tool).
@@ -24,8 +26,8 @@ import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchArgs } from './args.js';
 import { startBenchDaemon } from './daemon.js';
-import { parseArgs } from 'node:util';
 import type { TreeSpec } from '../fixtures/tree.js';
 import { buildTree, mutateTree, planTree } from '../fixtures/tree.js';
 import type { Measured } from './measure.js';
@@ -37,42 +39,78 @@ const RESULTS = join(REPO, 'bench', 'RESULTS.md');
 
 // --- options ----------------------------------------------------------------------------
 
-const { values: flags } = parseArgs({
+const SCENARIOS = [1, 2, 3, 4, 5, 6, 7];
+const { values: flags } = benchArgs({
+  script: 'run',
+  summary:
+    'the huge-tree scenarios (1-7) side by side with find, rsync and cp, interleaved, medians, ' +
+    'ratios written into bench/RESULTS.md with the machine description.',
+  usage: ['npm run bench -- [options]', 'node dist/bench/run.js [options]'],
   options: {
-    files: { type: 'string' },
-    dirs: { type: 'string' },
-    'mixed-files': { type: 'string' },
-    runs: { type: 'string' },
-    only: { type: 'string' },
-    work: { type: 'string' },
-    keep: { type: 'boolean' },
-    'no-write': { type: 'boolean' },
-    'async-args': { type: 'string' },
+    files: {
+      type: 'integer',
+      min: 1,
+      default: 1_000_000,
+      env: 'BENCH_FILES',
+      help: 'files in the small-file tree of scenarios 1-4 and 7',
+    },
+    dirs: {
+      type: 'integer',
+      min: 1,
+      env: 'BENCH_DIRS',
+      defaultText: 'files/50',
+      help: 'directories of that tree',
+    },
+    'mixed-files': {
+      type: 'integer',
+      min: 1,
+      default: 100_000,
+      env: 'BENCH_MIXED_FILES',
+      help: 'files in the mixed-size tree of scenarios 5 and 7 (100000: about 5 GB)',
+    },
+    runs: {
+      type: 'integer',
+      min: 1,
+      default: 3,
+      env: 'BENCH_RUNS',
+      help: 'measured runs per tool',
+    },
+    only: {
+      type: 'string',
+      arg: 'LIST',
+      default: SCENARIOS.join(','),
+      env: 'BENCH_ONLY',
+      check: (t) =>
+        t.split(',').every((n) => SCENARIOS.includes(Number(n)))
+          ? undefined
+          : 'a comma-separated list of scenarios 1 to 7',
+      help: 'the scenarios to run',
+    },
+    work: {
+      type: 'string',
+      arg: 'DIR',
+      default: '/tmp/open-async-bench',
+      env: 'BENCH_WORK',
+      help: 'where the fixture trees are made',
+    },
+    keep: { type: 'boolean', help: 'leave the fixture trees for the next call' },
+    'no-write': { type: 'boolean', help: 'print the tables only, do not touch RESULTS.md' },
+    'async-args': {
+      type: 'string',
+      arg: "'ARGS'",
+      env: 'BENCH_ASYNC_ARGS',
+      help: 'extra arguments for every async run, space-separated',
+    },
   },
 });
 
-function count(flag: string | undefined, env: string, fallback: number): number {
-  const text = flag ?? process.env[env];
-  if (text === undefined) return fallback;
-  const n = Number(text.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`bench: ${env.toLowerCase()} must be a positive whole number, not '${text}'`);
-    process.exit(2);
-  }
-  return n;
-}
-
-const FILES = count(flags.files, 'BENCH_FILES', 1_000_000);
-const DIRS = count(flags.dirs, 'BENCH_DIRS', Math.max(1, Math.round(FILES / 50)));
-const MIXED = count(flags['mixed-files'], 'BENCH_MIXED_FILES', 100_000);
-const RUNS = count(flags.runs, 'BENCH_RUNS', 3);
-const WORK = resolve(flags.work ?? process.env.BENCH_WORK ?? '/tmp/open-async-bench');
-const ONLY = new Set(
-  (flags.only ?? process.env.BENCH_ONLY ?? '1,2,3,4,5,6,7').split(',').map((s) => Number(s)),
-);
-const EXTRA_ASYNC_ARGS = (flags['async-args'] ?? process.env.BENCH_ASYNC_ARGS ?? '')
-  .split(' ')
-  .filter((s) => s !== '');
+const FILES = flags.files;
+const DIRS = flags.dirs ?? Math.max(1, Math.round(FILES / 50));
+const MIXED = flags['mixed-files'];
+const RUNS = flags.runs;
+const WORK = resolve(flags.work);
+const ONLY = new Set(flags.only.split(',').map((s) => Number(s)));
+const EXTRA_ASYNC_ARGS = (flags['async-args'] ?? '').split(' ').filter((s) => s !== '');
 
 const depthFor = (dirs: number): number => (dirs > 5000 ? 3 : dirs > 50 ? 2 : 1);
 const SMALL: TreeSpec = { seed: 1, files: FILES, dirs: DIRS, depth: depthFor(DIRS), dist: 'small' };

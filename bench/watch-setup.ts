@@ -4,6 +4,7 @@
  * fs.watch({recursive: true}) on a tree of many directories.
  *
  *   node dist/bench/watch-setup.js [--dirs 20000] [--files 10] [--runs 3] [--root /tmp/x]
+ *   node dist/bench/watch-setup.js --help     # the options with their defaults
  *
  * Each measurement runs in a fresh child process, so RSS figures do not mix. A run is
  * "ready" when a file created in the last directory of the tree is reported: a watcher
@@ -16,12 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import parcel from '@parcel/watcher';
-
-const args = process.argv.slice(2);
-const opt = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1]! : def;
-};
+import { benchArgs } from './args.js';
 
 function build(root: string, dirs: number, files: number): void {
   if (existsSync(join(root, '.done'))) return;
@@ -105,14 +101,32 @@ async function child(method: string, root: string, dirs: number): Promise<void> 
 }
 
 async function main(): Promise<void> {
-  if (args[0] === 'child') {
-    await child(args[1]!, args[2]!, Number(args[3]));
+  // Each measurement is this script run again as `watch-setup.js child METHOD ROOT DIRS`
+  // (see below): an internal command line, written by main() only, so not parsed as options.
+  const argv = process.argv.slice(2);
+  if (argv[0] === 'child') {
+    await child(argv[1]!, argv[2]!, Number(argv[3]));
     return;
   }
-  const dirs = Number(opt('dirs', '20000'));
-  const files = Number(opt('files', '10'));
-  const runs = Number(opt('runs', '3'));
-  const root = opt('root', join(tmpdir(), `watch-bench-${dirs}x${files}`));
+  const { values } = benchArgs({
+    script: 'watch-setup',
+    summary:
+      'the watcher for continuous mode: setup time, memory, idle CPU and event delivery of ' +
+      '@parcel/watcher against fs.watch({recursive: true}) on a tree of many directories.',
+    options: {
+      dirs: { type: 'integer', min: 1, default: 20_000, help: 'directories in the tree' },
+      files: { type: 'integer', min: 0, default: 10, help: 'files in each directory' },
+      runs: { type: 'integer', min: 1, default: 3, help: 'runs of each watcher' },
+      root: {
+        type: 'string',
+        arg: 'DIR',
+        defaultText: `${join(tmpdir(), 'watch-bench-DIRSxFILES')}, kept for the next call`,
+        help: 'where the tree is built',
+      },
+    },
+  });
+  const { dirs, files, runs } = values;
+  const root = values.root ?? join(tmpdir(), `watch-bench-${dirs}x${files}`);
   const tb = performance.now();
   build(root, dirs, files);
   process.stderr.write(

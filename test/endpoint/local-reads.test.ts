@@ -3,7 +3,7 @@
  * vanishes between the scan and the read is detected, and no wrong digest is recorded.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { SessionSpec } from '../../src/endpoint/endpoint.js';
@@ -52,6 +52,21 @@ describe('LocalEndpoint reads', () => {
         assert.equal(s.vanished, false);
       }
     }
+    await ep.finish({ status: 'ok' });
+  });
+
+  test('a file replaced or rewritten at the same size after the scan is refused', async () => {
+    // The reader stats once, after reading: what changed before the open shows there too.
+    const { ep, dir } = await opened({ a: 'hello', b: 'world' });
+    const scan = await ep.scan();
+    writeFileSync(join(dir, 'a.new'), 'HELLO');
+    renameSync(join(dir, 'a.new'), join(dir, 'a')); // another inode, same size
+    writeFileSync(join(dir, 'b'), 'WORLD');
+    utimesSync(join(dir, 'b'), 1_000, 1_000); // same inode and size, another mtime
+    const read = await ep.read([...planBatches(scan.changes.map((c) => c.new!))][0]!);
+    const byPath = new Map(read.segments.map((s) => [s.entry.path, s]));
+    assert.match(byPath.get('a')!.error ?? '', /replaced/);
+    assert.match(byPath.get('b')!.error ?? '', /modified/);
     await ep.finish({ status: 'ok' });
   });
 

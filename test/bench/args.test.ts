@@ -214,6 +214,7 @@ describe('bench scripts as commands', () => {
     'transport',
     'filter-scan',
     'watch-setup',
+    'staging',
   ];
   const script = (name: string): string => join(REPO, 'dist', 'bench', `${name}.js`);
   const STACK = /^\s+at /m;

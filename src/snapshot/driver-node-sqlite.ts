@@ -12,7 +12,8 @@ import type { DriverFactory, DriverOpenOptions, SqliteDriver, Statement } from '
 /** The oldest Node that has what this adapter uses. */
 export const NODE_SQLITE_MIN_VERSION = '22.13.0';
 
-interface StatementSync {
+/** The part of node:sqlite's StatementSync this adapter uses. */
+export interface StatementSync {
   run(...params: unknown[]): { changes: number | bigint };
   get(...params: unknown[]): unknown;
   all(...params: unknown[]): unknown[];
@@ -55,8 +56,14 @@ class NodeStatement<P extends unknown[], R> implements Statement<P, R> {
   }
 }
 
-/** Rows as arrays where this Node's StatementSync cannot return them so itself. */
-class NodeArrayStatement<P extends unknown[], R extends unknown[]> extends NodeStatement<P, R> {
+/**
+ * Rows as arrays where this Node's StatementSync cannot return them so itself (Node 22.13
+ * to 22.15, before setReturnArrays). Exported for its test.
+ */
+export class NodeArrayStatement<P extends unknown[], R extends unknown[]> extends NodeStatement<
+  P,
+  R
+> {
   override get(...params: P): R | undefined {
     const row = this.stmt.get(...params) as Record<string, unknown> | undefined;
     return row === undefined ? undefined : (Object.values(row) as R);

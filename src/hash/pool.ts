@@ -47,6 +47,13 @@ export class WorkPool {
     const n = threads ?? Math.max(1, availableParallelism());
     this.pool = new Piscina({
       filename: workerScript,
+      // A thread preloads its handler by this name when it starts. Without one piscina
+      // looks for a default export, finds none, and import()s the module while the first
+      // task require()s it: on Node 20 that race can abort the process (V8 fatal error
+      // "IsGraphAsync must be used on an instantiated module", seen once in npm test).
+      // With a name the module exports, the preload's require() finds it and no import()
+      // ever runs.
+      name: 'read',
       minThreads: 1,
       maxThreads: n,
       idleTimeout: 30_000,

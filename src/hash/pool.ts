@@ -33,7 +33,8 @@ export type {
  * The worker script. The compiled tree finds it beside this file; the native-free bundle,
  * where this file is inlined into a CLI bundle, points it at its own bundled worker.
  */
-let workerScript = new URL('./worker.js', import.meta.url).href;
+// The CommonJS entry that loads worker.js (see worker-entry.cts).
+let workerScript = new URL('./worker-entry.cjs', import.meta.url).href;
 
 /** Sets the worker script (a file: URL) for pools created after this call. */
 export function setWorkerScript(href: string): void {
@@ -47,12 +48,7 @@ export class WorkPool {
     const n = threads ?? Math.max(1, availableParallelism());
     this.pool = new Piscina({
       filename: workerScript,
-      // A thread preloads its handler by this name when it starts. Without one piscina
-      // looks for a default export, finds none, and import()s the module while the first
-      // task require()s it: on Node 20 that race can abort the process (V8 fatal error
-      // "IsGraphAsync must be used on an instantiated module", seen once in npm test).
-      // With a name the module exports, the preload's require() finds it and no import()
-      // ever runs.
+      // The handler a thread loads when it starts (piscina's default, `default`, is none).
       name: 'read',
       minThreads: 1,
       maxThreads: n,

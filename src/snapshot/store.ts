@@ -34,6 +34,11 @@ import { snapshotDriver } from './select-driver.js';
 const KIND_CODE: Record<EntryKind, number> = { file: 1, dir: 2, symlink: 3 };
 const KIND_NAME: Record<number, EntryKind> = { 1: 'file', 2: 'dir', 3: 'symlink' };
 const STATE_CODE: Record<PathState, number> = { synced: 0, pending: 1, conflict: 2, error: 3 };
+const UPSERT = `INSERT OR REPLACE INTO entries (dir, name, kind, size, mtime, mode, ino, uid, gid, target, digest, xattrs, state, message) VALUES`;
+const UPSERT_ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+const PUT_COLUMNS = 14;
+/** Rows per multi-row upsert (64: 896 parameters; 16 measured barely better than one). */
+const PUT_ROWS = 64;
 const STATE_NAME: Record<number, PathState> = {
   0: 'synced',
   1: 'pending',
@@ -143,7 +148,15 @@ export interface OpenOptions {
 export class SnapshotStore {
   readonly path: string;
   private readonly db: SqliteDriver;
-  private readonly stmts: ReturnType<SnapshotStore['prepare']>;
+  private readonly prepared: ReturnType<SnapshotStore['prepare']>;
+  /**
+   * Perf: rows put inside a transaction wait here, PUT_ROWS at a time, for one multi-row
+   * upsert (about 40 % less per row than one statement each: a reset writes a row per file
+   * on each side). Flat: PUT_COLUMNS values per row. Any other statement on the tables
+   * first writes them (the `stmts` getter), and so does the end of every write(), so
+   * nothing reads around them and they commit or roll back with their transaction.
+   */
+  private pendingPuts: (string | number | null)[] = [];
   private readonly records: ReturnType<SnapshotStore['prepareRecords']> | undefined;
   /** Directories whose record was deleted and not rebuilt yet. */
   private readonly dirty = new Set<string>();
@@ -169,7 +182,7 @@ export class SnapshotStore {
   private constructor(path: string, db: SqliteDriver, readonly_: boolean) {
     this.path = path;
     this.db = db;
-    this.stmts = this.prepare();
+    this.prepared = this.prepare();
     this.records = this.hasTable('dirs') ? this.prepareRecords() : undefined;
     if (!readonly_ && this.records && this.getMeta('dir_records') !== 'complete') {
       this.allDirty = true;
@@ -257,9 +270,9 @@ export class SnapshotStore {
       all: db.prepare<[], Row>('SELECT * FROM entries ORDER BY dir, name'),
       // Positional parameters: binding by name from an object costs ~30 % more per row,
       // and an initial push writes one row per file on each side.
-      upsert: db.prepare<(string | number | null)[]>(
-        `INSERT OR REPLACE INTO entries (dir, name, kind, size, mtime, mode, ino, uid, gid, target, digest, xattrs, state, message)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      upsert: db.prepare<(string | number | null)[]>(`${UPSERT} ${UPSERT_ROW}`),
+      upsertMany: db.prepare<(string | number | null)[]>(
+        `${UPSERT} ${Array<string>(PUT_ROWS).fill(UPSERT_ROW).join(', ')}`,
       ),
       setState: db.prepare<[number, string | null, string, string]>(
         'UPDATE entries SET state = ?, message = ? WHERE dir = ? AND name = ?',
@@ -309,6 +322,24 @@ export class SnapshotStore {
       ),
       allDirs: db.prepare<[], { dir: string }>('SELECT DISTINCT dir FROM entries'),
     };
+  }
+
+  /** The prepared statements, once the rows waiting in pendingPuts are written. */
+  private get stmts(): ReturnType<SnapshotStore['prepare']> {
+    if (this.pendingPuts.length > 0) this.writePuts();
+    return this.prepared;
+  }
+
+  private writePuts(): void {
+    const rows = this.pendingPuts;
+    this.pendingPuts = [];
+    const one = this.prepared.upsert;
+    if (rows.length === PUT_ROWS * PUT_COLUMNS) {
+      this.prepared.upsertMany.run(...rows);
+      return;
+    }
+    for (let at = 0; at < rows.length; at += PUT_COLUMNS)
+      one.run(...rows.slice(at, at + PUT_COLUMNS));
   }
 
   /** The SQLite driver of this connection (a scan thread opens the file with the same). */
@@ -394,10 +425,18 @@ export class SnapshotStore {
 
   /** Runs `fn` in one transaction (a savepoint when nested). */
   write<T>(fn: () => T): T {
+    // Rows put before a nested write() belong to the enclosing level: written now, so a
+    // rollback of the inner one drops only its own.
+    if (this.pendingPuts.length > 0) this.writePuts();
     this.depth++;
     try {
-      return this.db.transaction(fn);
+      return this.db.transaction(() => {
+        const out = fn();
+        if (this.pendingPuts.length > 0) this.writePuts();
+        return out;
+      });
     } catch (e) {
+      this.pendingPuts = [];
       // Rolled back: records deleted inside may be back, so none is known deleted now, and
       // the meta flag set inside may be undone.
       this.deletedInTx.clear();
@@ -467,7 +506,8 @@ export class SnapshotStore {
   put(entry: Entry, state: PathState = 'synced', message?: string): void {
     const dir = parentOf(entry.path);
     this.touchDir(dir);
-    this.stmts.upsert.run(
+    const rows = this.depth > 0 ? this.pendingPuts : [];
+    rows.push(
       dir,
       baseName(entry.path),
       KIND_CODE[entry.kind],
@@ -483,6 +523,9 @@ export class SnapshotStore {
       STATE_CODE[state],
       message ?? null,
     );
+    // Outside a transaction a put is written at once, as any other statement.
+    if (this.depth === 0) this.prepared.upsert.run(...rows);
+    else if (rows.length === PUT_ROWS * PUT_COLUMNS) this.writePuts();
   }
 
   /** Marks a path with a state, keeping its last synced entry; adds a bare row if none. */

@@ -303,6 +303,36 @@ for (const { name, skip } of DRIVERS) {
       assert.equal(s.size(), 0);
     });
 
+    test('puts batched inside a transaction are read back at once, and roll back by level', () => {
+      const s = store('batched.db');
+      // More rows than one multi-row statement holds, and a remainder.
+      const names = Array.from({ length: 150 }, (_, i) => `d/f${String(i).padStart(3, '0')}`);
+      s.write(() => {
+        for (const n of names.slice(0, 70)) s.put(file(n));
+        // Read in the middle of a batch: the rows put so far are there.
+        assert.equal(s.get('d/f069')?.entry?.size, 5);
+        assert.equal(s.children('d').length, 70);
+        s.put({ ...file('d/f000'), size: 7 });
+        s.mark('d/f001', 'error', 'failed');
+        s.write(() => s.put(file('d/nested')));
+        assert.throws(() =>
+          s.write(() => {
+            for (const n of names.slice(70)) s.put(file(n));
+            throw new Error('inner boom');
+          }),
+        );
+        for (const n of names.slice(100, 130)) s.put(file(n));
+      });
+      assert.equal(s.size(), 70 + 1 + 30);
+      assert.equal(s.get('d/f000')?.entry?.size, 7);
+      assert.equal(s.get('d/f001')?.state, 'error');
+      assert.equal(s.get('d/f080'), undefined);
+      assert.equal(s.get('d/f129')?.entry?.size, 5);
+      // Outside a transaction a put is written at once.
+      s.put(file('d/alone'));
+      assert.equal(s.get('d/alone')?.entry?.size, 5);
+    });
+
     test('per-directory records stay true on every write path, and are rebuilt by a flush', async (t) => {
       /** Every record that exists matches the rows of its directory (names, order, attributes). */
       const recordsTrue = (s: SnapshotStore, complete: boolean): void => {

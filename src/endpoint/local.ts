@@ -123,6 +123,8 @@ export interface LocalEndpointOptions {
  * one shared directory wait for each other (measured: 140 µs per create instead of ~40).
  */
 const CACHE_SHARDS = 16;
+/** A snapshot file holds ~140 bytes per entry (rows and records: 43 MB for 306k entries). */
+const RESET_BYTES_PER_ENTRY = 140;
 
 const META_KEYS: Record<keyof SessionIdentity, string> = {
   name: 'name',
@@ -141,6 +143,12 @@ export class LocalEndpoint implements Endpoint {
   private cacheDir = '';
   private partials: PartialStore | undefined;
   private store: SnapshotStore | undefined;
+  /**
+   * A reset's estimate of how many entries the snapshot it dropped held (its file size over
+   * RESET_BYTES_PER_ENTRY), for the first scan's choice of a thread: an emptied snapshot
+   * says nothing of the tree's size, the dropped file does. Cleared by that scan.
+   */
+  private droppedEntries = 0;
   private lock: SessionLock | undefined;
   private readonly inbound = new Map<string, Inbound>();
   private cacheSeq = 0;
@@ -292,7 +300,12 @@ export class LocalEndpoint implements Endpoint {
     );
     try {
       if (opts.reset) {
-        for (const suffix of ['', '-wal', '-shm']) rmSync(this.dbPath + suffix, { force: true });
+        let bytes = 0;
+        for (const suffix of ['', '-wal', '-shm']) {
+          bytes += suffix === '-shm' ? 0 : (lstatOrNull(this.dbPath + suffix)?.size ?? 0);
+          rmSync(this.dbPath + suffix, { force: true });
+        }
+        this.droppedEntries = Math.floor(bytes / RESET_BYTES_PER_ENTRY);
       }
       const existed = existsSync(this.dbPath);
       this.store = SnapshotStore.open(this.dbPath, { create: true });
@@ -384,6 +397,10 @@ export class LocalEndpoint implements Endpoint {
     }
   }
 
+  private threads(): ScanThreads {
+    return this.opts.scanThreads ?? defaultScanThreads;
+  }
+
   async finish(opts: FinishOptions): Promise<void> {
     if (this.dryDir !== undefined) {
       this.store?.close();
@@ -394,6 +411,13 @@ export class LocalEndpoint implements Endpoint {
     }
     try {
       if (this.store) {
+        // Perf: many records (a first push, a reset) are rebuilt in a thread, the other
+        // side's at the same time; close() would rebuild them here, one side after the other.
+        // A failure (a full disk) leaves them missing, as close() would: the meta flag says
+        // so, and the next open for writing rebuilds them.
+        await this.threads()
+          .rebuildRecords(this.store)
+          .catch(() => undefined);
         this.store.setMeta({
           condition: 'stopped',
           last_stop: new Date().toISOString(),
@@ -435,13 +459,14 @@ export class LocalEndpoint implements Endpoint {
       };
     }
     // The records of what the last run wrote are rebuilt before the scan reads them.
-    store.flushDirRecords();
+    await this.threads().rebuildRecords(store);
     const sel = this.xattrSel();
     const onProgress = scope ? undefined : this.opts.onScanProgress;
     // Whether a thread pays needs only a bounded count; the exact one (a full pass over
     // the table: ~0.3 s at 1M rows with a cold cache) is taken while the thread scans.
-    const atLeast = store.sizeUpTo(threadMinEntries());
-    const scanning = (this.opts.scanThreads ?? defaultScanThreads)
+    const atLeast = Math.max(store.sizeUpTo(threadMinEntries()), this.droppedEntries);
+    this.droppedEntries = 0;
+    const scanning = this.threads()
       .scan(
         {
           root: this.root,

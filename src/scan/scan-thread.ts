@@ -15,7 +15,8 @@
  *
  * Only plain data crosses the thread boundary: the scan's inputs (root, database path,
  * scope, filter rules, link mode, what decorates an entry) in, progress and the ScanResult
- * out (structured clone).
+ * out, its changes packed (change-codec.ts: a first scan of a million files hands over a
+ * million changes, which a structured clone would copy at the cost of the scan itself).
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { compileFilter } from '../core/filter.js';
@@ -24,8 +25,11 @@ import type { ErrorCode } from '../errors.js';
 import { AsyncError, SessionError } from '../errors.js';
 import type { DriverName } from '../snapshot/driver.js';
 import { useDrivers } from '../snapshot/select-driver.js';
+import type { RecordWork } from '../snapshot/store.js';
 import { SnapshotStore } from '../snapshot/store.js';
 import type { DecorateSpec } from './decorate.js';
+import type { PackedChanges } from './change-codec.js';
+import { packChanges, unpackChanges } from './change-codec.js';
 import { decorator } from './decorate.js';
 import type { ScanProgress, ScanResult, SymlinkMode } from './scanner.js';
 import { scanTree } from './scanner.js';
@@ -42,13 +46,24 @@ export interface ScanJob {
   readonly decorate: DecorateSpec;
 }
 
-interface WorkerJob extends ScanJob {
-  /** Post progress messages (only when the caller listens). */
-  readonly progress: boolean;
+/** A snapshot's records to rebuild on a connection of the thread's own. */
+export interface RecordJob {
+  readonly dbPath: string;
+  readonly driver: DriverName;
+  readonly work: RecordWork;
 }
 
+type WorkerJob =
+  | (ScanJob & {
+      readonly task: 'scan';
+      /** Post progress messages (only when the caller listens). */
+      readonly progress: boolean;
+    })
+  | (RecordJob & { readonly task: 'records' });
+
 type Reply =
-  | { ok: true; result: ScanResult }
+  | { ok: true; result: Omit<ScanResult, 'changes'>; changes: PackedChanges }
+  | { ok: 'records' }
   | { ok: 'progress'; progress: ScanProgress }
   | { ok: false; message: string; code?: string; hint?: string; coded: boolean };
 
@@ -62,6 +77,16 @@ export const DEFAULT_SCAN_THREADS = 2;
 export function threadMinEntries(): number {
   const v = Number(process.env['ASYNC_SCAN_THREAD_MIN_ENTRIES']);
   return Number.isSafeInteger(v) && v >= 0 ? v : 20_000;
+}
+
+/**
+ * From this many directories whose records must be rebuilt (~50 files each: ~1.5 s of
+ * reading rows back on the calling thread), the rebuild at the end of a run goes to a
+ * thread (ScanThreads.rebuildRecords). ASYNC_RECORD_THREAD_MIN_DIRS overrides it.
+ */
+export function recordThreadMinDirs(): number {
+  const v = Number(process.env['ASYNC_RECORD_THREAD_MIN_DIRS']);
+  return Number.isSafeInteger(v) && v >= 0 ? v : 2_000;
 }
 
 /**
@@ -97,11 +122,41 @@ export class ScanThreads {
   ): Promise<ScanResult> {
     if (this.limit === 0 || entries < threadMinEntries() || !threadScriptAvailable())
       return scanWith(here, job, onProgress);
+    return this.inSlot(() => scanInThread(job, onProgress));
+  }
+
+  /**
+   * Rebuilds the per-directory records `here` waits for (SnapshotStore.flushDirRecords):
+   * many of them in a thread with a connection of its own, while `here` stays idle, so the
+   * two sides of a local session rebuild theirs at once, one core each; few of them (or no
+   * thread to be had) on the calling thread. A failed thread leaves the work to this one.
+   */
+  async rebuildRecords(here: SnapshotStore): Promise<void> {
+    const work = here.pendingRecords();
+    if (work === undefined) return;
+    // Every record (a new or reset database) counts by its rows, ~50 per directory.
+    const min = recordThreadMinDirs();
+    const many = work.all ? here.sizeUpTo(min * 50) >= min * 50 : work.dirs.length >= min;
+    if (this.limit === 0 || !many || !threadScriptAvailable()) {
+      here.flushDirRecords();
+      return;
+    }
+    try {
+      await this.inSlot(() =>
+        runInThread({ task: 'records', dbPath: here.path, driver: here.driver, work }),
+      );
+      here.recordsRebuilt();
+    } catch {
+      here.flushDirRecords();
+    }
+  }
+
+  private async inSlot<T>(fn: () => Promise<T>): Promise<T> {
     if (this.running >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
     this.running++;
     this.peak = Math.max(this.peak, this.running);
     try {
-      return await scanInThread(job, onProgress);
+      return await fn();
     } finally {
       this.running--;
       this.waiting.shift()?.();
@@ -113,12 +168,24 @@ export class ScanThreads {
 export const defaultScanThreads = new ScanThreads();
 
 /** Scans in a thread of its own. */
-export function scanInThread(
+export async function scanInThread(
   job: ScanJob,
   onProgress?: (p: ScanProgress) => void,
 ): Promise<ScanResult> {
+  const r = await runInThread(
+    { ...job, task: 'scan', progress: onProgress !== undefined },
+    onProgress,
+  );
+  if (r.ok !== true) throw new Error('the scan thread answered a scan with something else');
+  return { ...r.result, changes: unpackChanges(r.changes) };
+}
+
+/** Runs one job in a thread of its own; resolves with its final reply. */
+function runInThread(
+  data: WorkerJob,
+  onProgress?: (p: ScanProgress) => void,
+): Promise<Extract<Reply, { ok: true | 'records' }>> {
   return new Promise((resolve, reject) => {
-    const data: WorkerJob = { ...job, progress: onProgress !== undefined };
     const worker = new Worker(new URL(import.meta.url), { workerData: data });
     let settled = false;
     worker.on('message', (r: Reply) => {
@@ -127,7 +194,7 @@ export function scanInThread(
         return;
       }
       settled = true;
-      if (r.ok) resolve(r.result);
+      if (r.ok !== false) resolve(r);
       else if (r.coded) reject(new SessionError(r.code as ErrorCode, r.message, r.hint));
       else reject(Object.assign(new Error(r.message), r.code ? { code: r.code } : {}));
     });
@@ -142,7 +209,7 @@ export function scanInThread(
 }
 
 /** The scan itself, in a thread: it opens the database read-only for its own use. */
-function runJob(job: ScanJob, onProgress?: (p: ScanProgress) => void): ScanResult {
+function runScanJob(job: ScanJob, onProgress?: (p: ScanProgress) => void): ScanResult {
   const store = SnapshotStore.open(job.dbPath, { create: false, readonly: true });
   try {
     return scanWith(store, job, onProgress);
@@ -179,29 +246,52 @@ function scanWith(
   });
 }
 
-if (!isMainThread && parentPort && (workerData as WorkerJob | undefined)?.dbPath !== undefined) {
-  const job = workerData as WorkerJob;
-  let reply: Reply;
+/** Rebuilds records in a thread: a connection of its own, then a checkpoint of the WAL. */
+function runRecordJob(job: RecordJob): void {
+  const store = SnapshotStore.open(job.dbPath, { create: false });
   try {
-    useDrivers([job.driver]);
-    reply = {
-      ok: true,
-      result: runJob(
-        job,
-        job.progress
-          ? (progress) => parentPort?.postMessage({ ok: 'progress', progress } satisfies Reply)
-          : undefined,
-      ),
-    };
+    store.rebuildRecordsOf(job.work);
+    store.checkpoint();
+  } finally {
+    store.close();
+  }
+}
+
+function runWorkerJob(job: WorkerJob): { reply: Reply; transfer: ArrayBuffer[] } {
+  useDrivers([job.driver]);
+  if (job.task === 'records') {
+    runRecordJob(job);
+    return { reply: { ok: 'records' }, transfer: [] };
+  }
+  const { changes, ...result } = runScanJob(
+    job,
+    job.progress
+      ? (progress) => parentPort?.postMessage({ ok: 'progress', progress } satisfies Reply)
+      : undefined,
+  );
+  const packed = packChanges(changes);
+  return {
+    reply: { ok: true, result, changes: packed },
+    transfer: [packed.nums.buffer as ArrayBuffer],
+  };
+}
+
+if (!isMainThread && parentPort && (workerData as WorkerJob | undefined)?.task !== undefined) {
+  let out: { reply: Reply; transfer: ArrayBuffer[] };
+  try {
+    out = runWorkerJob(workerData as WorkerJob);
   } catch (e) {
     const code = (e as { code?: unknown }).code;
-    reply = {
-      ok: false,
-      message: e instanceof Error ? e.message : String(e),
-      ...(typeof code === 'string' ? { code } : {}),
-      ...(e instanceof AsyncError && e.hint !== undefined ? { hint: e.hint } : {}),
-      coded: e instanceof AsyncError,
+    out = {
+      reply: {
+        ok: false,
+        message: e instanceof Error ? e.message : String(e),
+        ...(typeof code === 'string' ? { code } : {}),
+        ...(e instanceof AsyncError && e.hint !== undefined ? { hint: e.hint } : {}),
+        coded: e instanceof AsyncError,
+      },
+      transfer: [],
     };
   }
-  parentPort.postMessage(reply);
+  parentPort.postMessage(out.reply, out.transfer);
 }

@@ -103,6 +103,12 @@ function recordChild(r: RecordRow): RecordChild {
   };
 }
 
+/** Records waiting to be rebuilt: every one, or those of `dirs`. */
+export interface RecordWork {
+  readonly all: boolean;
+  readonly dirs: readonly string[];
+}
+
 /** A directory's record as stored: see dir-record.ts for the layout. */
 export interface StoredDirRecord {
   readonly names: string;
@@ -486,6 +492,32 @@ export class SnapshotStore {
       }
       this.stmts.metaSet.run('dir_records', 'complete');
     });
+    this.recordsRebuilt();
+  }
+
+  /**
+   * The records flushDirRecords() would rebuild now (undefined when none), so that another
+   * connection to the same file (a thread's: SnapshotThreads.rebuildRecords) can rebuild
+   * them with rebuildRecordsOf() while this one waits. This store still counts them as
+   * pending until recordsRebuilt() says they are done.
+   */
+  pendingRecords(): RecordWork | undefined {
+    if (!this.records || (!this.allDirty && this.dirty.size === 0 && !this.markedPartial))
+      return undefined;
+    return { all: this.allDirty, dirs: this.allDirty ? [] : [...this.dirty] };
+  }
+
+  /** Rebuilds the records `work` names, as the store that handed them over would have. */
+  rebuildRecordsOf(work: RecordWork): void {
+    this.allDirty = work.all;
+    this.dirty.clear();
+    for (const d of work.dirs) this.dirty.add(d);
+    this.markedPartial = true;
+    this.flushDirRecords();
+  }
+
+  /** Another connection rebuilt the pending records (see pendingRecords()). */
+  recordsRebuilt(): void {
     this.allDirty = false;
     this.dirty.clear();
     this.markedPartial = false;

@@ -20,8 +20,11 @@ import {
   writeTree,
 } from '../helpers.js';
 
-/** Every scan in a thread, however small its snapshot (the default threshold is 20k). */
-const THREADS_ALWAYS = { ASYNC_SCAN_THREAD_MIN_ENTRIES: '0' };
+/**
+ * Every scan and every rebuild of the per-directory records in a thread, however small
+ * (the default thresholds are 20k entries and 2,000 directories).
+ */
+const THREADS_ALWAYS = { ASYNC_SCAN_THREAD_MIN_ENTRIES: '0', ASYNC_RECORD_THREAD_MIN_DIRS: '0' };
 
 function pair(): { data: string; mirror: string } {
   const root = tmp();

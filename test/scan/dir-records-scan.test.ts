@@ -20,6 +20,9 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { Change } from '../../src/core/change.js';
 import { compileFilter } from '../../src/core/filter.js';
+import type { SessionSpec } from '../../src/endpoint/endpoint.js';
+import { LocalEndpoint } from '../../src/endpoint/local.js';
+import { WorkPool } from '../../src/hash/pool.js';
 import { ScanThreads, scanInThread } from '../../src/scan/scan-thread.js';
 import type { ScanOptions, ScanResult, ScanSource } from '../../src/scan/scanner.js';
 import { scanTree } from '../../src/scan/scanner.js';
@@ -236,5 +239,93 @@ describe('scan threads', () => {
     await small.scan(job, 10, store);
     assert.equal(small.peak, 0);
     store.close();
+  });
+
+  test("a reset's first scan goes to a thread when the snapshot it dropped was big", async () => {
+    const dir = join(tmp(), 'd');
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 200; i++) files[`d${i % 10}/f${i}`] = 'x';
+    writeTree(dir, files);
+    const spec: SessionSpec = {
+      identity: { name: 's', localDir: dir, remoteDir: '/r', remoteHost: '', direction: 'push' },
+      role: 'local',
+      dir,
+      createDir: false,
+      placement: { preserveMtime: false, preserveUid: false, preserveGid: false },
+    };
+    const pool = new WorkPool(1);
+    const saved = process.env['ASYNC_SCAN_THREAD_MIN_ENTRIES'];
+    // Far more than the 210 paths: only the dropped file's size can send the scan away.
+    process.env['ASYNC_SCAN_THREAD_MIN_ENTRIES'] = '1000';
+    try {
+      const run = async (reset: boolean, threads: ScanThreads) => {
+        const ep = new LocalEndpoint(pool, 'local', { scanThreads: threads });
+        await ep.prepare(spec);
+        await ep.open({ reset });
+        const scan = await ep.scan();
+        await ep.record(
+          scan.changes.map((c) => ({ kind: 'put', entry: c.new!, replaceBelow: false })),
+        );
+        await ep.finish({ status: 'ok' });
+        return scan;
+      };
+      const first = new ScanThreads(2);
+      const firstScan = await run(false, first);
+      assert.equal(first.peak, 0, 'a first scan of an unknown tree stays on this thread');
+      // Pad the database file past what 1000 entries would take (the estimate is by size).
+      const db = join(dir, '.private-asp', 's', 'snap.db');
+      const pad = SnapshotStore.open(db, { create: false });
+      pad.setMeta({ padding: 'p'.repeat(400_000) });
+      pad.close();
+      const reset = new ScanThreads(2);
+      const resetScan = await run(true, reset);
+      assert.equal(reset.peak, 1, 'the reset scanned in a thread');
+      assert.deepEqual(summary(resetScan), summary(firstScan));
+    } finally {
+      if (saved === undefined) delete process.env['ASYNC_SCAN_THREAD_MIN_ENTRIES'];
+      else process.env['ASYNC_SCAN_THREAD_MIN_ENTRIES'] = saved;
+      await pool.close();
+    }
+  });
+
+  test('records rebuilt in a thread are those the calling thread would build', async () => {
+    const { store } = fixture();
+    // Drop every record, as a new database has none.
+    store.write(() => store.deleteByState('pending'));
+    const work = store.pendingRecords();
+    assert.deepEqual(work, { all: true, dirs: [] });
+    const dirs = ['', 'd', 'd/e', 'd/e/f', 'u'];
+    const saved = process.env['ASYNC_RECORD_THREAD_MIN_DIRS'];
+    process.env['ASYNC_RECORD_THREAD_MIN_DIRS'] = '0';
+    try {
+      assert.ok(dirs.every((d) => store.dirRecord(d) === undefined));
+      const threads = new ScanThreads(1);
+      await threads.rebuildRecords(store);
+      assert.equal(threads.peak, 1, 'rebuilt in a thread');
+      assert.equal(store.pendingRecords(), undefined);
+      assert.equal(store.getMeta('dir_records'), 'complete');
+      const inThread = dirs.map((d) => store.dirRecord(d));
+      assert.ok(inThread.every((r) => r !== undefined));
+      // The same records, built here.
+      store.write(() => store.deleteByState('pending'));
+      store.flushDirRecords();
+      assert.deepEqual(
+        dirs.map((d) => store.dirRecord(d)),
+        inThread,
+      );
+      // A few directories stay on this thread.
+      delete process.env['ASYNC_RECORD_THREAD_MIN_DIRS'];
+      store.write(() => store.put({ ...store.get('d/e/c.txt')!.entry!, size: 99 }));
+      assert.deepEqual(store.pendingRecords(), { all: false, dirs: ['d/e'] });
+      const few = new ScanThreads(1);
+      await few.rebuildRecords(store);
+      assert.equal(few.peak, 0);
+      assert.equal(store.pendingRecords(), undefined);
+      assert.ok(store.dirRecord('d/e'));
+    } finally {
+      if (saved === undefined) delete process.env['ASYNC_RECORD_THREAD_MIN_DIRS'];
+      else process.env['ASYNC_RECORD_THREAD_MIN_DIRS'] = saved;
+      store.close();
+    }
   });
 });

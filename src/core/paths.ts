@@ -64,8 +64,14 @@ export function unsafeRelPathReason(path: string): string | undefined {
   if (path === '') return undefined;
   if (path.startsWith('/')) return 'absolute path';
   if (path.includes('\0')) return 'NUL byte in path';
-  for (const seg of path.split('/')) {
-    if (seg === '' || seg === '.' || seg === '..') return `bad path segment '${seg}'`;
+  // Perf: segment bounds by indexOf, no array of segments (every op of a plan is checked).
+  for (let start = 0; start <= path.length;) {
+    let end = path.indexOf('/', start);
+    if (end < 0) end = path.length;
+    const len = end - start;
+    if (len === 0 || (len <= 2 && path.startsWith(len === 1 ? '.' : '..', start)))
+      return `bad path segment '${path.slice(start, end)}'`;
+    start = end + 1;
   }
   if (path === PRIVATE_DIR || path.startsWith(`${PRIVATE_DIR}/`)) return 'private directory';
   return undefined;

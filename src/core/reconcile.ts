@@ -105,8 +105,11 @@ export function reconcileOneWay(input: OneWayInput): Plan {
     }
   }
 
-  const paths = new Set<string>([...send.keys(), ...recv.keys()]);
-  for (const path of [...paths].sort(comparePaths)) {
+  // Perf: the union as an array (a reset has every path on both sides: a Set of both key
+  // lists cost 3-4 times as much at 300k paths).
+  const paths = [...send.keys()];
+  for (const p of recv.keys()) if (!send.has(p)) paths.push(p);
+  for (const path of paths.sort(comparePaths)) {
     const s = send.get(path);
     const r = recv.get(path);
     if (s && !r) {

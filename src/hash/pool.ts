@@ -4,9 +4,17 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import type { Packed } from './task-codec.js';
+import {
+  packReadSegments,
+  packWriteItems,
+  unpackReadOutcomes,
+  unpackWriteOutcomes,
+} from './task-codec.js';
 import type {
   Expect,
   HashOutcome,
+  PackedReadReply,
   PieceOutcome,
   PieceTask,
   ReadReply,
@@ -60,16 +68,26 @@ export class WorkPool {
     return this.pool.threads.length;
   }
 
-  read(segments: ReadSegment[]): Promise<ReadReply> {
-    return this.pool.run({ segments }, { name: 'read' }) as Promise<ReadReply>;
+  /** Reads and hashes segments (tasks and answers travel packed: task-codec.ts). */
+  async read(segments: ReadSegment[]): Promise<ReadReply> {
+    const packed = packReadSegments(segments);
+    const reply = (await this.pool.run(
+      { packed },
+      { name: 'read', transferList: [packed.nums.buffer as ArrayBuffer] },
+    )) as PackedReadReply;
+    return { data: reply.data, outcomes: unpackReadOutcomes(reply.outcomes) };
   }
 
-  write(data: Uint8Array, items: WriteItem[]): Promise<WriteOutcome[]> {
+  async write(data: Uint8Array, items: WriteItem[]): Promise<WriteOutcome[]> {
     // Perf: the bytes move to the worker; the caller must not touch `data` afterwards.
-    const transferList = data.byteLength > 0 ? [data.buffer as ArrayBuffer] : [];
-    return this.pool.run({ data, items }, { name: 'write', transferList }) as Promise<
-      WriteOutcome[]
-    >;
+    const packed = packWriteItems(items);
+    const transferList = [packed.nums.buffer as ArrayBuffer];
+    if (data.byteLength > 0) transferList.push(data.buffer as ArrayBuffer);
+    const reply = (await this.pool.run(
+      { data, packed },
+      { name: 'write', transferList },
+    )) as Packed;
+    return unpackWriteOutcomes(reply);
   }
 
   hash(files: { abs: string; expect: Expect }[]): Promise<HashOutcome[]> {

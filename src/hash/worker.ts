@@ -23,6 +23,13 @@ import {
 import type { Stats } from 'node:fs';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { CHUNK_SIZE, combineDigests, loadHasher, pieceDigest, pieceHex } from './digest.js';
+import type { Packed } from './task-codec.js';
+import {
+  packReadOutcomes,
+  packWriteOutcomes,
+  unpackReadSegments,
+  unpackWriteItems,
+} from './task-codec.js';
 
 /** What the reader expects the file to be; any difference means it changed under us. */
 export interface Expect {
@@ -52,6 +59,12 @@ export interface ReadReply {
   /** All segments' data, back to back; each outcome says where its bytes start. */
   readonly data: Uint8Array;
   readonly outcomes: ReadOutcome[];
+}
+
+/** A ReadReply as the read task answers it (outcomes packed: task-codec.ts). */
+export interface PackedReadReply {
+  readonly data: Uint8Array;
+  readonly outcomes: Packed;
 }
 
 export interface WriteItem {
@@ -163,13 +176,14 @@ class Transfer<T extends object> {
 }
 
 /** Reads segments and returns their bytes and piece digests, checking the files did not change. */
-export async function read(task: { segments: ReadSegment[] }): Promise<unknown> {
+export async function read(task: { packed: Packed }): Promise<unknown> {
   const h = await loadHasher();
-  const total = task.segments.reduce((n, s) => n + s.length, 0);
+  const segments = unpackReadSegments(task.packed);
+  const total = segments.reduce((n, s) => n + s.length, 0);
   const data = new Uint8Array(total);
   const outcomes: ReadOutcome[] = [];
   let at = 0;
-  for (const seg of task.segments) {
+  for (const seg of segments) {
     let fd = -1;
     try {
       fd = openSync(seg.abs, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -201,18 +215,19 @@ export async function read(task: { segments: ReadSegment[] }): Promise<unknown> 
       if (fd >= 0) closeSync(fd);
     }
   }
-  const reply: ReadReply = { data: at === total ? data : data.subarray(0, at), outcomes };
-  return move(new Transfer(reply, [data.buffer as ArrayBuffer]));
+  const packed = packReadOutcomes(outcomes);
+  const reply: PackedReadReply = {
+    data: at === total ? data : data.subarray(0, at),
+    outcomes: packed,
+  };
+  return move(new Transfer(reply, [data.buffer as ArrayBuffer, packed.nums.buffer as ArrayBuffer]));
 }
 
 /** Verifies each item's pieces against the sender's digests and writes them at their offset. */
-export async function write(task: {
-  data: Uint8Array;
-  items: WriteItem[];
-}): Promise<WriteOutcome[]> {
+export async function write(task: { data: Uint8Array; packed: Packed }): Promise<unknown> {
   const h = await loadHasher();
   const out: WriteOutcome[] = [];
-  for (const it of task.items) {
+  for (const it of unpackWriteItems(task.packed)) {
     const bytes = task.data.subarray(it.start, it.start + it.length);
     let bad = false;
     const raw: bigint[] = [];
@@ -280,7 +295,8 @@ export async function write(task: {
       if (fd >= 0) closeSync(fd);
     }
   }
-  return out;
+  const packed = packWriteOutcomes(out);
+  return move(new Transfer(packed, [packed.nums.buffer as ArrayBuffer]));
 }
 
 /**

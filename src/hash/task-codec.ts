@@ -7,70 +7,13 @@
  * string and moves one buffer, and only the thread that uses a batch makes its objects.
  *
  * Each pack* has its unpack*; the pairs are the only place that knows a layout, and a
- * packed batch that does not add up is an error, never a wrong file.
+ * packed batch that does not add up is an error, never a wrong file (core/packing.ts).
  */
+import type { Packed } from '../core/packing.js';
+import { PackReader, PackWriter } from '../core/packing.js';
 import type { ReadOutcome, ReadSegment, StagedStat, WriteItem, WriteOutcome } from './worker.js';
 
-export interface Packed {
-  readonly text: string;
-  /** Transfer its buffer. */
-  readonly nums: Float64Array;
-}
-
-/** Appends strings and numbers; `done()` gives them packed. */
-class Writer {
-  private readonly strings: string[] = [];
-  private nums = new Float64Array(64);
-  private n = 0;
-
-  str(s: string): void {
-    // The separator: no path, digest or link target holds one; messages are cleaned first.
-    if (s.includes('\0')) throw new Error('a packed string may not hold a NUL character');
-    this.strings.push(s);
-  }
-
-  num(x: number): void {
-    if (this.n === this.nums.length) {
-      const bigger = new Float64Array(this.nums.length * 2);
-      bigger.set(this.nums);
-      this.nums = bigger;
-    }
-    this.nums[this.n++] = x;
-  }
-
-  done(): Packed {
-    return { text: this.strings.join('\0'), nums: this.nums.slice(0, this.n) };
-  }
-}
-
-/** Reads back what a Writer wrote, in the same order. */
-class Reader {
-  private readonly strings: string[];
-  private s = 0;
-  private n = 0;
-
-  constructor(private readonly p: Packed) {
-    this.strings = p.text === '' ? [] : p.text.split('\0');
-  }
-
-  str(): string {
-    const v = this.strings[this.s++];
-    if (v === undefined) throw new Error('packed task: fewer strings than its numbers say');
-    return v;
-  }
-
-  num(): number {
-    const v = this.p.nums[this.n++];
-    if (v === undefined) throw new Error('packed task: fewer numbers than its layout says');
-    return v;
-  }
-
-  /** Every string and number was read (call last). */
-  end(): void {
-    if (this.s !== this.strings.length || this.n !== this.p.nums.length)
-      throw new Error('packed task: more strings or numbers than its count');
-  }
-}
+export type { Packed } from '../core/packing.js';
 
 /**
  * Strings in a packed batch cannot hold NUL; a message never should, but one built from
@@ -78,13 +21,8 @@ class Reader {
  */
 const clean = (message: string): string => message.replaceAll('\0', '\uFFFD');
 
-// The first string of a packed batch is never empty when the batch holds items, so an
-// empty batch packs to '' and no strings; a batch whose first string is '' (a message)
-// gets a marker string first.
-const START = '.';
-
 export function packReadSegments(segments: readonly ReadSegment[]): Packed {
-  const w = new Writer();
+  const w = new PackWriter();
   w.num(segments.length);
   for (const s of segments) {
     w.str(s.abs);
@@ -98,7 +36,7 @@ export function packReadSegments(segments: readonly ReadSegment[]): Packed {
 }
 
 export function unpackReadSegments(p: Packed): ReadSegment[] {
-  const r = new Reader(p);
+  const r = new PackReader(p);
   const out = new Array<ReadSegment>(r.num());
   for (let i = 0; i < out.length; i++) {
     const abs = r.str();
@@ -111,8 +49,7 @@ export function unpackReadSegments(p: Packed): ReadSegment[] {
 }
 
 export function packReadOutcomes(outcomes: readonly ReadOutcome[]): Packed {
-  const w = new Writer();
-  w.str(START);
+  const w = new PackWriter();
   w.num(outcomes.length);
   for (const o of outcomes) {
     if (o.ok) {
@@ -130,8 +67,7 @@ export function packReadOutcomes(outcomes: readonly ReadOutcome[]): Packed {
 }
 
 export function unpackReadOutcomes(p: Packed): ReadOutcome[] {
-  const r = new Reader(p);
-  r.str();
+  const r = new PackReader(p);
   const out = new Array<ReadOutcome>(r.num());
   for (let i = 0; i < out.length; i++) {
     const tag = r.num();
@@ -156,7 +92,7 @@ const MTIME = 8;
 const ATIME = 16;
 
 export function packWriteItems(items: readonly WriteItem[]): Packed {
-  const w = new Writer();
+  const w = new PackWriter();
   w.num(items.length);
   for (const it of items) {
     const c = it.create;
@@ -186,7 +122,7 @@ export function packWriteItems(items: readonly WriteItem[]): Packed {
 }
 
 export function unpackWriteItems(p: Packed): WriteItem[] {
-  const r = new Reader(p);
+  const r = new PackReader(p);
   const out = new Array<WriteItem>(r.num());
   for (let i = 0; i < out.length; i++) {
     const f = r.num();
@@ -220,8 +156,7 @@ const DIGEST = 8;
 const MISMATCH = 16;
 
 export function packWriteOutcomes(outcomes: readonly WriteOutcome[]): Packed {
-  const w = new Writer();
-  w.str(START);
+  const w = new PackWriter();
   w.num(outcomes.length);
   for (const o of outcomes) {
     if (!o.ok) {
@@ -250,8 +185,7 @@ export function packWriteOutcomes(outcomes: readonly WriteOutcome[]): Packed {
 }
 
 export function unpackWriteOutcomes(p: Packed): WriteOutcome[] {
-  const r = new Reader(p);
-  r.str();
+  const r = new PackReader(p);
   const out = new Array<WriteOutcome>(r.num());
   for (let i = 0; i < out.length; i++) {
     const f = r.num();

@@ -17,6 +17,10 @@
  * scope, filter rules, link mode, what decorates an entry) in, progress and the ScanResult
  * out, its changes packed (change-codec.ts: a first scan of a million files hands over a
  * million changes, which a structured clone would copy at the cost of the scan itself).
+ *
+ * The same threads rebuild a snapshot's per-directory records when a run changed many
+ * (rebuildRecords): that job opens the database for writing while the endpoint's own
+ * connection waits, and the two sides of a local session rebuild theirs at once.
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { compileFilter } from '../core/filter.js';
@@ -28,7 +32,7 @@ import { useDrivers } from '../snapshot/select-driver.js';
 import type { RecordWork } from '../snapshot/store.js';
 import { SnapshotStore } from '../snapshot/store.js';
 import type { DecorateSpec } from './decorate.js';
-import type { PackedChanges } from './change-codec.js';
+import type { Packed } from '../core/packing.js';
 import { packChanges, unpackChanges } from './change-codec.js';
 import { decorator } from './decorate.js';
 import type { ScanProgress, ScanResult, SymlinkMode } from './scanner.js';
@@ -62,7 +66,7 @@ type WorkerJob =
   | (RecordJob & { readonly task: 'records' });
 
 type Reply =
-  | { ok: true; result: Omit<ScanResult, 'changes'>; changes: PackedChanges }
+  | { ok: true; result: Omit<ScanResult, 'changes'>; changes: Packed }
   | { ok: 'records' }
   | { ok: 'progress'; progress: ScanProgress }
   | { ok: false; message: string; code?: string; hint?: string; coded: boolean };

@@ -497,7 +497,7 @@ export class SnapshotStore {
 
   /**
    * The records flushDirRecords() would rebuild now (undefined when none), so that another
-   * connection to the same file (a thread's: SnapshotThreads.rebuildRecords) can rebuild
+   * connection to the same file (a thread's: ScanThreads.rebuildRecords) can rebuild
    * them with rebuildRecordsOf() while this one waits. This store still counts them as
    * pending until recordsRebuilt() says they are done.
    */

@@ -88,7 +88,7 @@ describe('packed pool tasks', () => {
     assert.deepEqual(unpackReadOutcomes(packReadOutcomes([])), []);
     assert.deepEqual(unpackWriteOutcomes(packWriteOutcomes([])), []);
     const p = packWriteItems([{ abs: '/c/1', offset: 0, start: 0, length: 1, pieces: ['01'] }]);
-    assert.throws(() => unpackWriteItems({ ...p, text: '/c/1' }), /fewer strings/);
+    assert.throws(() => unpackWriteItems({ ...p, text: '\0/c/1' }), /fewer strings/);
     assert.throws(() => unpackWriteItems({ ...p, text: `${p.text}\0extra` }), /more strings/);
     assert.throws(() => unpackWriteItems({ ...p, nums: p.nums.slice(0, 3) }), /fewer numbers/);
     assert.throws(

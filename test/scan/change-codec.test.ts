@@ -35,9 +35,7 @@ describe('packed changes', () => {
       { path: '', old: null, new: { ...file(''), kind: 'dir', size: 0 } },
       { path: 'never-synced', old: null, new: null },
     ];
-    const packed = packChanges(changes);
-    assert.equal(packed.count, changes.length);
-    assert.deepEqual(unpackChanges(packed), changes);
+    assert.deepEqual(unpackChanges(packChanges(changes)), changes);
   });
 
   test('no changes', () => {
@@ -55,10 +53,12 @@ describe('packed changes', () => {
 
   test('a packed list that does not add up is refused', () => {
     const packed = packChanges([{ path: 'a', old: null, new: file('a') }]);
-    assert.throws(() => unpackChanges({ ...packed, text: 'a\0b' }), /do not match/);
+    assert.throws(() => unpackChanges({ ...packed, text: '\0a\0b' }), /more strings/);
+    assert.throws(() => unpackChanges({ ...packed, text: 'a' }), /not made by PackWriter/);
     assert.throws(
-      () => unpackChanges({ ...packed, nums: new Float64Array([2, 0, 0, 0, 0, 0, 0, 0]) }),
+      () => unpackChanges({ ...packed, nums: new Float64Array([1, 2, 0, 0, 0, 0, 0, 0, 0]) }),
       /bad entry flags/,
     );
+    assert.throws(() => unpackChanges({ ...packed, nums: packed.nums.slice(0, 4) }), /fewer/);
   });
 });

@@ -328,4 +328,25 @@ describe('scan threads', () => {
       store.close();
     }
   });
+
+  test('a record rebuild the thread cannot do (its database file vanished) is done here', async () => {
+    const { store, db } = fixture();
+    store.write(() => store.deleteByState('pending'));
+    // The thread opens the file by name; this connection still holds the unlinked file.
+    for (const suffix of ['', '-wal', '-shm']) rmSync(db + suffix, { force: true });
+    const saved = process.env['ASYNC_RECORD_THREAD_MIN_DIRS'];
+    process.env['ASYNC_RECORD_THREAD_MIN_DIRS'] = '0';
+    try {
+      const threads = new ScanThreads(1);
+      await threads.rebuildRecords(store);
+      assert.equal(threads.peak, 1, 'the thread was tried');
+      assert.equal(store.pendingRecords(), undefined);
+      assert.equal(store.getMeta('dir_records'), 'complete');
+      assert.ok(store.dirRecord('d/e'));
+    } finally {
+      if (saved === undefined) delete process.env['ASYNC_RECORD_THREAD_MIN_DIRS'];
+      else process.env['ASYNC_RECORD_THREAD_MIN_DIRS'] = saved;
+      store.close();
+    }
+  });
 });

@@ -188,6 +188,48 @@ export function detectRenames(
   return out;
 }
 
+/**
+ * Walks two lists of paths' changes side by side in comparePaths order: `visit` is called
+ * once per path, with the index of its change in each list (-1 where that list has none).
+ * Each list holds a path at most once.
+ *
+ * Perf: a reset has every path in both lists. Hash maps of a million fresh path strings
+ * cost about 0.6 s per map to build and as much to query; a scan hands its changes over in
+ * comparePaths order, which the sorts below confirm in one pass each.
+ */
+export function mergeByPath(
+  a: readonly { readonly path: string }[],
+  b: readonly { readonly path: string }[],
+  visit: (i: number, j: number) => void,
+): void {
+  const order = (list: readonly { readonly path: string }[]): number[] =>
+    list.map((_, i) => i).sort((x, y) => comparePaths(list[x]!.path, list[y]!.path));
+  const ia = order(a);
+  const ib = order(b);
+  let x = 0;
+  let y = 0;
+  while (x < ia.length || y < ib.length) {
+    const i = ia[x];
+    const j = ib[y];
+    if (j === undefined) {
+      visit(i!, -1);
+      x++;
+      continue;
+    }
+    if (i === undefined) {
+      visit(-1, j);
+      y++;
+      continue;
+    }
+    const pa = a[i]!.path;
+    const pb = b[j]!.path;
+    const c = pa === pb ? 0 : comparePaths(pa, pb);
+    if (c <= 0) x++;
+    if (c >= 0) y++;
+    visit(c <= 0 ? i : -1, c >= 0 ? j : -1);
+  }
+}
+
 /** Renames first in the order found (each may depend on an earlier one), then by path. */
 export function orderChanges(changes: readonly Change[]): Change[] {
   const renames = changes.filter((c) => c.from !== undefined);

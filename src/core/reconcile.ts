@@ -20,6 +20,7 @@
  * "Same content" compares digests where both sides know them, else size and mtime.
  */
 import type { Change } from './change.js';
+import { mergeByPath } from './change.js';
 import type { Entry } from './entry.js';
 import { sameContent, withPath } from './entry.js';
 import type { Op, Plan } from './plan.js';
@@ -49,84 +50,93 @@ export function reconcileOneWay(input: OneWayInput): Plan {
   const forget: string[] = [];
   const notes: { path: string; message: string }[] = [];
 
-  let recv = new Map<string, Change>();
-  for (const c of input.receiver) {
-    // A rename at the receiver is, for a one-way sync, a delete of its old place (restored
-    // from the sender) and an untracked add at its new one (left alone).
-    if (c.from !== undefined && c.old !== null) {
-      if (!recv.has(c.from))
-        recv.set(c.from, { path: c.from, old: withPath(c.old, c.from), new: null });
-      recv.set(c.path, { path: c.path, old: null, new: c.new });
-    } else recv.set(c.path, c);
-  }
-  const send = new Map<string, Change>();
-
-  for (const s of input.sender) {
-    if (s.from === undefined) {
-      send.set(s.path, s);
-      continue;
-    }
-    const from = s.from;
-    const atFrom = recv.get(from);
-    const atTo = recv.get(s.path);
-    // A directory whose own metadata changed at the receiver can still be moved; anything
-    // else the receiver did at F, or anything it has at T, blocks the rename.
-    const blocked =
-      (atFrom !== undefined &&
-        !(atFrom.old?.kind === 'dir' && atFrom.new?.kind === 'dir' && s.new?.kind === 'dir')) ||
-      (atTo?.new ?? null) !== null;
-    if (blocked) {
-      // Demote: the sender's object is new at T (a whole subtree for a directory, whose
-      // contents the rename would have carried), and its old place F counts as deleted.
-      if (s.new!.kind === 'dir') {
-        restores.push({ op: 'restore', path: s.path, expect: atTo?.new ?? null });
-        recv.delete(s.path);
-      } else {
-        send.set(s.path, { path: s.path, old: null, new: s.new });
-      }
-      if (!send.has(from)) send.set(from, { path: from, old: s.old, new: null });
-      continue;
-    }
-    renames.push({ op: 'rename', from, path: s.path, entry: s.new! });
-    // What the receiver changed below F is now below T.
-    const moved = new Map<string, Change>();
-    for (const [p, c] of recv) {
-      if (isWithin(p, from)) {
-        const np = rebase(p, from, s.path);
-        moved.set(np, { ...c, path: np });
-      } else {
-        moved.set(p, c);
-      }
-    }
-    recv = moved;
-    // The renamed object may also have changed (mode, times): settle it like a modification.
-    if (s.old !== null && s.new !== null && !sameMeta(s.old, s.new)) {
-      send.set(s.path, { path: s.path, old: s.old, new: s.new });
-    }
+  // Renames need lookups by path (and move what is below them); without any, the two
+  // lists are merged as they are.
+  let sendList: readonly Change[] = input.sender;
+  let recvList: readonly Change[] = input.receiver;
+  const renamed = (c: Change): boolean => c.from !== undefined;
+  if (input.sender.some(renamed) || input.receiver.some(renamed)) {
+    ({ sendList, recvList } = settleRenames());
   }
 
-  // Perf: the union as an array (a reset has every path on both sides: a Set of both key
-  // lists cost 3-4 times as much at 300k paths).
-  const paths = [...send.keys()];
-  for (const p of recv.keys()) if (!send.has(p)) paths.push(p);
-  for (const path of paths.sort(comparePaths)) {
-    const s = send.get(path);
-    const r = recv.get(path);
+  function settleRenames(): { sendList: Change[]; recvList: Change[] } {
+    let recv = new Map<string, Change>();
+    for (const c of input.receiver) {
+      // A rename at the receiver is, for a one-way sync, a delete of its old place (restored
+      // from the sender) and an untracked add at its new one (left alone).
+      if (c.from !== undefined && c.old !== null) {
+        if (!recv.has(c.from))
+          recv.set(c.from, { path: c.from, old: withPath(c.old, c.from), new: null });
+        recv.set(c.path, { path: c.path, old: null, new: c.new });
+      } else recv.set(c.path, c);
+    }
+    const send = new Map<string, Change>();
+
+    for (const s of input.sender) {
+      if (s.from === undefined) {
+        send.set(s.path, s);
+        continue;
+      }
+      const from = s.from;
+      const atFrom = recv.get(from);
+      const atTo = recv.get(s.path);
+      // A directory whose own metadata changed at the receiver can still be moved; anything
+      // else the receiver did at F, or anything it has at T, blocks the rename.
+      const blocked =
+        (atFrom !== undefined &&
+          !(atFrom.old?.kind === 'dir' && atFrom.new?.kind === 'dir' && s.new?.kind === 'dir')) ||
+        (atTo?.new ?? null) !== null;
+      if (blocked) {
+        // Demote: the sender's object is new at T (a whole subtree for a directory, whose
+        // contents the rename would have carried), and its old place F counts as deleted.
+        if (s.new!.kind === 'dir') {
+          restores.push({ op: 'restore', path: s.path, expect: atTo?.new ?? null });
+          recv.delete(s.path);
+        } else {
+          send.set(s.path, { path: s.path, old: null, new: s.new });
+        }
+        if (!send.has(from)) send.set(from, { path: from, old: s.old, new: null });
+        continue;
+      }
+      renames.push({ op: 'rename', from, path: s.path, entry: s.new! });
+      // What the receiver changed below F is now below T.
+      const moved = new Map<string, Change>();
+      for (const [p, c] of recv) {
+        if (isWithin(p, from)) {
+          const np = rebase(p, from, s.path);
+          moved.set(np, { ...c, path: np });
+        } else {
+          moved.set(p, c);
+        }
+      }
+      recv = moved;
+      // The renamed object may also have changed (mode, times): settle it like a modification.
+      if (s.old !== null && s.new !== null && !sameMeta(s.old, s.new)) {
+        send.set(s.path, { path: s.path, old: s.old, new: s.new });
+      }
+    }
+    return { sendList: [...send.values()], recvList: [...recv.values()] };
+  }
+
+  mergeByPath(sendList, recvList, (i, j) => {
+    const s = sendList[i];
+    const r = recvList[j];
     if (s && !r) {
       sideChanged(s, undefined);
     } else if (!s && r) {
+      const path = r.path;
       if (r.old === null) {
         // Untracked at the receiver: left alone (deleted with --mirror). A bare record (a
         // failure that never synced) whose path is gone is dropped.
         if (r.new === null) forget.push(path);
         else if (input.mirror) deletes.push({ op: 'delete', path, expect: r.new });
-        continue;
+        return;
       }
       restores.push({ op: 'restore', path, expect: r.new });
     } else if (s && r) {
       bothChanged(s, r);
     }
-  }
+  });
 
   function sideChanged(s: Change, expect: Entry | null | undefined): void {
     const n = s.new;

@@ -13,6 +13,7 @@
  * Problem in the summary; only what stops the whole session throws.
  */
 import type { Change } from '../core/change.js';
+import { mergeByPath } from '../core/change.js';
 import type { Entry } from '../core/entry.js';
 import { sameContent } from '../core/entry.js';
 import type { BidiPlan, Op, Plan } from '../core/plan.js';
@@ -663,14 +664,12 @@ async function fillDigests(
   r: Endpoint,
   trustBefore: number,
 ): Promise<void> {
-  const theirs = new Map<string, number>();
-  receiver.forEach((c, i) => theirs.set(c.path, i));
   const pairs: [number, number][] = [];
-  sender.forEach((c, i) => {
-    const j = theirs.get(c.path);
+  mergeByPath(sender, receiver, (i, j) => {
     // Renamed objects too: two different files moved onto one name in the same clock tick
     // have equal size and mtime, and only their digests tell them apart.
-    if (j === undefined) return;
+    if (i < 0 || j < 0) return;
+    const c = sender[i]!;
     const a = c.new;
     const b = receiver[j]!.new;
     if (a?.kind !== 'file' || b?.kind !== 'file' || a.size !== b.size) return;

@@ -263,7 +263,7 @@ export function scanTree(opts: ScanOptions): ScanResult {
   const snapshot = opts.snapshot;
   const follow = opts.symlinks === 'follow' ? new FollowedLinks() : undefined;
   // Changes of the directories that have any, keyed by directory; put in path order at the
-  // end, as if the directories had been visited in order.
+  // end (inPathOrder), as if the directories had been visited in order.
   const byDir = new Map<string, Change[]>();
   // -n follow only: a directory reached through two links is diffed once.
   const visitedDirs = follow ? new Set<string>() : undefined;
@@ -427,15 +427,74 @@ export function scanTree(opts: ScanOptions): ScanResult {
     // The root itself could not be read: callers decide (this is a safety halt).
     return { changes: [], problems, warnings, stats };
   }
-  const changes: Change[] = [];
-  for (const dir of [...byDir.keys()].sort(comparePaths)) {
-    // A loop, not push(...): an initial scan can find 100k+ changes in one directory.
-    for (const c of byDir.get(dir)!) changes.push(c);
-  }
   return {
-    changes: detectRenames(changes, (p) => snapshot.descendants(p)),
+    changes: detectRenames(inPathOrder(byDir), (p) => snapshot.descendants(p)),
     problems,
     warnings,
     stats,
   };
+}
+
+/** Code-unit order, which is comparePaths order for paths in one directory. */
+const byPath = (a: Change, b: Change): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+
+/**
+ * The changes of every directory as one list in comparePaths order: each directory's
+ * changes sorted by name, with the changes below a subdirectory right after the
+ * subdirectory (a depth-first walk over the directories that hold changes).
+ *
+ * Perf: reconcile and the content check sort by path; V8's sort finds a sorted list in one
+ * pass, so a reset's million changes cost them no sort. Iterative: a tree may be deeper
+ * than the stack.
+ */
+function inPathOrder(byDir: Map<string, Change[]>): Change[] {
+  // The directories that hold changes, or lead to one that does, listed under their
+  // parent. Registered on the way up from each directory in comparePaths order, so a
+  // parent's list is in that order too: a subdirectory joins it with the first directory
+  // at or below it.
+  const subdirs = new Map<string, string[]>();
+  const linked = new Set<string>(['']);
+  for (const dir of [...byDir.keys()].sort(comparePaths)) {
+    for (let d = dir; !linked.has(d); d = parentOf(d)) {
+      linked.add(d);
+      const parent = parentOf(d);
+      const list = subdirs.get(parent);
+      if (list) list.push(d);
+      else subdirs.set(parent, [d]);
+    }
+  }
+  const out: Change[] = [];
+  interface Frame {
+    readonly kids: Change[];
+    i: number;
+    readonly subs: string[];
+    j: number;
+  }
+  const frame = (dir: string): Frame => ({
+    kids: byDir.get(dir)?.sort(byPath) ?? [],
+    i: 0,
+    subs: subdirs.get(dir) ?? [],
+    j: 0,
+  });
+  const stack: Frame[] = [frame('')];
+  while (stack.length > 0) {
+    const f = stack[stack.length - 1]!;
+    const sub = f.subs[f.j];
+    const kid = f.kids[f.i];
+    if (sub !== undefined && (kid === undefined || sub < kid.path)) {
+      // A subdirectory with changes below it but none of its own here.
+      f.j++;
+      stack.push(frame(sub));
+    } else if (kid !== undefined) {
+      f.i++;
+      out.push(kid);
+      if (sub === kid.path) {
+        f.j++;
+        stack.push(frame(sub));
+      }
+    } else {
+      stack.pop();
+    }
+  }
+  return out;
 }

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Change, SnapshotRecord } from '../../src/core/change.js';
-import { applyChanges, detectRenames, diffChildren } from '../../src/core/change.js';
+import { applyChanges, detectRenames, diffChildren, mergeByPath } from '../../src/core/change.js';
+import { comparePaths } from '../../src/core/paths.js';
 import type { Entry } from '../../src/core/entry.js';
 
 let nextIno = 1000;
@@ -184,5 +185,40 @@ describe('detectRenames', () => {
       [...old.values()].filter((e) => e.path.startsWith(`${p}/`)),
     );
     assert.deepEqual([...applyChanges(old, changes)].sort(), [...disk].sort());
+  });
+});
+
+describe('mergeByPath', () => {
+  const walk = (a: string[], b: string[]): [string | null, string | null][] => {
+    const out: [string | null, string | null][] = [];
+    mergeByPath(
+      a.map((path) => ({ path })),
+      b.map((path) => ({ path })),
+      (i, j) => out.push([i < 0 ? null : a[i]!, j < 0 ? null : b[j]!]),
+    );
+    return out;
+  };
+
+  test('visits every path once, in comparePaths order, paired where both lists have it', () => {
+    // '-' and '.' sort before '/' in plain string order, after it in comparePaths.
+    const a = ['a', 'a/x', 'a-b', 'c', 'a.c'];
+    const b = ['a.c', 'a/x', 'b', 'a'];
+    const out = walk(a, b);
+    const paths = out.map(([x, y]) => x ?? y!);
+    assert.deepEqual(paths, [...new Set([...a, ...b])].sort(comparePaths));
+    assert.deepEqual(out, [
+      ['a', 'a'],
+      ['a/x', 'a/x'],
+      ['a-b', null],
+      ['a.c', 'a.c'],
+      [null, 'b'],
+      ['c', null],
+    ]);
+  });
+
+  test('empty lists', () => {
+    assert.deepEqual(walk([], []), []);
+    assert.deepEqual(walk(['x'], []), [['x', null]]);
+    assert.deepEqual(walk([], ['x']), [[null, 'x']]);
   });
 });

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { Change } from '../../src/core/change.js';
 import { compileFilter } from '../../src/core/filter.js';
+import { comparePaths } from '../../src/core/paths.js';
 import type { SessionSpec } from '../../src/endpoint/endpoint.js';
 import { LocalEndpoint } from '../../src/endpoint/local.js';
 import { WorkPool } from '../../src/hash/pool.js';
@@ -346,6 +347,61 @@ describe('scan threads', () => {
     } finally {
       if (saved === undefined) delete process.env['ASYNC_RECORD_THREAD_MIN_DIRS'];
       else process.env['ASYNC_RECORD_THREAD_MIN_DIRS'] = saved;
+      store.close();
+    }
+  });
+});
+
+describe('scan order', () => {
+  const inOrder = (r: ScanResult): void => {
+    const paths = r.changes.map((c) => c.path);
+    assert.deepEqual(paths, [...paths].sort(comparePaths));
+  };
+
+  test('changes come in comparePaths order (a directory, then what is below it, then its next sibling)', async () => {
+    const root = tmp();
+    const db = join(tmp(), 'snap.db');
+    // 'a-b' and 'a.c' sort between 'a' and what is below 'a' by plain string order, after
+    // it by comparePaths; the deep directory's parents hold no change on the rescan.
+    writeTree(root, {
+      'a-b': '1',
+      'a/x/y/z.txt': '2',
+      'a/x/w.txt': '3',
+      'a.c/q': '4',
+      'a/a': '5',
+      'b/deep/er/still/f.txt': '6',
+      c: '7',
+    });
+    mkdirSync(join(root, 'empty'));
+    const store = SnapshotStore.open(db, { create: true });
+    try {
+      const first = scanTree({ root, snapshot: withRecords(store) });
+      assert.equal(first.changes.length, 16);
+      inOrder(first);
+      const threaded = await scanInThread({
+        root,
+        dbPath: db,
+        driver: store.driver,
+        decorate: { atime: false },
+      });
+      assert.deepEqual(
+        threaded.changes.map((c) => c.path),
+        first.changes.map((c) => c.path),
+      );
+      store.applyChanges(first.changes);
+      store.flushDirRecords();
+      // Changes spread over directories whose parents did not change. (Adds and deletes
+      // together go through rename detection, which puts renames first.)
+      writeFileSync(join(root, 'b/deep/er/still/g.txt'), 'new');
+      writeFileSync(join(root, 'a/x/y/z.txt'), 'longer');
+      writeFileSync(join(root, 'a/0'), 'new');
+      writeFileSync(join(root, 'a-b'), '11');
+      const rescan = scanTree({ root, snapshot: withRecords(store) });
+      assert.deepEqual(
+        rescan.changes.map((c) => c.path),
+        ['a', 'a/0', 'a/x/y/z.txt', 'a-b', 'b/deep/er/still', 'b/deep/er/still/g.txt'],
+      );
+    } finally {
       store.close();
     }
   });

@@ -411,8 +411,10 @@ export class LocalEndpoint implements Endpoint {
     }
     try {
       if (this.store) {
-        // Perf: many records (a first push, a reset) are rebuilt in a thread, the other
-        // side's at the same time; close() would rebuild them here, one side after the other.
+        // Perf: many records to read back from rows (a big run on a snapshot that was not
+        // empty) are rebuilt in a thread, the other side's at the same time; close() would
+        // rebuild them here, one side after the other. An empty snapshot's records were
+        // built from the run's puts and are written here (SnapshotStore `built`).
         // A failure (a full disk) leaves them missing, as close() would: the meta flag says
         // so, and the next open for writing rebuilds them.
         await this.threads()

@@ -41,6 +41,8 @@ const STATE_CODE: Record<PathState, number> = { synced: 0, pending: 1, conflict:
 const UPSERT = `INSERT OR REPLACE INTO entries (dir, name, kind, size, mtime, mode, ino, uid, gid, target, digest, xattrs, state, message) VALUES`;
 const UPSERT_ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
 const PUT_COLUMNS = 14;
+/** WAL pages (4 KiB) between automatic checkpoints. */
+const WAL_CHECKPOINT_PAGES = 16_384;
 /** Rows per multi-row upsert (64: 896 parameters; 16 measured barely better than one). */
 const PUT_ROWS = 64;
 const STATE_NAME: Record<number, PathState> = {
@@ -234,6 +236,11 @@ export class SnapshotStore {
       if (!opts.readonly) {
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = NORMAL');
+        // Perf: the WAL is copied into the file (with an fsync) every 64 MiB rather than every
+        // 4 MiB (SQLite's default): a reset or an initial sync of 1M files writes ~150 MB per
+        // side, and a page written many times between two checkpoints is copied once.
+        // finish() truncates the WAL at the end of every run.
+        db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
       }
       db.pragma('busy_timeout = 5000');
       if (version === 0 && !opts.readonly) {

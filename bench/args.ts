@@ -1,16 +1,21 @@
 /**
  * The command line of every bench/ entry point: each script declares its options once (name,
  * type, default, one line of help, the checks of a number) and gets `--help`/`-h` (the
- * script's summary and its options with their defaults, exit 0) and, for an unknown option, a
- * missing value or a bad number, one line `bench/<script>: <what is wrong>; <what to do> (see
- * --help)` on stderr and exit 2, never a stack trace. People tune `-l` and reproduce the
- * figures of RESULTS.md with these, so a typo must not run on as NaN or undefined.
+ * script's summary, its command lines and its options with their defaults, exit 0) and, for
+ * an unknown option, a missing value or a bad number, one line `bench/<script>: <what is
+ * wrong>; <what to do> (see --help)` on stderr and exit 2, never a stack trace. People tune
+ * `-l` and reproduce the figures of RESULTS.md with these, so a typo must not run on as NaN
+ * or undefined.
  *
- * Built on node:util parseArgs in its non-strict mode with tokens: the strict mode throws
- * errors whose text is its own (and which name no script), so the checks are made here on
- * the tokens, where each message can name the option and say what to give instead.
+ * Built on commander, as the async CLI is (src/cli/options.ts): it reads the command line,
+ * suggests the option a mistyped one meant, and lays out the help. Its errors are caught
+ * (exitOverride, nothing written to stderr) and said again in the one-line form. What it does
+ * not do is here: an option followed by another of the script's options (`--runs --keep`) is
+ * missing its value, numbers are read as src/core/units.ts reads them, the `BENCH_*`
+ * fallbacks come from the environment passed in, and a bad value is noted rather than thrown,
+ * so that --help wins over any mistake beside it.
  */
-import { parseArgs } from 'node:util';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { parseCount, parseSeconds } from '../src/core/units.js';
 
 interface Common {
@@ -112,120 +117,57 @@ export function readBenchArgs<const O extends OptionSpecs>(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = {},
 ): Outcome<O> {
-  const specs: Record<string, OptionSpec> = cli.options;
-  const parserOptions: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
-    help: { type: 'boolean', short: 'h' },
-  };
-  for (const [name, s] of Object.entries(specs)) {
-    parserOptions[name] = {
-      type: s.type === 'boolean' ? 'boolean' : 'string',
-      ...(s.short ? { short: s.short } : {}),
-    };
-  }
-  const { tokens } = parseArgs({
-    args: [...argv],
-    options: parserOptions,
-    strict: false,
-    allowPositionals: true,
-    tokens: true,
-  });
-  // --help wins over any mistake beside it: someone unsure of the options asks for it.
-  if (tokens.some((t) => t.kind === 'option' && t.name === 'help')) {
-    return { kind: 'help', text: helpText(cli) };
-  }
   const fail = (wrong: string, todo: string): Outcome<O> => ({
     kind: 'error',
     message: usageMessage(cli.script, wrong, todo),
   });
-  /** The value given to each option (true for a flag) and the spelling used (`-P`). */
-  const given: Record<string, { value: string | true; raw: string }> = {};
-  const positionals: string[] = [];
-  for (const t of tokens) {
-    if (t.kind === 'option-terminator') continue;
-    if (t.kind === 'positional') {
-      positionals.push(t.value);
-      continue;
+  const sink: Sink = { help: '' };
+  const cmd = program(cli, argv, sink);
+  try {
+    cmd.parse([...argv], { from: 'user' });
+  } catch (e) {
+    if (!(e instanceof CommanderError)) throw e;
+    if (e.code === 'commander.helpDisplayed') return { kind: 'help', text: sink.help };
+    if (e.code === 'commander.optionMissingArgument') {
+      // Commander stops at an option that ends the command line without its value, before it
+      // looks for --help: the arguments before that option say whether help was asked for.
+      const before = readBenchArgs(cli, argv.slice(0, -1), env);
+      if (before.kind === 'help') return before;
     }
-    const s = specs[t.name];
-    if (s === undefined) {
-      const near = closest(t.name, Object.keys(specs));
-      return fail(
-        `unknown option '${t.rawName}'`,
-        near ? `did you mean --${near}?` : 'leave it out',
-      );
-    }
-    const shown = t.rawName;
-    if (s.type === 'boolean') {
-      if (t.value !== undefined) {
-        return fail(`${shown} takes no value, got '${t.value}'`, `give ${shown} alone`);
-      }
-      given[t.name] = { value: true, raw: shown };
-      continue;
-    }
-    // Non-strict parseArgs takes the next argument as the value even when it looks like an
-    // option. When it is one of this script's options (`--runs --keep`) the value is missing;
-    // anything else is the value (`--async-args -q`, or `--runs -1`, refused as a number).
-    const value = t.value;
-    const swallowed = value !== undefined && !t.inlineValue && namesAnOption(value, specs);
-    if (value === undefined || swallowed) {
-      return fail(
-        `${shown} needs a value${swallowed ? ` (it was followed by '${value}')` : ''}`,
-        `give it as ${shown} ${argOf(s)}`,
-      );
-    }
-    given[t.name] = { value, raw: shown };
+    return fail(...mistake(cli, cmd, argv, e));
   }
+  if (sink.problem) return fail(...sink.problem);
 
+  const specs: OptionSpecs = cli.options;
   const values: Record<string, unknown> = {};
-  for (const [name, s] of Object.entries(specs)) {
-    if (s.type === 'boolean') {
-      values[name] = given[name] !== undefined;
+  for (const opt of cmd.options) {
+    const name = opt.long!.slice(2);
+    const s = specs[name]!;
+    // The attribute, not the name: commander files `--no-write` under `write`, true by default.
+    const key = opt.attributeName();
+    const given = cmd.getOptionValueSource(key) === 'cli';
+    if (s.type === 'boolean' || given) {
+      values[name] = s.type === 'boolean' ? given : cmd.getOptionValue(key);
       continue;
     }
-    const shown = given[name]?.raw ?? `--${name}`;
-    let text = given[name]?.value as string | undefined;
-    let source = shown;
-    let todo = `give it as ${shown} ${argOf(s)}`;
-    if (text === undefined && s.env !== undefined && (env[s.env] ?? '') !== '') {
-      text = env[s.env]!;
-      source = s.env;
-      todo = `fix or unset ${s.env}, or give ${shown}`;
-    }
-    if (text === undefined) {
+    // Read here, not by commander's Option.env(): that reads process.env (the tests pass their
+    // own), takes an empty variable as a value (here it is unset), and parses it before it
+    // looks for --help, in a message of its own.
+    const text = s.env === undefined ? '' : (env[s.env] ?? '');
+    if (text === '') {
       values[name] = s.default;
       continue;
     }
-    if (s.type === 'string') {
-      const must =
-        s.choices && !s.choices.includes(text) ? `one of ${s.choices.join(', ')}` : s.check?.(text);
-      if (must !== undefined) return fail(`${source} must be ${must}, not '${text}'`, todo);
-      values[name] = text;
-      continue;
-    }
-    const n = readNumber(s, text);
-    if (n === undefined) return fail(`${source} must be ${numberKind(s)}, not '${text}'`, todo);
-    values[name] = n;
-  }
-
-  if (positionals.length > 0 && cli.positionals === undefined) {
-    const former = cli.formerPositionals ?? [];
-    if (former.length > 0) {
-      const named = positionals.slice(0, former.length).map((p, i) => `--${former[i]} ${p}`);
-      const extra = positionals.slice(former.length).map((p) => `'${p}'`);
+    const r = valueOf(s, text);
+    if ('must' in r) {
       return fail(
-        'positional arguments are no longer read',
-        `name them: ${named.join(' ')}${extra.length > 0 ? `, and leave out ${extra.join(' ')}` : ''}`,
+        `${s.env} must be ${r.must}, not '${text}'`,
+        `fix or unset ${s.env}, or give --${name}`,
       );
     }
-    return fail(`unexpected argument '${positionals[0]}'`, 'this script takes options only');
+    values[name] = r.value;
   }
-  for (const p of positionals) {
-    const must = cli.positionals?.check?.(p);
-    if (must !== undefined) {
-      return fail(`${cli.positionals!.name} must be ${must}, not '${p}'`, 'fix that argument');
-    }
-  }
-  return { kind: 'args', values: values as Values<O>, positionals };
+  return { kind: 'args', values: values as Values<O>, positionals: [...cmd.args] };
 }
 
 /**
@@ -253,66 +195,182 @@ export function benchArgs<const O extends OptionSpecs>(
   };
 }
 
-/** The --help text: summary, command lines, then one line per option with its default. */
+/** The --help text: the summary, the command lines, then the options in commander's layout. */
 export function helpText<O extends OptionSpecs>(cli: BenchCli<O>): string {
-  const rows: [string, string][] = [];
-  for (const [name, s] of Object.entries(cli.options as Record<string, OptionSpec>)) {
-    const left = `${s.short ? `-${s.short}, ` : ''}--${name}${s.type === 'boolean' ? '' : ` ${argOf(s)}`}`;
-    const notes: string[] = [];
-    const def =
-      s.defaultText ?? (s.type !== 'boolean' && s.default !== undefined ? String(s.default) : '');
-    if (def !== '') notes.push(`default ${def}`);
-    if (s.type !== 'boolean' && s.env) notes.push(`env ${s.env}`);
-    rows.push([left, notes.length > 0 ? `${s.help} (${notes.join('; ')})` : s.help]);
-  }
-  rows.push(['-h, --help', 'print this help and exit']);
-  if (cli.positionals) rows.unshift([`${cli.positionals.name} ...`, cli.positionals.help]);
-  const left = Math.max(...rows.map(([l]) => l.length)) + 4;
-  const usage = cli.usage ?? [`node dist/bench/${cli.script}.js [options]`];
-  return [
-    ...wrap(`bench/${cli.script}: ${cli.summary}`, HELP_WIDTH),
-    '',
-    'Usage:',
-    ...usage.map((u) => `  ${u}`),
-    '',
-    cli.positionals ? 'Arguments and options:' : 'Options:',
-    ...rows.flatMap(([l, r]) =>
-      wrap(r, HELP_WIDTH - left).map(
-        (line, i) => (i === 0 ? `  ${l}`.padEnd(left) : ' '.repeat(left)) + line,
-      ),
-    ),
-    '',
-  ].join('\n');
+  const sink: Sink = { help: '' };
+  program(cli, [], sink).outputHelp();
+  return sink.help;
 }
 
 const HELP_WIDTH = 96;
 
-/** Breaks `text` into lines of at most `width` characters at spaces (a longer word stays whole). */
-function wrap(text: string, width: number): string[] {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(/\s+/)) {
-    if (line !== '' && line.length + 1 + word.length > width) {
-      lines.push(line);
-      line = word;
-    } else line = line === '' ? word : `${line} ${word}`;
-  }
-  return [...lines, line];
+/** What one parse leaves behind: the help commander wrote, the first value it could not use. */
+interface Sink {
+  help: string;
+  problem?: [wrong: string, todo: string];
 }
 
-/** True when `arg` is one of the options (`--keep`, `--runs=3`, `-P`, `-h`) or `--`. */
-function namesAnOption(arg: string, specs: Readonly<Record<string, OptionSpec>>): boolean {
-  if (arg === '--' || arg === '-h' || arg === '--help') return true;
-  const long = /^--([^=]+)/.exec(arg)?.[1];
-  if (long !== undefined) return long in specs;
-  const short = /^-([^-])/.exec(arg)?.[1];
-  return short !== undefined && Object.values(specs).some((s) => s.short === short);
+/**
+ * The script's commander program. A value it cannot use is noted in `sink`, not thrown:
+ * commander calls an option's parser as it reads the value, before it looks for --help.
+ */
+function program<O extends OptionSpecs>(
+  cli: BenchCli<O>,
+  argv: readonly string[],
+  sink: Sink,
+): Command {
+  const usage = cli.usage ?? [`node dist/bench/${cli.script}.js [options]`];
+  const help = new Option('-h, --help', 'print this help and exit');
+  const cmd = new Command(`bench/${cli.script}`)
+    .addHelpOption(help)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => {
+        sink.help += s;
+      },
+      writeErr: () => undefined,
+    })
+    .showSuggestionAfterError(true)
+    // The script's command lines, each under the one before.
+    .configureHelp({ helpWidth: HELP_WIDTH, commandUsage: () => usage.join('\n       ') })
+    // The summary first, with the `bench/<script>:` that starts every message.
+    .addHelpText('before', ({ command }) =>
+      command.createHelp().boxWrap(`bench/${cli.script}: ${cli.summary}\n`, HELP_WIDTH),
+    );
+  const note = (wrong: string, todo: string): undefined => {
+    sink.problem ??= [wrong, todo];
+    return undefined;
+  };
+  for (const [name, s] of Object.entries<OptionSpec>(cli.options)) {
+    const flags = `${s.short ? `-${s.short}, ` : ''}--${name}`;
+    const opt = new Option(s.type === 'boolean' ? flags : `${flags} <${argOf(s)}>`, describe(s));
+    if (s.type !== 'boolean') {
+      opt.argParser((text: string) => {
+        const shown = spelling(opt, argv);
+        const todo = `give it as ${shown} ${argOf(s)}`;
+        // Commander takes the next argument as the value even when it looks like an option.
+        // When it is one of this script's options (`--runs --keep`) the value is missing;
+        // anything else is the value (`--async-args -q`, or `--runs -1`, refused as a
+        // number), and so is whatever follows `=` (`--async-args=--keep`).
+        if (!argv.includes(`--${name}=${text}`) && namesOption(cmd, help, text)) {
+          return note(`${shown} needs a value (it was followed by '${text}')`, todo);
+        }
+        const r = valueOf(s, text);
+        return 'must' in r ? note(`${shown} must be ${r.must}, not '${text}'`, todo) : r.value;
+      });
+    }
+    cmd.addOption(opt);
+  }
+  const p = cli.positionals;
+  if (p) {
+    const arg = new Argument(`[${p.name}...]`, p.help).argParser(
+      (text: string, prev: string[] = []) => {
+        const must = p.check?.(text);
+        if (must !== undefined)
+          note(`${p.name} must be ${must}, not '${text}'`, 'fix that argument');
+        return [...prev, text];
+      },
+    );
+    cmd.addArgument(arg);
+  }
+  return cmd;
+}
+
+/** Commander's error `e` in the one-line form: what is wrong, what to do. */
+function mistake<O extends OptionSpecs>(
+  cli: BenchCli<O>,
+  cmd: Command,
+  argv: readonly string[],
+  e: CommanderError,
+): [string, string] {
+  // `unknown option '--fles'`, then on a line of its own `(Did you mean --files?)`.
+  const [what = '', hint = ''] = e.message.replace(/^error: /, '').split('\n');
+  if (e.code === 'commander.unknownOption') {
+    // Commander finds no option in `--keep=yes`, as `--keep` takes no value.
+    const [, flag, value] = /^unknown option '(--[^=]+)=(.*)'$/.exec(what) ?? [];
+    const opt = cmd.options.find((o) => o.long === flag);
+    if (opt && !opt.required && !opt.optional) {
+      return [`${flag} takes no value, got '${value}'`, `give ${flag} alone`];
+    }
+    const near = /^\(Did you mean (.+)\?\)$/.exec(hint)?.[1];
+    return [what, near ? `did you mean ${near}?` : 'leave it out'];
+  }
+  if (e.code === 'commander.optionMissingArgument') {
+    // The option is the last argument: `--files`, `-P`, or `-P` at the end of `-kP`.
+    const last = argv.at(-1)!;
+    const shown = last.startsWith('--') ? last : `-${last.slice(-1)}`;
+    const opt = cmd.options.find((o) => o.long === shown || o.short === shown)!;
+    const s = (cli.options as OptionSpecs)[opt.long!.slice(2)] as NumberOption | StringOption;
+    return [`${shown} needs a value`, `give it as ${shown} ${argOf(s)}`];
+  }
+  if (e.code === 'commander.excessArguments') {
+    const former = cli.formerPositionals ?? [];
+    if (former.length === 0) {
+      return [`unexpected argument '${cmd.args[0]}'`, 'this script takes options only'];
+    }
+    const named = cmd.args.slice(0, former.length).map((p, i) => `--${former[i]} ${p}`);
+    const extra = cmd.args.slice(former.length).map((p) => `'${p}'`);
+    return [
+      'positional arguments are no longer read',
+      `name them: ${named.join(' ')}${extra.length > 0 ? `, and leave out ${extra.join(' ')}` : ''}`,
+    ];
+  }
+  return [what, 'fix the command line'];
+}
+
+/**
+ * How the user spelled option `o`: commander does not say, so the short form (`-P`) when the
+ * long one is nowhere on the command line.
+ */
+function spelling(o: Option, argv: readonly string[]): string {
+  const long = o.long!;
+  const longGiven = argv.some((a) => a === long || a.startsWith(`${long}=`));
+  return o.short !== undefined && !longGiven ? o.short : long;
+}
+
+/** True when `arg` gives one of the options (`--keep`, `--runs=3`, `-P`, `-P3`, `-h`) or is `--`. */
+function namesOption(cmd: Command, help: Option, arg: string): boolean {
+  const flag = arg.replace(/=.*/s, '');
+  return (
+    arg === '--' ||
+    [help, ...cmd.options].some(
+      (o) =>
+        o.long === flag || o.short === flag || (o !== help && !!o.short && arg.startsWith(o.short)),
+    )
+  );
+}
+
+/** The option's line of help: its text, then its default and variable in the scripts' words. */
+function describe(s: OptionSpec): string {
+  // Not commander's `(default: 1000, env: BENCH_FILES)`: it shows only what Option.default()
+  // and Option.env() were given, and env() is not used (see readBenchArgs).
+  const notes: string[] = [];
+  const def =
+    s.defaultText ?? (s.type !== 'boolean' && s.default !== undefined ? String(s.default) : '');
+  if (def !== '') notes.push(`default ${def}`);
+  if (s.type !== 'boolean' && s.env) notes.push(`env ${s.env}`);
+  return notes.length > 0 ? `${s.help} (${notes.join('; ')})` : s.help;
 }
 
 function argOf(s: NumberOption | StringOption): string {
   if (s.arg) return s.arg;
   if (s.type === 'string') return s.choices ? s.choices.join('|') : 'VALUE';
   return 'N';
+}
+
+/** The value `text` gives option `s`, or what it must be instead. */
+function valueOf(
+  s: NumberOption | StringOption,
+  text: string,
+): { value: number | string } | { must: string } {
+  if (s.type === 'string') {
+    // Not Option.choices(): its parser throws as it reads the value, in its own words.
+    const must =
+      s.choices && !s.choices.includes(text) ? `one of ${s.choices.join(', ')}` : s.check?.(text);
+    return must === undefined ? { value: text } : { must };
+  }
+  const n = readNumber(s, text);
+  return n === undefined ? { must: numberKind(s) } : { value: n };
 }
 
 function readNumber(s: NumberOption, text: string): number | undefined {
@@ -334,34 +392,4 @@ function numberKind(s: NumberOption): string {
   if (s.max !== undefined) return `${kind} from ${min} to ${s.max}`;
   if (s.positive && min <= 0) return `${kind} above 0`;
   return `${kind} of at least ${min}`;
-}
-
-/**
- * The option name nearest a mistyped one, for "did you mean": at most two edits, and fewer
- * than half the typed name (a stray `-x` is no typo of `--dirs`).
- */
-function closest(name: string, names: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Math.min(3, Math.ceil(name.length / 2));
-  for (const n of names) {
-    const d = editDistance(name, n);
-    if (d < bestD) [best, bestD] = [n, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(
-        prev[j]! + 1,
-        cur[j - 1]! + 1,
-        prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
 }

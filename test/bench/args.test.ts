@@ -72,6 +72,27 @@ describe('bench/args: values', () => {
 
   test('a value that starts with a dash but names no option is the value', () => {
     assert.equal(values(['--async-args', '-q --foo'])['async-args'], '-q --foo');
+    // After `=` even one of the script's options is the value.
+    assert.equal(values(['--async-args=--keep'])['async-args'], '--keep');
+  });
+
+  test('a flag named no-something is off unless given (commander reads --no-x as a negation)', () => {
+    const cli = {
+      script: 'demo',
+      summary: 'flags.',
+      options: { 'no-write': { type: 'boolean', help: 'print only' } },
+    } as const satisfies BenchCli<OptionSpecs>;
+    const read = (argv: string[]) => readBenchArgs(cli, argv);
+    assert.deepEqual(read([]), { kind: 'args', values: { 'no-write': false }, positionals: [] });
+    assert.deepEqual(read(['--no-write']), {
+      kind: 'args',
+      values: { 'no-write': true },
+      positionals: [],
+    });
+    assert.equal(
+      error(['--no-write=yes'], {}, cli),
+      "bench/demo: --no-write takes no value, got 'yes'; give --no-write alone (see --help)",
+    );
   });
 
   test('environment fallback: used without the option, the option wins, empty is unset', () => {
@@ -185,13 +206,13 @@ describe('bench/args: --help', () => {
     assert.equal(r.text, helpText(CLI));
     const lines = r.text.split('\n');
     assert.equal(lines[0], 'bench/demo: a demo of the bench option parser.');
-    assert.ok(lines.includes('  node dist/bench/demo.js [options]'));
-    const line = (flag: string) => lines.find((l) => l.startsWith(`  ${flag}`)) ?? '';
-    assert.match(line('--files N'), /files to make \(default 1000; env DEMO_FILES\)$/);
-    assert.match(line('--dirs N'), /\(default files\/50; env DEMO_DIRS\)$/);
-    assert.match(line('-P, --port N'), /port \(default 33001\)$/);
-    assert.match(line('--idle SECONDS'), /\(default 20\)$/);
-    assert.match(line('--peer local|daemon'), /\(default local\)$/);
+    assert.ok(lines.includes('Usage: node dist/bench/demo.js [options]'));
+    const line = (flag: string) => lines.find((l) => l.startsWith(`  ${flag} `)) ?? '';
+    assert.match(line('--files <N>'), /files to make \(default 1000; env DEMO_FILES\)$/);
+    assert.match(line('--dirs <N>'), /\(default files\/50; env DEMO_DIRS\)$/);
+    assert.match(line('-P, --port <N>'), /port \(default 33001\)$/);
+    assert.match(line('--idle <SECONDS>'), /\(default 20\)$/);
+    assert.match(line('--peer <local|daemon>'), /\(default local\)$/);
     assert.match(line('--keep'), /keep the trees$/);
     assert.match(line('-h, --help'), /print this help and exit/);
     for (const l of lines) assert.ok(l.length <= 100, `too long: ${l}`);
@@ -200,6 +221,36 @@ describe('bench/args: --help', () => {
   test('-h is --help, and it wins over a mistake beside it', () => {
     assert.equal(readBenchArgs(CLI, ['-h']).kind, 'help');
     assert.equal(readBenchArgs(CLI, ['--files', 'x', '--nope', '--help']).kind, 'help');
+    assert.equal(readBenchArgs(CLI, ['--peer', 'x', '-h', 'extra']).kind, 'help');
+    assert.equal(readBenchArgs(CLI, ['-h'], { DEMO_FILES: 'lots' }).kind, 'help');
+    // Commander stops at an option that ends the line without its value, before --help.
+    assert.equal(readBenchArgs(CLI, ['--help', '--files']).kind, 'help');
+    assert.equal(readBenchArgs(CLI, ['-h', '-P']).kind, 'help');
+  });
+
+  test('a long summary is wrapped; each command line stands under the one before', () => {
+    const cli = {
+      ...CLI,
+      summary: 'a demo of the bench option parser, '.repeat(6).trim(),
+      usage: ['npm run demo -- [options]', 'node dist/bench/demo.js [options]'],
+    } as const;
+    const lines = helpText(cli).split('\n');
+    assert.match(lines[0]!, /^bench\/demo: a demo/);
+    const usage = lines.indexOf('Usage: npm run demo -- [options]');
+    assert.ok(usage >= 3, 'the summary takes more than one line');
+    assert.equal(lines[usage - 1], '');
+    assert.equal(lines[usage + 1], '       node dist/bench/demo.js [options]');
+    for (const l of lines) assert.ok(l.length <= 100, `too long: ${l}`);
+  });
+
+  test('positional arguments have their own section', () => {
+    const text = helpText({
+      script: 'rates',
+      summary: 'rates.',
+      positionals: { name: 'RATE', help: 'target rates' },
+      options: {},
+    });
+    assert.match(text, /\nArguments:\n {2}RATE +target rates\n/);
   });
 });
 
@@ -224,7 +275,7 @@ describe('bench scripts as commands', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
     assert.match(r.stdout, /^bench\/run: /);
-    assert.match(r.stdout, /--runs N +measured runs per tool \(default 3; env BENCH_RUNS\)/);
+    assert.match(r.stdout, /--runs <N> +measured runs per tool \(default 3; env BENCH_RUNS\)/);
   });
 
   test('run.js --runs x: one line on stderr, exit 2, no stack trace', () => {

@@ -45,6 +45,7 @@
  * one is moved aside to `name.conflict-<side>-<stamp>.ext` and reaches the other side too).
  */
 import type { Change } from './change.js';
+import { mergeByPath } from './change.js';
 import type { Entry } from './entry.js';
 import { sameContent, withPath } from './entry.js';
 import type { BidiPlan, Conflict, Op, Plan, Side } from './plan.js';
@@ -211,14 +212,21 @@ export function reconcileBidi(input: BidiInput): BidiPlan {
   const subR = new Set<string>();
   const lc = demoteRenames(input.local, input.remote, subL);
   const rc = demoteRenames(input.remote, input.local, subR);
-  const L = new Map(lc.map((c) => [c.path, c]));
-  const R = new Map(rc.map((c) => [c.path, c]));
+  // Perf: lookups by path (revive, kept copies' names, what changed below a directory) are
+  // rare; their maps and indexes are built on first use, not for every million-path run.
+  let byPathL: Map<string, Change> | undefined;
+  let byPathR: Map<string, Change> | undefined;
+  const L = (): Map<string, Change> => (byPathL ??= new Map(lc.map((c) => [c.path, c])));
+  const R = (): Map<string, Change> => (byPathR ??= new Map(rc.map((c) => [c.path, c])));
   const toRemote = new PlanBuilder();
   const toLocal = new PlanBuilder();
   const conflicts: Conflict[] = [];
   const resolved = new Set<string>(input.resolutions?.keys() ?? []);
-  const known = new Set<string>([...L.keys(), ...R.keys()]);
-  const handled = new Set<string>();
+  let knownPaths: Set<string> | undefined;
+  const known = (): Set<string> => (knownPaths ??= new Set([...L().keys(), ...R().keys()]));
+  // The changes decided below as changed on both sides, by index in lc and rc.
+  const handledL = new Uint8Array(lc.length);
+  const handledR = new Uint8Array(rc.length);
   const builderTo = (side: Side): PlanBuilder => (side === 'remote' ? toRemote : toLocal);
   const other = (side: Side): Side => (side === 'local' ? 'remote' : 'local');
   const subtree = (side: Side, path: string): boolean => (side === 'local' ? subL : subR).has(path);
@@ -231,9 +239,9 @@ export function reconcileBidi(input: BidiInput): BidiPlan {
   const revive = (deleter: Side, dir: string, like: Entry): void => {
     const keeper = other(deleter);
     if (!changedBelow(keeper, dir)) return;
-    const theirs = keeper === 'local' ? L : R;
+    const theirs = keeper === 'local' ? L() : R();
     const dirs = new Set<string>([dir]);
-    for (const p of (keeper === 'local' ? sigL : sigR).within(dir)) {
+    for (const p of significant(keeper).within(dir)) {
       if (p === dir) continue;
       for (let a = parentOf(p); a !== dir && isWithin(a, dir); a = parentOf(a)) dirs.add(a);
     }
@@ -247,22 +255,30 @@ export function reconcileBidi(input: BidiInput): BidiPlan {
   };
   // Paths whose change keeps a deleted parent alive: anything but a deletion or a change
   // of a directory's metadata.
-  const significant = (list: Change[]) =>
-    new PathIndex(list.filter((c) => c.new !== null && !dirMetaOnly(c)).map((c) => c.path));
-  const sigL = significant(lc);
-  const sigR = significant(rc);
-  const changedBelow = (side: Side, dir: string): boolean =>
-    (side === 'local' ? sigL : sigR).anyBelow(dir);
+  const sig: Partial<Record<Side, PathIndex>> = {};
+  const significant = (side: Side): PathIndex =>
+    (sig[side] ??= new PathIndex(
+      (side === 'local' ? lc : rc)
+        .filter((c) => c.new !== null && !dirMetaOnly(c))
+        .map((c) => c.path),
+    ));
+  const changedBelow = (side: Side, dir: string): boolean => significant(side).anyBelow(dir);
 
-  for (const path of [...L.keys()].filter((p) => R.has(p)).sort(comparePaths)) {
-    const l = L.get(path)!;
-    const r = R.get(path)!;
-    handled.add(path);
+  // The paths both sides changed, in path order (a merge of the two sorted lists).
+  mergeByPath(lc, rc, (i, j) => {
+    if (i < 0 || j < 0) return;
+    handledL[i] = 1;
+    handledR[j] = 1;
+    bothChanged(lc[i]!, rc[j]!);
+  });
+
+  function bothChanged(l: Change, r: Change): void {
+    const path = l.path;
     const ln = l.new;
     const rn = r.new;
     if (ln === null && rn === null) {
       toRemote.forget.push(path);
-      continue;
+      return;
     }
     if (ln !== null && rn !== null && sameContent(ln, rn)) {
       // Identical on both sides: no conflict. A directory that arrived as a whole moved
@@ -275,7 +291,7 @@ export function reconcileBidi(input: BidiInput): BidiPlan {
       } else {
         toRemote.add({ op: 'attrs', path, entry: ln, expect: rn });
       }
-      continue;
+      return;
     }
     if (ln === null || rn === null) {
       const keptSide: Side = ln === null ? 'remote' : 'local';
@@ -295,14 +311,14 @@ export function reconcileBidi(input: BidiInput): BidiPlan {
           path,
           message: `deleted on the ${deleterSide} side: deleted on the ${keptSide} side too, except what changed below it`,
         });
-        continue;
+        return;
       }
       builderTo(deleterSide).add(createOp(kept, null));
       builderTo(deleterSide).notes.push({
         path,
         message: `deleted on the ${deleterSide} side but changed on the ${keptSide} side: the changed copy is kept on both`,
       });
-      continue;
+      return;
     }
     // Both present with different content.
     const isDirConflict = (ln.kind === 'dir') !== (rn.kind === 'dir');
@@ -336,22 +352,22 @@ export function reconcileBidi(input: BidiInput): BidiPlan {
           ? `a ${ln.kind} on the local side, a ${rn.kind} on the remote side: resolve by hand`
           : 'changed on both sides',
       });
-      continue;
+      return;
     }
     let winner: Side;
     if (keep === 'both') {
       winner = rn.mtimeMs > ln.mtimeMs ? 'remote' : 'local';
       const loser = other(winner);
       const loserEntry = loser === 'local' ? ln : rn;
-      const to = asideName(path, loser, input.stamp, (p) => known.has(p));
-      known.add(to);
+      const to = asideName(path, loser, input.stamp, (p) => known().has(p));
+      known().add(to);
       builderTo(loser).add({ op: 'aside', path, to, expect: loserEntry });
       builderTo(loser).add(createOp(winner === 'local' ? ln : rn, null));
       builderTo(loser).notes.push({
         path,
         message: `conflict: the ${winner} copy kept the name, the ${loser} copy is kept as ${to}`,
       });
-      continue;
+      return;
     }
     winner = keep;
     const w = winner === 'local' ? ln : rn;
@@ -371,9 +387,10 @@ export function reconcileBidi(input: BidiInput): BidiPlan {
 
   // What only one side changed, minus what waits below a conflict.
   const conflictPaths = new Set(conflicts.map((c) => c.path));
-  const blocked = (p: string): boolean => ancestorsOf(p).some((a) => conflictPaths.has(a));
-  const onlyL = lc.filter((c) => !handled.has(c.path) && !blocked(c.path));
-  const onlyR = rc.filter((c) => !handled.has(c.path) && !blocked(c.path));
+  const blocked = (p: string): boolean =>
+    conflictPaths.size > 0 && ancestorsOf(p).some((a) => conflictPaths.has(a));
+  const onlyL = lc.filter((c, i) => handledL[i] === 0 && !blocked(c.path));
+  const onlyR = rc.filter((c, i) => handledR[i] === 0 && !blocked(c.path));
   const oneWay = (changes: Change[], subs: Set<string>, receiver: readonly Change[]): Plan => {
     const p = reconcileOneWay({ sender: changes, receiver: [], overwrite: 'always' });
     // Below a directory the receiver deleted, a metadata-only change has nothing left to

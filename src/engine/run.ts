@@ -401,9 +401,11 @@ async function runBidi(
   // A restore (a whole subtree from the sender) never overwrites what the receiver itself
   // changed, nor anything in conflict: those paths have their own decisions.
   const keepAt = (receiverChanges: readonly Change[]) => {
-    const changed = new Map(receiverChanges.map((c) => [c.path, c]));
+    // Perf: built on the first restore only (a reset's million changes need none).
+    let changed: Map<string, Change> | undefined;
     return (e: Entry): boolean => {
       if (conflictAt(e.path)) return true;
+      changed ??= new Map(receiverChanges.map((c) => [c.path, c]));
       const c = changed.get(e.path);
       if (c === undefined || c.new === null) return false;
       return !(e.kind === 'dir' && c.new.kind === 'dir');

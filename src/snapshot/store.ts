@@ -536,28 +536,30 @@ export class SnapshotStore {
     const built = this.built;
     const r = this.records;
     if (!built || !r || built.size === 0) return;
+    // Every directory with rows is in `built`: all of them were written since the table
+    // was empty. So "rebuild every record" comes down to the ones not built here.
+    const dirty = new Set(this.allDirty ? [] : this.dirty);
+    for (const [dir, b] of built) {
+      if (b === null) dirty.add(dir);
+      else dirty.delete(dir);
+    }
     this.write(() => {
-      // Every directory with rows is in `built`: all of them were written since the table
-      // was empty. So "rebuild every record" comes down to the ones not built here.
-      if (this.allDirty) {
-        r.clear.run();
-        this.dirty.clear();
-      }
+      if (this.allDirty) r.clear.run();
       for (const [dir, b] of built) {
-        if (b === null) {
-          this.dirty.add(dir);
-          continue;
-        }
+        if (b === null) continue;
         const enc = b.finish();
         r.put.run(dir, enc.names, enc.attrs);
-        this.dirty.delete(dir);
       }
-      this.allDirty = false;
-      if (this.dirty.size === 0) this.stmts.metaSet.run('dir_records', 'complete');
+      if (dirty.size === 0) this.stmts.metaSet.run('dir_records', 'complete');
     });
-    // Written records are no longer an empty table's: later puts would miss its rows.
+    // Written (a failed write leaves the state as it was, and `built` undefined: the rows
+    // are read back). The records are no longer an empty table's: later puts would miss
+    // its rows.
     this.built = undefined;
-    if (this.dirty.size === 0) this.markedPartial = false;
+    this.allDirty = false;
+    this.dirty.clear();
+    for (const d of dirty) this.dirty.add(d);
+    if (dirty.size === 0) this.markedPartial = false;
   }
 
   /**

@@ -20,7 +20,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -142,6 +142,49 @@ function rmTree(p: string): void {
   rmSync(p, { recursive: true, force: true });
 }
 
+/*
+ * Copies of earlier runs are moved aside, not deleted, until the invocation ends. This
+ * machine's ext4 has no journal, and then the kernel's inode allocator passes over every
+ * free inode deleted less than 60 s ago (6 min while its inode-table block is dirty),
+ * looking up that block for each one (fs/ext4/ialloc.c, recently_deleted()): a tree
+ * created right after a big tree was deleted pays a scan per file. Measured at 100k small
+ * files: half of a push's CPU samples in recently_deleted and find_get_block_common, for
+ * async and rsync alike, and 17-57 s instead of 5-8 s. Deleting each run's copy before the
+ * next run made a push's time depend on the deletion before it.
+ */
+const TRASH = (): string => join(WORK, '.trash');
+let trashed = 0;
+let trashEmptiedEarly = false;
+
+/** Moves `p` out of the way (a rename: no inode is freed). */
+function retire(p: string): void {
+  if (!existsSync(p)) return;
+  mkdirSync(TRASH(), { recursive: true });
+  renameSync(p, join(TRASH(), `${process.pid}-${trashed++}`));
+}
+
+function emptyTrash(): void {
+  if (!existsSync(TRASH())) return;
+  log('deleting the copies of earlier runs');
+  rmTree(TRASH());
+}
+
+/**
+ * Makes room for a copy of `bytes` (an upper bound). When the disk is short, the trash is
+ * emptied now and the results say so: the runs just after it pay the scan above.
+ */
+function roomFor(bytes: number): void {
+  const free = (): number => Number(sh(`df -B1 --output=avail '${WORK}' | tail -1`).trim());
+  if (free() > bytes * 1.25 + 2e9 || !existsSync(TRASH())) return;
+  log(`the disk is short of room for another copy: deleting the earlier ones now`);
+  emptyTrash();
+  trashEmptiedEarly = true;
+}
+
+/** An upper bound of the disk space a copy of the tree takes (a block per file at least). */
+const copyBytes = (spec: TreeSpec): number =>
+  planTree(spec).bytes + (spec.files + spec.dirs) * 4096;
+
 /** Reads every directory entry and inode of the trees, so the next run finds them cached. */
 function warm(...dirs: string[]): void {
   for (const d of dirs) if (existsSync(d)) sh(`find '${d}' -printf '%s %T@\\n' > /dev/null`);
@@ -227,9 +270,9 @@ function asyncPush(src: string, dst: string, extra: string[] = []): Promise<Meas
 }
 
 function forgetAsync(dst: string): void {
-  rmTree(dst);
-  rmTree(join(WORK, 'db', `${dst.split('/').pop()!}-local`));
-  rmTree(join(WORK, 'db', `${dst.split('/').pop()!}-peer`));
+  retire(dst);
+  retire(join(WORK, 'db', `${dst.split('/').pop()!}-local`));
+  retire(join(WORK, 'db', `${dst.split('/').pop()!}-peer`));
 }
 
 const rsync = (src: string, dst: string): Promise<Measured> =>
@@ -307,6 +350,7 @@ function machine(rsyncVersion: string): string {
     `- Small tree: ${SMALL.files} files of 0-4 KiB in ${SMALL.dirs} leaf dirs (depth ${SMALL.depth}); mixed tree: ${MIXED_SPEC.files} files, log-normal + 3 big (${(planTree(MIXED_SPEC).bytes / 1e9).toFixed(2)} GB)`,
     `- async runs with \`-K push -t --create-dir\` and its databases outside the trees (-b/-B)${EXTRA_ASYNC_ARGS.length ? `, plus \`${EXTRA_ASYNC_ARGS.join(' ')}\`` : ''}; rsync with \`-a --delete\`; cp with \`-a\``,
     `- ${RUNS} runs per tool, interleaved; each run preceded by a warm-up of the trees it reads`,
+    `- Each push writes a new directory; the copies of earlier runs are deleted when the invocation ends (on ext4 without a journal, files created within minutes of a big deletion pay a scan per inode: bench/run.ts, retire())${trashEmptiedEarly ? '. **Not in this invocation:** the disk was short, so earlier copies were deleted between runs' : ''}`,
     ...(ONLY.has(7)
       ? [
           `- Scenario 7: async to async-server on 127.0.0.1 (TLS, password login, the peer's database in its synced directory: the default), rsync -a over ssh to a private sshd on 127.0.0.1 (${sh('ssh -V 2>&1').trim()}); peak RSS sums both ends`,
@@ -342,7 +386,7 @@ const C_ASYNC = join(WORK, 'C-async');
 const C_RSYNC = join(WORK, 'C-rsync');
 
 function ensureSmallTree(): void {
-  rmTree(A);
+  retire(A);
   log(`building ${A}: ${SMALL.files} files in ${SMALL.dirs} dirs`);
   const t = performance.now();
   buildTree(A, SMALL);
@@ -362,6 +406,7 @@ async function scenarioInitialSmall(): Promise<void> {
     for (const tool of ['async', 'rsync -a', 'cp -a'] as const) {
       const dst = tool === 'async' ? A_ASYNC : tool === 'rsync -a' ? A_RSYNC : A_CP;
       forgetAsync(dst);
+      roomFor(copyBytes(SMALL));
       sh('sync');
       warm(A);
       if (tool === 'async') {
@@ -375,7 +420,7 @@ async function scenarioInitialSmall(): Promise<void> {
       }
     }
   }
-  rmTree(A_CP);
+  retire(A_CP);
 }
 
 async function ensureSynced(): Promise<void> {
@@ -460,7 +505,7 @@ function ensureMixedTree(scenario: number): boolean {
     return false;
   }
   if (!existsSync(join(WORK, 'B.complete'))) {
-    rmTree(B);
+    retire(B);
     log(`building ${B}: ${MIXED_SPEC.files} mixed files, ${(plan.bytes / 1e9).toFixed(2)} GB`);
     buildTree(B, MIXED_SPEC);
     writeFileSync(join(WORK, 'B.complete'), '');
@@ -470,7 +515,7 @@ function ensureMixedTree(scenario: number): boolean {
 
 function dropMixedTree(): void {
   if (flags.keep) return;
-  rmTree(B);
+  retire(B);
   rmSync(join(WORK, 'B.complete'), { force: true });
 }
 
@@ -484,6 +529,7 @@ async function scenarioMixed(): Promise<void> {
   for (let i = 0; i < RUNS; i++) {
     for (const tool of ['async', 'rsync -a', 'cp -a'] as const) {
       forgetAsync(dst);
+      roomFor(copyBytes(MIXED_SPEC));
       sh('sync');
       warmData(B);
       if (tool === 'async') {
@@ -502,9 +548,9 @@ async function scenarioMixed(): Promise<void> {
 async function scenarioRenamedDir(): Promise<void> {
   const inner = (n: number): string => join(C, n % 2 === 0 ? 'big' : 'big-renamed');
   if (!existsSync(join(WORK, 'C.complete'))) {
-    rmTree(C);
+    retire(C);
     forgetAsync(C_ASYNC);
-    rmTree(C_RSYNC);
+    retire(C_RSYNC);
     mkdirSync(C, { recursive: true });
     buildTree(inner(0), RENAME_SPEC);
     writeFileSync(join(WORK, 'C.complete'), '');
@@ -635,7 +681,7 @@ function sshArgs(sshd: { readonly port: number; readonly key: string }): string[
  */
 async function scenarioDaemon(): Promise<void> {
   const dir = join(WORK, 'daemon');
-  rmTree(dir);
+  retire(dir);
   const daemon = await startBenchDaemon(dir, { user: 'bench', password: DAEMON_PASSWORD });
   let sshd: Awaited<ReturnType<typeof startSshd>> | undefined;
   const knownHosts = join(dir, 'known_hosts');
@@ -651,9 +697,10 @@ async function scenarioDaemon(): Promise<void> {
       const localDb = join(dir, `${name}-db`);
       for (let i = 0; i < RUNS; i++) {
         for (const tool of ['async via async-server (TLS)', 'rsync -a over ssh'] as const) {
-          rmTree(viaDaemon);
-          rmTree(viaSsh);
-          rmTree(localDb);
+          retire(viaDaemon);
+          retire(viaSsh);
+          retire(localDb);
+          roomFor(copyBytes(src === A ? SMALL : MIXED_SPEC));
           mkdirSync(localDb, { recursive: true });
           sh('sync');
           if (src === A) warm(A);
@@ -692,8 +739,8 @@ async function scenarioDaemon(): Promise<void> {
           record(sc, tool, m, `${o.files} files sent`);
         }
       }
-      rmTree(viaDaemon);
-      rmTree(viaSsh);
+      retire(viaDaemon);
+      retire(viaSsh);
     }
   } finally {
     await daemon.stop();
@@ -743,7 +790,7 @@ async function main(): Promise<void> {
   if (!flags.keep) {
     log('removing the fixtures');
     rmTree(WORK);
-  }
+  } else emptyTrash();
 }
 
 main().catch((e: unknown) => {

@@ -611,18 +611,23 @@ export class LocalEndpoint implements Endpoint {
         : { data: new Uint8Array(0), outcomes: [] };
     let k = 0;
     const out: SegmentData[] = segments.map((s) => {
-      const base = {
-        entry: s.entry,
-        offset: s.offset,
-        length: s.length,
-        index: s.index,
-        count: s.count,
-      };
-      if (s.entry.kind !== 'file') return { ...base, start: 0, pieces: [] };
+      const { entry, offset, length, index, count } = s;
+      if (entry.kind !== 'file')
+        return { entry, offset, length, index, count, start: 0, pieces: [] };
       const o = reply.outcomes[k++]!;
       return o.ok
-        ? { ...base, start: o.start, pieces: o.pieces }
-        : { ...base, start: 0, pieces: [], error: o.message, vanished: o.vanished };
+        ? { entry, offset, length, index, count, start: o.start, pieces: o.pieces }
+        : {
+            entry,
+            offset,
+            length,
+            index,
+            count,
+            start: 0,
+            pieces: [],
+            error: o.message,
+            vanished: o.vanished,
+          };
     });
     return { data: reply.data, segments: out };
   }

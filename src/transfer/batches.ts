@@ -20,7 +20,7 @@ export interface BatchLimits {
   readonly maxBytes: number;
 }
 
-export const DEFAULT_LIMITS: BatchLimits = { maxFiles: 256, maxBytes: 8 * 1024 * 1024 };
+export const DEFAULT_LIMITS: BatchLimits = { maxFiles: 1024, maxBytes: 8 * 1024 * 1024 };
 
 /** True for a file that travels in several pieces (and can resume, see core/partial.ts). */
 export function isChunked(e: Entry): boolean {

@@ -82,6 +82,8 @@ export async function pump(
         data: read.data,
         segments: read.segments.map((s) => {
           const it = intent.get(s.entry.path);
+          // Perf: most segments (all of an initial push) carry nothing more: no copy.
+          if (it === undefined && !skip.has(s.entry.path)) return s;
           return {
             ...s,
             ...(it?.expect !== undefined ? { expect: it.expect } : {}),

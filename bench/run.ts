@@ -24,7 +24,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchArgs } from './args.js';
 import { startBenchDaemon } from './daemon.js';
@@ -340,9 +340,23 @@ function table(): string {
   return lines.join('\n');
 }
 
+/**
+ * Whether an ext4 device keeps a journal (its sysfs journal_task names the journal thread,
+ * or reads `<none>`): without one, file creation after a big deletion is slow (retire()).
+ */
+function ext4Journal(dev: string): string {
+  try {
+    const task = readFileSync(`/sys/fs/ext4/${basename(dev)}/journal_task`, 'utf8').trim();
+    return task === '<none>' ? ' (no journal)' : ' (journaled)';
+  } catch {
+    return '';
+  }
+}
+
 function machine(rsyncVersion: string): string {
   const model = cpus()[0]?.model ?? 'unknown CPU';
-  const fs = sh(`df -T '${WORK}' | tail -1`).trim().split(/\s+/)[1] ?? '?';
+  const [dev = '', type = '?'] = sh(`df -T '${WORK}' | tail -1`).trim().split(/\s+/);
+  const fs = type === 'ext4' ? `ext4${ext4Journal(dev)}` : type;
   const kernel = sh('uname -r').trim();
   return [
     `- Machine: ${cpus().length} × ${model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${kernel}, work dir ${WORK} on ${fs}`,

@@ -15,7 +15,7 @@
  * --async-args 'ARGS' (added to every async run).
  *
  * This machine's kernel evicts page-cache pages unused for about 30 s, so every measured
- * run is preceded by a warm-up of the trees it reads (the same for every tool).
+ * run is preceded by a `sync` and a warm-up of the trees it reads (the same for every tool).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -185,8 +185,13 @@ function roomFor(bytes: number): void {
 const copyBytes = (spec: TreeSpec): number =>
   planTree(spec).bytes + (spec.files + spec.dirs) * 4096;
 
-/** Reads every directory entry and inode of the trees, so the next run finds them cached. */
+/**
+ * Reads every directory entry and inode of the trees, so the next run finds them cached,
+ * after a `sync`: no run pays for the writeback of an earlier one (cp and rsync leave
+ * gigabytes dirty in the page cache, and any fsync then waits for them).
+ */
 function warm(...dirs: string[]): void {
+  sh('sync');
   for (const d of dirs) if (existsSync(d)) sh(`find '${d}' -printf '%s %T@\\n' > /dev/null`);
 }
 
@@ -363,7 +368,7 @@ function machine(rsyncVersion: string): string {
     `- Node ${process.version}; ${rsyncVersion}; ${sh('cp --version | head -1').trim()}; ${sh('find --version | head -1').trim()}`,
     `- Small tree: ${SMALL.files} files of 0-4 KiB in ${SMALL.dirs} leaf dirs (depth ${SMALL.depth}); mixed tree: ${MIXED_SPEC.files} files, log-normal + 3 big (${(planTree(MIXED_SPEC).bytes / 1e9).toFixed(2)} GB)`,
     `- async runs with \`-K push -t --create-dir\` and its databases outside the trees (-b/-B)${EXTRA_ASYNC_ARGS.length ? `, plus \`${EXTRA_ASYNC_ARGS.join(' ')}\`` : ''}; rsync with \`-a --delete\`; cp with \`-a\``,
-    `- ${RUNS} runs per tool, interleaved; each run preceded by a warm-up of the trees it reads`,
+    `- ${RUNS} runs per tool, interleaved; each run preceded by \`sync\` and a warm-up of the trees it reads`,
     `- Each push writes a new directory; the copies of earlier runs are deleted when the invocation ends (on ext4 without a journal, files created within minutes of a big deletion pay a scan per inode: bench/run.ts, retire())${trashEmptiedEarly ? '. **Not in this invocation:** the disk was short, so earlier copies were deleted between runs' : ''}`,
     ...(ONLY.has(7)
       ? [

@@ -4,11 +4,12 @@
  * append-only text file:
  *
  *   line 1:  {"v":1,"path":...,"size":...,"mtimeMs":...,"ino":...,"pieceSize":...,"count":...}
- *   then:    {"i":INDEX,"d":"DIGEST"}   one line per piece, appended once it is durable
+ *   then:    {"i":INDEX,"d":"DIGEST"}   one line per piece, appended once it is written
  *
- * Append-only keeps the cost of marking a piece constant (one short write and one fsync,
- * never a rewrite of the whole list), and a crash can only leave a torn last line, which
- * parsing drops: a piece whose line is not complete is simply not held.
+ * Append-only keeps the cost of marking a piece constant (one short write, never a rewrite
+ * of the whole list), and a crash can only leave a torn or lost tail, which parsing drops:
+ * it stops at the first line that is not whole, and the pieces after it are not held.
+ * Nothing is fsynced: every held piece is re-read and checked before it is offered.
  *
  * "Same source version" is the sender's size, mtime and inode (the scanner's own notion of
  * an unchanged file, core/entry.ts) plus, per piece, the sender's digest of that piece

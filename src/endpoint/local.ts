@@ -684,7 +684,6 @@ export class LocalEndpoint implements Endpoint {
         start: s.start,
         length: s.length,
         pieces: s.pieces,
-        ...(inb.partial ? { sync: true } : {}),
         ...whole,
       });
       itemSegs.push(s);
@@ -707,7 +706,7 @@ export class LocalEndpoint implements Endpoint {
         if (o.digest !== undefined) inb.digest = o.digest;
       } else inb.failed ??= o.message;
     });
-    // The workers fdatasync'd these pieces: only now are they marked held (partial-store.ts).
+    // The workers verified and wrote these pieces: only now are they marked held (partial-store.ts).
     for (const [path, list] of marks) {
       const inb = this.inbound.get(path);
       if (inb?.failed !== undefined) continue;

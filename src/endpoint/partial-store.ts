@@ -5,19 +5,21 @@
  * core/partial.ts). `key` is a digest of the relative path, so names stay short and safe.
  *
  * Durability rule: a piece is appended to the manifest only after the worker that wrote it
- * has fdatasync'd the data file, and the append itself is fdatasync'd before the write is
- * answered. A crash therefore can lose marks (those pieces are sent again) but never mark a
- * piece whose bytes are not on disk. The held pieces are re-read and checked against their
- * digests before they are offered (LocalEndpoint.resumable), which also catches a data file
- * damaged on disk.
+ * verified it against the sender's digest and wrote it, and nothing here is fsynced: a
+ * killed process loses nothing (the bytes are in the page cache), and what a power loss
+ * loses is caught where it matters. Every held piece is re-read and checked against its
+ * digest before it is offered (offer()), so a piece whose bytes never reached the disk, or
+ * were damaged there, is sent again; a torn manifest line ends the list of held pieces
+ * (core/partial.ts), a torn header drops the partial; and a resumed file is hashed whole
+ * before it is placed (checkWhole()). Perf: an fdatasync per 4 MiB piece cost 8-10 % of a
+ * 5 GB push with nothing else writing, and made it wait for all other writeback pending on
+ * the disk (bench/RESULTS.md).
  *
  * The small-file transfer cache (`cache/`) is separate and still emptied at every open.
  */
 import { createHash } from 'node:crypto';
 import {
   closeSync,
-  fdatasyncSync,
-  fsyncSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -119,7 +121,7 @@ export class PartialStore {
 
   /**
    * Starts a fresh partial for the sender's file `id`: an empty data file and a manifest
-   * holding only the header, both durable before any piece is written.
+   * holding only the header.
    */
   start(id: PartialIdentity): string {
     this.discard(id.path);
@@ -129,11 +131,9 @@ export class PartialStore {
     const fd = openSync(this.manifestPath(id.path), 'wx', 0o600);
     try {
       writeSync(fd, manifestHeader(id));
-      fdatasyncSync(fd);
     } finally {
       closeSync(fd);
     }
-    this.syncDir();
     return data;
   }
 
@@ -226,13 +226,12 @@ export class PartialStore {
       : 'the resumed file did not match the sender digest at the receiver; it is sent in full next run';
   }
 
-  /** Appends durable pieces to the manifest (their data must already be fdatasync'd). */
+  /** Appends pieces to the manifest (their data must already be written and verified). */
   mark(path: string, pieces: readonly { index: number; digest: string }[]): void {
     if (pieces.length === 0) return;
     const fd = openSync(this.manifestPath(path), 'a');
     try {
       writeSync(fd, manifestPieceLines(pieces));
-      fdatasyncSync(fd);
     } finally {
       closeSync(fd);
     }
@@ -259,16 +258,6 @@ export class PartialStore {
     for (const n of names) {
       const key = n.replace(/\.(data|manifest)$/, '');
       if (!this.touched.has(key)) rmSync(join(this.dir, n), { recursive: true, force: true });
-    }
-  }
-
-  /** Makes the creation of new entries in the directory durable. */
-  private syncDir(): void {
-    const fd = openSync(this.dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
     }
   }
 }

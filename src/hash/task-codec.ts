@@ -85,7 +85,6 @@ export function unpackReadOutcomes(p: Packed): ReadOutcome[] {
   return out;
 }
 
-const SYNC = 1;
 const CREATE = 2;
 const PLACE_AT = 4;
 const MTIME = 8;
@@ -97,8 +96,7 @@ export function packWriteItems(items: readonly WriteItem[]): Packed {
   for (const it of items) {
     const c = it.create;
     w.num(
-      (it.sync === true ? SYNC : 0) |
-        (c ? CREATE : 0) |
+      (c ? CREATE : 0) |
         (it.placeAt !== undefined ? PLACE_AT : 0) |
         (c?.mtimeMs !== undefined ? MTIME : 0) |
         (c?.atimeMs !== undefined ? ATIME : 0),
@@ -133,7 +131,6 @@ export function unpackWriteItems(p: Packed): WriteItem[] {
     const pieces = new Array<string>(r.num());
     for (let k = 0; k < pieces.length; k++) pieces[k] = r.str();
     let it: WriteItem = { abs, offset, start, length, pieces };
-    if (f & SYNC) it = { ...it, sync: true };
     if (f & CREATE) {
       const mode = r.num();
       const uid = r.num();

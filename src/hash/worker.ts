@@ -11,7 +11,6 @@ import {
   constants,
   fchmodSync,
   fchownSync,
-  fdatasyncSync,
   fstatSync,
   futimesSync,
   lstatSync,
@@ -76,11 +75,6 @@ export interface WriteItem {
   readonly length: number;
   /** Expected piece digests (hex) of the bytes, one per CHUNK_SIZE piece. */
   readonly pieces: readonly string[];
-  /**
-   * Make the bytes durable (fdatasync) before answering: a resumable big file's piece is
-   * only marked held in its manifest once its data would survive a crash.
-   */
-  readonly sync?: boolean;
   /**
    * Set for a file sent whole in one item: the worker creates the cache file itself
    * (O_EXCL), writes it and sets its metadata on the open descriptor, and answers with
@@ -253,7 +247,6 @@ export async function write(task: { data: Uint8Array; packed: Packed }): Promise
         : openSync(it.abs, constants.O_WRONLY | constants.O_NOFOLLOW);
       let put = 0;
       while (put < it.length) put += writeSync(fd, bytes, put, it.length - put, it.offset + put);
-      if (it.sync) fdatasyncSync(fd);
       if (!c) {
         out.push({ ok: true });
         continue;

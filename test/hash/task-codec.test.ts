@@ -47,7 +47,7 @@ describe('packed pool tasks', () => {
   test('write items and their outcomes come back equal', () => {
     const items: WriteItem[] = [
       { abs: '/c/1.part', offset: 0, start: 0, length: 3, pieces: ['01'] },
-      { abs: '/c/2.part', offset: 4 << 20, start: 3, length: 9, pieces: ['02'], sync: true },
+      { abs: '/c/2.part', offset: 4 << 20, start: 3, length: 9, pieces: ['02'] },
       {
         abs: '/c/3.part',
         offset: 0,

@@ -188,7 +188,7 @@ const copyBytes = (spec: TreeSpec): number =>
 /**
  * Reads every directory entry and inode of the trees, so the next run finds them cached,
  * after a `sync`: no run pays for the writeback of an earlier one (cp and rsync leave
- * gigabytes dirty in the page cache, and any fsync then waits for them).
+ * gigabytes dirty in the page cache). Every measured run starts with one.
  */
 function warm(...dirs: string[]): void {
   sh('sync');
@@ -426,7 +426,6 @@ async function scenarioInitialSmall(): Promise<void> {
       const dst = tool === 'async' ? A_ASYNC : tool === 'rsync -a' ? A_RSYNC : A_CP;
       forgetAsync(dst);
       roomFor(copyBytes(SMALL));
-      sh('sync');
       warm(A);
       if (tool === 'async') {
         const m = await asyncPush(A, dst);
@@ -549,7 +548,6 @@ async function scenarioMixed(): Promise<void> {
     for (const tool of ['async', 'rsync -a', 'cp -a'] as const) {
       forgetAsync(dst);
       roomFor(copyBytes(MIXED_SPEC));
-      sh('sync');
       warmData(B);
       if (tool === 'async') {
         const m = await asyncPush(B, dst);
@@ -721,7 +719,6 @@ async function scenarioDaemon(): Promise<void> {
           retire(localDb);
           roomFor(copyBytes(src === A ? SMALL : MIXED_SPEC));
           mkdirSync(localDb, { recursive: true });
-          sh('sync');
           if (src === A) warm(A);
           else warmData(B);
           if (tool === 'rsync -a over ssh') {

@@ -11,9 +11,9 @@
  * digest before it is offered (offer()), so a piece whose bytes never reached the disk, or
  * were damaged there, is sent again; a torn manifest line ends the list of held pieces
  * (core/partial.ts), a torn header drops the partial; and a resumed file is hashed whole
- * before it is placed (checkWhole()). Perf: an fdatasync per 4 MiB piece cost 8-10 % of a
- * 5 GB push with nothing else writing, and made it wait for all other writeback pending on
- * the disk (bench/RESULTS.md).
+ * before it is placed (checkWhole()). Perf: an fdatasync per 4 MiB piece made a push write
+ * every byte to the disk during the run: 8-10 % of a 5 GB push on a disk that absorbed the
+ * writes quickly, 35 s against 20 s in the benchmark (bench/RESULTS.md).
  *
  * The small-file transfer cache (`cache/`) is separate and still emptied at every open.
  */

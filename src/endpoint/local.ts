@@ -912,18 +912,21 @@ export class LocalEndpoint implements Endpoint {
   /**
    * What a worker is asked to do with a file that comes in one piece: create it with its
    * metadata, and rename it into place too when the receiver expects nothing at the
-   * target (an added file; the common case of a big initial push). Everything else is
-   * placed by place() on this thread, which re-checks what the plan expected.
+   * target (an added file; the common case of a big initial push) or replaces whatever is
+   * there (a restore: a tree the receiver lost). The worker places it only where nothing
+   * is (placeFile() in hash/worker.ts); everything else is placed by place() on this
+   * thread, which re-checks what the plan expected.
    */
   private wholeFile(s: SegmentData): Pick<WriteItem, 'create' | 'placeAt'> {
     // Extended attributes and ACLs are set by path on this thread (endpoint/xattrs.ts):
     // such a session places every file here, as before.
     if (this.xattrSel() !== undefined) return {};
     const create = this.createMeta(s.entry);
-    if (s.force) return { create };
-    const expected =
-      s.expect !== undefined ? s.expect : (this.db().get(s.entry.path)?.entry ?? null);
-    if (expected !== null) return { create };
+    if (s.force !== true) {
+      const expected =
+        s.expect !== undefined ? s.expect : (this.db().get(s.entry.path)?.entry ?? null);
+      if (expected !== null) return { create };
+    }
     try {
       this.ensureParent(s.entry.path);
     } catch {

@@ -221,6 +221,10 @@ describe('async push with a local peer', () => {
     assert.equal(got['extra.txt']?.content, Buffer.from('receiver only').toString('base64'));
     delete got['extra.txt'];
     assert.deepEqual(got, want);
+    // What was restored is recorded as it was placed: the next push has nothing to do.
+    const again = push(data, mirror);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(sentOf(again.stdout), { files: 0, renamed: 0, deleted: 0 });
   });
 
   test('a type change (file to directory and back) propagates', () => {

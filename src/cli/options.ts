@@ -250,7 +250,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   {
     group: 'Scan',
     flags: '--scan-threads <n>',
-    help: 'trees scanned at once in worker threads, one thread per tree (default 2; 0: on the main thread)',
+    help: 'worker threads that scan at once: one per tree, or all for a big tree alone (default 2; 0: on the main thread)',
     status: S,
   },
   {

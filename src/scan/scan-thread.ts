@@ -6,12 +6,15 @@
  * and the main thread stays free. SQLite in WAL mode lets the thread read while the
  * endpoint's own connection stays open (nothing writes during a scan).
  *
- * --scan-threads N bounds how many scans run in threads at once in this process (ScanThreads
- * below); 0 scans on the calling thread. One tree is always scanned by one thread. A thread
- * costs its start-up (loading the scanner and SQLite into a fresh isolate: ~50-100 ms on a
- * quiet machine, ten times that under load), so a tree whose snapshot holds fewer than
- * THREAD_MIN_ENTRIES entries (a small tree, or a first scan, whose size is unknown) is
- * scanned on the calling thread.
+ * --scan-threads N bounds how many scan threads run at once in this process (ScanThreads
+ * below); 0 scans on the calling thread. A big tree that is alone in asking for threads (a
+ * first push, whose receiver is empty; each side of a remote session) is split across the
+ * free ones (scanner.ts splitTree: its directories taken in turn by the threads, the parts
+ * joined here); two big trees at once get one thread each. A thread costs its start-up
+ * (loading the scanner and SQLite into a fresh isolate: ~50-100 ms on a quiet machine, ten
+ * times that under load), so a tree whose snapshot holds fewer than THREAD_MIN_ENTRIES
+ * entries is scanned on the calling thread, unless splitTree, which lists the tree until it
+ * has seen that many names, finds it bigger (a first scan, whose snapshot is empty).
  *
  * Only plain data crosses the thread boundary: the scan's inputs (root, database path,
  * scope, filter rules, link mode, what decorates an entry) in, progress and the ScanResult
@@ -35,8 +38,9 @@ import type { DecorateSpec } from './decorate.js';
 import type { Packed } from '../core/packing.js';
 import { packChanges, unpackChanges } from './change-codec.js';
 import { decorator } from './decorate.js';
-import type { ScanProgress, ScanResult, SymlinkMode } from './scanner.js';
-import { scanTree } from './scanner.js';
+import type { Filter } from '../core/filter.js';
+import type { ScanPart, ScanProgress, ScanResult, SplitItem, SymlinkMode } from './scanner.js';
+import { joinParts, scanTree, splitTree } from './scanner.js';
 
 /** Everything a scan needs, as plain data. */
 export interface ScanJob {
@@ -62,6 +66,8 @@ type WorkerJob =
       readonly task: 'scan';
       /** Post progress messages (only when the caller listens). */
       readonly progress: boolean;
+      /** One part of a split tree: the items, and the shared index of the next one. */
+      readonly split?: { readonly items: readonly SplitItem[]; readonly next: SharedArrayBuffer };
     })
   | (RecordJob & { readonly task: 'records' });
 
@@ -108,15 +114,23 @@ function threadScriptAvailable(): boolean {
  */
 export class ScanThreads {
   private running = 0;
+  /** Scans that asked for threads and have not ended (how the threads are shared). */
+  private wanting = 0;
   private readonly waiting: (() => void)[] = [];
-  /** The most scans that ran in threads at once (for tests and debugging). */
+  /** The most threads that ran at once (for tests and debugging). */
   peak = 0;
+  /** Scans split across several threads (for tests and debugging). */
+  splits = 0;
 
   constructor(readonly limit: number = DEFAULT_SCAN_THREADS) {}
 
   /**
    * Scans as the job says; `onProgress` hears progress on the calling thread. `entries` is
-   * the size of the snapshot the scan compares with (it decides whether a thread pays).
+   * the size of the snapshot the scan compares with. A big tree is split (splitTree) across
+   * the threads free when its scan starts, so one tree uses both cores where the other side
+   * has little to scan (a first push, a remote peer). Whether a thread pays is decided by
+   * `entries`, or, when the snapshot is small (a first scan), by the names splitTree lists
+   * before it stops: a small tree is listed in full and scanned on the calling thread.
    */
   async scan(
     job: ScanJob,
@@ -124,9 +138,35 @@ export class ScanThreads {
     here: SnapshotStore,
     onProgress?: (p: ScanProgress) => void,
   ): Promise<ScanResult> {
-    if (this.limit === 0 || entries < threadMinEntries() || !threadScriptAvailable())
+    if (this.limit === 0 || !threadScriptAvailable()) return scanWith(here, job, onProgress);
+    const min = threadMinEntries();
+    // A scoped scan lists chosen directories; -n follow crawls through links, which no
+    // split can see ahead of the crawl.
+    const split =
+      job.scope === undefined && job.symlinks !== 'follow'
+        ? splitTree(job.root, {
+            items: SPLIT_ITEMS_PER_THREAD * this.limit,
+            minNames: entries >= min ? 0 : min,
+            ...filterOf(job),
+          })
+        : undefined;
+    if (entries < min && (split === undefined || split.names < min))
       return scanWith(here, job, onProgress);
-    return this.inSlot(() => scanInThread(job, onProgress));
+    this.wanting++;
+    try {
+      // The other side of a local session asks in the same turn of the event loop: once
+      // that turn is over, two big trees get a thread each (their scans at once, as
+      // without splits), and a big tree alone gets every thread.
+      await new Promise<void>((r) => setImmediate(r));
+      const share = Math.max(1, Math.floor(this.limit / this.wanting));
+      return await this.inSlots(split && split.items.length > 1 ? share : 1, (n) => {
+        if (n === 1 || !split) return scanInThread(job, onProgress);
+        this.splits++;
+        return scanSplit(job, split.items, n, here, onProgress);
+      });
+    } finally {
+      this.wanting--;
+    }
   }
 
   /**
@@ -146,7 +186,7 @@ export class ScanThreads {
       return;
     }
     try {
-      await this.inSlot(() =>
+      await this.inSlots(1, () =>
         runInThread({ task: 'records', dbPath: here.path, driver: here.driver, work }),
       );
       here.recordsRebuilt();
@@ -155,17 +195,66 @@ export class ScanThreads {
     }
   }
 
-  private async inSlot<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.running >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
-    this.running++;
+  /** Runs `fn` with 1 to `want` slots: as many as are free, after waiting for one. */
+  private async inSlots<T>(want: number, fn: (slots: number) => Promise<T>): Promise<T> {
+    while (this.running >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    const n = Math.max(1, Math.min(want, this.limit - this.running));
+    this.running += n;
     this.peak = Math.max(this.peak, this.running);
     try {
-      return await fn();
+      return await fn(n);
     } finally {
-      this.running--;
-      this.waiting.shift()?.();
+      this.running -= n;
+      // Every waiter looks again (one slot freed may not be enough for the first).
+      for (const wake of this.waiting.splice(0)) wake();
     }
   }
+}
+
+/**
+ * Items a split tree is cut into per thread: enough that a thread which drew big
+ * subtrees does not leave the others idle long.
+ */
+const SPLIT_ITEMS_PER_THREAD = 8;
+
+function filterOf(job: ScanJob): { filter?: Filter } {
+  const filter = compileFilter(job.filters ?? []);
+  return filter ? { filter } : {};
+}
+
+/**
+ * One tree scanned by `n` threads that take its items in turn (an index shared through a
+ * SharedArrayBuffer), joined on the calling thread (joinParts: merged in path order,
+ * renames detected across the parts against `here`). Progress is the sum of the parts'.
+ */
+async function scanSplit(
+  job: ScanJob,
+  items: readonly SplitItem[],
+  n: number,
+  here: SnapshotStore,
+  onProgress?: (p: ScanProgress) => void,
+): Promise<ScanResult> {
+  const next = new SharedArrayBuffer(4);
+  const seen: ScanProgress[] = Array.from({ length: n }, () => ({ dirs: 0, files: 0, bytes: 0 }));
+  const parts = await Promise.all(
+    seen.map(async (_, i) => {
+      const r = await runInThread(
+        { ...job, task: 'scan', progress: onProgress !== undefined, split: { items, next } },
+        onProgress &&
+          ((p) => {
+            seen[i] = p;
+            onProgress({
+              dirs: seen.reduce((a, s) => a + s.dirs, 0),
+              files: seen.reduce((a, s) => a + s.files, 0),
+              bytes: seen.reduce((a, s) => a + s.bytes, 0),
+            });
+          }),
+      );
+      if (r.ok !== true) throw new Error('the scan thread answered a scan with something else');
+      return { ...r.result, changes: unpackChanges(r.changes) };
+    }),
+  );
+  return joinParts(parts, (p) => here.descendants(p));
 }
 
 /** The process's scan threads where no session set a limit (the daemon's connections). */
@@ -213,10 +302,14 @@ function runInThread(
 }
 
 /** The scan itself, in a thread: it opens the database read-only for its own use. */
-function runScanJob(job: ScanJob, onProgress?: (p: ScanProgress) => void): ScanResult {
+function runScanJob(
+  job: ScanJob,
+  onProgress?: (p: ScanProgress) => void,
+  part?: ScanPart,
+): ScanResult {
   const store = SnapshotStore.open(job.dbPath, { create: false, readonly: true });
   try {
-    return scanWith(store, job, onProgress);
+    return scanWith(store, job, onProgress, part);
   } finally {
     store.close();
   }
@@ -231,6 +324,7 @@ function scanWith(
   store: SnapshotStore,
   job: ScanJob,
   onProgress?: (p: ScanProgress) => void,
+  part?: ScanPart,
 ): ScanResult {
   const filter = compileFilter(job.filters ?? []);
   const decorate = decorator(job.decorate);
@@ -247,6 +341,7 @@ function scanWith(
     ...(job.symlinks ? { symlinks: job.symlinks } : {}),
     ...(decorate ? { decorate } : {}),
     ...(onProgress ? { onProgress } : {}),
+    ...(part ? { part } : {}),
   });
 }
 
@@ -267,11 +362,17 @@ function runWorkerJob(job: WorkerJob): { reply: Reply; transfer: ArrayBuffer[] }
     runRecordJob(job);
     return { reply: { ok: 'records' }, transfer: [] };
   }
+  let part: ScanPart | undefined;
+  if (job.split) {
+    const next = new Int32Array(job.split.next);
+    part = { items: job.split.items, take: () => Atomics.add(next, 0, 1) };
+  }
   const { changes, ...result } = runScanJob(
     job,
     job.progress
       ? (progress) => parentPort?.postMessage({ ok: 'progress', progress } satisfies Reply)
       : undefined,
+    part,
   );
   const packed = packChanges(changes);
   return {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -90,6 +90,27 @@ describe('scans in worker threads', () => {
       assert.equal(j.deleted, 0, third.stdout);
     });
   }
+
+  test('a tree split across the scan threads: the same runs, a rename across the parts', () => {
+    const { data, mirror } = pair();
+    writeTree(data, { 'd2/deep/er/x.txt': 'x', 'd3/deep/y.txt': 'y' });
+    const args = ['-N', 'sp', '-d', data, '-r', mirror, '--exclude', '*.tmp', '--json'];
+    const first = asyncCli(args, { env: THREADS_ALWAYS });
+    assert.equal(first.code, 0, first.stderr);
+    mutate(data);
+    // Moved from one top directory into another: splitTree makes them different items.
+    renameSync(join(data, 'd2/deep'), join(data, 'd3/deep/moved'));
+    const second = asyncCli(args, { env: THREADS_ALWAYS });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(JSON.parse(second.stdout).renamed, 1, second.stdout);
+    const want = describeTree(data);
+    delete want['skip.tmp'];
+    delete want['more.tmp'];
+    assert.deepEqual(describeTree(mirror), want);
+    const third = asyncCli(args, { env: THREADS_ALWAYS });
+    assert.equal(third.code, 0, third.stderr);
+    assert.equal(JSON.parse(third.stdout).filesSent, 0, third.stdout);
+  });
 
   test('--scan-threads must be a whole number from 0 to 64 (exit 2, naming the option)', () => {
     const { data, mirror } = pair();

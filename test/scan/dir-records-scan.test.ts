@@ -26,7 +26,7 @@ import { LocalEndpoint } from '../../src/endpoint/local.js';
 import { WorkPool } from '../../src/hash/pool.js';
 import { ScanThreads, scanInThread } from '../../src/scan/scan-thread.js';
 import type { ScanOptions, ScanResult, ScanSource } from '../../src/scan/scanner.js';
-import { scanTree } from '../../src/scan/scanner.js';
+import { joinParts, scanTree, splitTree } from '../../src/scan/scanner.js';
 import { SnapshotStore } from '../../src/snapshot/store.js';
 import { tmp, writeTree } from '../helpers.js';
 
@@ -48,6 +48,26 @@ function summary(r: ScanResult): string[] {
     JSON.stringify([c.path, c.from ?? null, c.old, c.new && { ...c.new, ino: 0 }]);
   return r.changes.map(one).sort();
 }
+
+/**
+ * The scan of a tree cut by splitTree into about `items` items, scanned as `n` parts on
+ * this thread (part k takes items k, k + n, ...), joined as ScanThreads joins its threads.
+ */
+function splitScan(opts: ScanOptions, items: number, n: number): ScanResult {
+  const split = splitTree(opts.root, {
+    items,
+    minNames: 0,
+    ...(opts.filter ? { filter: opts.filter } : {}),
+  })!;
+  const parts = Array.from({ length: n }, (_, k) => {
+    let i = k - n;
+    return scanTree({ ...opts, part: { items: split.items, take: () => (i += n) } });
+  });
+  return joinParts(parts, (p) => opts.snapshot.descendants(p));
+}
+
+const byPath = <T extends { path: string }>(list: readonly T[]): T[] =>
+  [...list].sort((a, b) => comparePaths(a.path, b.path));
 
 interface Row {
   readonly name: string;
@@ -178,6 +198,16 @@ describe('scan against per-directory records', () => {
         assert.deepEqual(byRecords.stats, byRows.stats);
         assert.deepEqual(byRecords.warnings, byRows.warnings);
         assert.deepEqual(byRecords.changes.map((c) => c.path).sort(), [...row.changed].sort());
+        // Cut into parts (renames may cross them), it is the same scan, in the same order.
+        for (const items of [1, 3, 100])
+          for (const n of [1, 2, 3]) {
+            const split = splitScan({ ...opts, snapshot: withRecords(store) }, items, n);
+            const at = `${items} items, ${n} parts`;
+            assert.deepEqual(split.changes, byRecords.changes, at);
+            assert.deepEqual(split.stats, byRecords.stats, at);
+            assert.deepEqual(split.warnings, byPath(byRecords.warnings), at);
+            assert.deepEqual(split.problems, byPath(byRecords.problems), at);
+          }
         if (row.opts === undefined) {
           const threaded = await scanInThread({
             root,
@@ -242,6 +272,53 @@ describe('scan threads', () => {
     store.close();
   });
 
+  test('a big tree alone is split across the free threads; two at once get one each', async () => {
+    const { root, store, db } = fixture();
+    renameSync(join(root, 'd/e'), join(root, 'u/moved'));
+    writeFileSync(join(root, 'd/new.txt'), 'n');
+    const job = { root, dbPath: db, driver: store.driver, decorate: { atime: false } };
+    const plain = scanTree({ root, snapshot: withRecords(store) });
+    assert.ok(plain.changes.some((c) => c.from === 'd/e'));
+    const alone = new ScanThreads(2);
+    const r = await alone.scan(job, 1e9, store);
+    assert.deepEqual([alone.peak, alone.splits], [2, 1]);
+    assert.deepEqual(r.changes, plain.changes);
+    assert.deepEqual(r.stats, plain.stats);
+    const both = new ScanThreads(2);
+    const [a, b] = await Promise.all([both.scan(job, 1e9, store), both.scan(job, 1e9, store)]);
+    assert.deepEqual([both.peak, both.splits], [2, 0]);
+    assert.deepEqual(a.changes, plain.changes);
+    assert.deepEqual(b.changes, plain.changes);
+    store.close();
+  });
+
+  test('a first scan goes to the threads when the listing shows a big tree', async () => {
+    const root = tmp();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 300; i++) files[`d${i % 30}/e${i % 7}/f${i}`] = 'x';
+    writeTree(root, files);
+    const db = join(tmp(), 'snap.db');
+    const store = SnapshotStore.open(db, { create: true });
+    const job = { root, dbPath: db, driver: store.driver, decorate: { atime: false } };
+    const saved = process.env['ASYNC_SCAN_THREAD_MIN_ENTRIES'];
+    try {
+      process.env['ASYNC_SCAN_THREAD_MIN_ENTRIES'] = '100';
+      const big = new ScanThreads(2);
+      const r = await big.scan(job, 0, store);
+      assert.deepEqual([big.peak, big.splits], [2, 1]);
+      assert.equal(r.stats.files, 300);
+      assert.deepEqual(r.changes, scanTree({ root, snapshot: withRecords(store) }).changes);
+      process.env['ASYNC_SCAN_THREAD_MIN_ENTRIES'] = '1000';
+      const small = new ScanThreads(2);
+      assert.equal((await small.scan(job, 0, store)).stats.files, 300);
+      assert.equal(small.peak, 0, 'fewer names than the threshold: scanned on this thread');
+    } finally {
+      if (saved === undefined) delete process.env['ASYNC_SCAN_THREAD_MIN_ENTRIES'];
+      else process.env['ASYNC_SCAN_THREAD_MIN_ENTRIES'] = saved;
+      store.close();
+    }
+  });
+
   test("a reset's first scan goes to a thread when the snapshot it dropped was big", async () => {
     const dir = join(tmp(), 'd');
     const files: Record<string, string> = {};
@@ -280,7 +357,7 @@ describe('scan threads', () => {
       pad.close();
       const reset = new ScanThreads(2);
       const resetScan = await run(true, reset);
-      assert.equal(reset.peak, 1, 'the reset scanned in a thread');
+      assert.equal(reset.peak, 2, 'the reset scanned in threads (split: the only tree scanning)');
       assert.deepEqual(summary(resetScan), summary(firstScan));
     } finally {
       if (saved === undefined) delete process.env['ASYNC_SCAN_THREAD_MIN_ENTRIES'];

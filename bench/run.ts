@@ -170,13 +170,18 @@ function emptyTrash(): void {
 }
 
 /**
- * Makes room for a copy of `bytes` (an upper bound). When the disk is short, the trash is
- * emptied now and the results say so: the runs just after it pay the scan above.
+ * Makes room for a copy of a tree (its bytes and inodes, upper bounds). When the disk is
+ * short of either, the trash is emptied now and the results say so: the runs just after it
+ * pay the scan above (on a file system without a journal).
  */
-function roomFor(bytes: number): void {
-  const free = (): number => Number(sh(`df -B1 --output=avail '${WORK}' | tail -1`).trim());
-  if (free() > bytes * 1.25 + 2e9 || !existsSync(TRASH())) return;
-  log(`the disk is short of room for another copy: deleting the earlier ones now`);
+function roomFor(spec: TreeSpec): void {
+  const free = (what: 'avail' | 'iavail'): number =>
+    Number(sh(`df -B1 --output=${what} '${WORK}' | tail -1`).trim());
+  const room =
+    free('avail') > copyBytes(spec) * 1.25 + 2e9 &&
+    free('iavail') > (spec.files + spec.dirs) * 1.1 + 10_000;
+  if (room || !existsSync(TRASH())) return;
+  log(`the disk is short of room (or of inodes) for another copy: deleting the earlier ones now`);
   emptyTrash();
   trashEmptiedEarly = true;
 }
@@ -425,7 +430,7 @@ async function scenarioInitialSmall(): Promise<void> {
     for (const tool of ['async', 'rsync -a', 'cp -a'] as const) {
       const dst = tool === 'async' ? A_ASYNC : tool === 'rsync -a' ? A_RSYNC : A_CP;
       forgetAsync(dst);
-      roomFor(copyBytes(SMALL));
+      roomFor(SMALL);
       warm(A);
       if (tool === 'async') {
         const m = await asyncPush(A, dst);
@@ -547,7 +552,7 @@ async function scenarioMixed(): Promise<void> {
   for (let i = 0; i < RUNS; i++) {
     for (const tool of ['async', 'rsync -a', 'cp -a'] as const) {
       forgetAsync(dst);
-      roomFor(copyBytes(MIXED_SPEC));
+      roomFor(MIXED_SPEC);
       warmData(B);
       if (tool === 'async') {
         const m = await asyncPush(B, dst);
@@ -717,7 +722,7 @@ async function scenarioDaemon(): Promise<void> {
           retire(viaDaemon);
           retire(viaSsh);
           retire(localDb);
-          roomFor(copyBytes(src === A ? SMALL : MIXED_SPEC));
+          roomFor(src === A ? SMALL : MIXED_SPEC);
           mkdirSync(localDb, { recursive: true });
           if (src === A) warm(A);
           else warmData(B);

@@ -1424,7 +1424,10 @@ export class LocalEndpoint implements Endpoint {
   }
 
   private abs(path: string): string {
-    return path === '' ? this.root : join(this.root, path);
+    // Perf: a concatenation, not path.join (which normalizes on every call, twice per file
+    // sent): the root is a real path and every path here a checked relative one.
+    if (path === '') return this.root;
+    return this.root.endsWith('/') ? this.root + path : `${this.root}/${path}`;
   }
 
   private touch(dir: string): void {

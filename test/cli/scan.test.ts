@@ -94,7 +94,20 @@ describe('scans in worker threads', () => {
   test('a tree split across the scan threads: the same runs, a rename across the parts', () => {
     const { data, mirror } = pair();
     writeTree(data, { 'd2/deep/er/x.txt': 'x', 'd3/deep/y.txt': 'y' });
-    const args = ['-N', 'sp', '-d', data, '-r', mirror, '--exclude', '*.tmp', '--json'];
+    // Two trees scan at once and share the threads: four make two per tree, so each splits.
+    const args = [
+      '-N',
+      'sp',
+      '-d',
+      data,
+      '-r',
+      mirror,
+      '--scan-threads',
+      '4',
+      '--exclude',
+      '*.tmp',
+      '--json',
+    ];
     const first = asyncCli(args, { env: THREADS_ALWAYS });
     assert.equal(first.code, 0, first.stderr);
     mutate(data);

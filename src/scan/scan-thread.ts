@@ -13,8 +13,8 @@
  * joined here); two big trees at once get one thread each. A thread costs its start-up
  * (loading the scanner and SQLite into a fresh isolate: ~50-100 ms on a quiet machine, ten
  * times that under load), so a tree whose snapshot holds fewer than THREAD_MIN_ENTRIES
- * entries is scanned on the calling thread, unless splitTree, which lists the tree until it
- * has seen that many names, finds it bigger (a first scan, whose snapshot is empty).
+ * entries is scanned on the calling thread; when the snapshot is empty (a first scan),
+ * splitTree, which lists the tree until it has seen that many names, decides.
  *
  * Only plain data crosses the thread boundary: the scan's inputs (root, database path,
  * scope, filter rules, link mode, what decorates an entry) in, progress and the ScanResult
@@ -129,7 +129,7 @@ export class ScanThreads {
    * the size of the snapshot the scan compares with. A big tree is split (splitTree) across
    * the threads free when its scan starts, so one tree uses both cores where the other side
    * has little to scan (a first push, a remote peer). Whether a thread pays is decided by
-   * `entries`, or, when the snapshot is small (a first scan), by the names splitTree lists
+   * `entries`, or, when the snapshot is empty (a first scan), by the names splitTree lists
    * before it stops: a small tree is listed in full and scanned on the calling thread.
    */
   async scan(
@@ -140,6 +140,9 @@ export class ScanThreads {
   ): Promise<ScanResult> {
     if (this.limit === 0 || !threadScriptAvailable()) return scanWith(here, job, onProgress);
     const min = threadMinEntries();
+    // Only an empty snapshot (a first scan) says nothing of the tree's size: a small one
+    // is scanned here without listing the tree first.
+    if (entries > 0 && entries < min) return scanWith(here, job, onProgress);
     // A scoped scan lists chosen directories; -n follow crawls through links, which no
     // split can see ahead of the crawl.
     const split =
@@ -236,7 +239,8 @@ async function scanSplit(
 ): Promise<ScanResult> {
   const next = new SharedArrayBuffer(4);
   const seen: ScanProgress[] = Array.from({ length: n }, () => ({ dirs: 0, files: 0, bytes: 0 }));
-  const parts = await Promise.all(
+  // Every thread ends before the slots are given back, even when one of them failed.
+  const settled = await Promise.allSettled(
     seen.map(async (_, i) => {
       const r = await runInThread(
         { ...job, task: 'scan', progress: onProgress !== undefined, split: { items, next } },
@@ -254,6 +258,11 @@ async function scanSplit(
       return { ...r.result, changes: unpackChanges(r.changes) };
     }),
   );
+  const parts: ScanResult[] = [];
+  for (const s of settled) {
+    if (s.status === 'rejected') throw s.reason;
+    parts.push(s.value);
+  }
   return joinParts(parts, (p) => here.descendants(p));
 }
 

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { fdir } from 'fdir';
 import type { FSLike } from 'fdir';
 import type { Change, SnapshotRecord } from '../core/change.js';
-import { detectRenames, diffChildren } from '../core/change.js';
+import { detectRenames, diffChildren, mergeByPath } from '../core/change.js';
 import type { Entry } from '../core/entry.js';
 import { sameLocalState } from '../core/entry.js';
 import type { Filter } from '../core/filter.js';
@@ -525,8 +525,13 @@ export function joinParts(
   parts: readonly ScanResult[],
   descendants: (path: string) => Entry[],
 ): ScanResult {
+  // No path is in two parts: each directory was visited by one of them.
   let changes: Change[] = [];
-  for (const p of parts) changes = mergeSorted(changes, p.changes);
+  for (const p of parts) {
+    const merged: Change[] = [];
+    mergeByPath(changes, p.changes, (i, j) => merged.push(i >= 0 ? changes[i]! : p.changes[j]!));
+    changes = merged;
+  }
   const byPathOf = <T extends { path: string }>(a: T, b: T): number => comparePaths(a.path, b.path);
   const stats: ScanStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
   for (const p of parts) {
@@ -541,21 +546,6 @@ export function joinParts(
     warnings: parts.flatMap((p) => p.warnings).sort(byPathOf),
     stats,
   };
-}
-
-/** Two lists in comparePaths order (no path in both) as one. */
-function mergeSorted(a: Change[], b: Change[]): Change[] {
-  if (a.length === 0) return b;
-  if (b.length === 0) return a;
-  const out: Change[] = new Array<Change>(a.length + b.length);
-  let i = 0;
-  let j = 0;
-  let k = 0;
-  while (i < a.length && j < b.length)
-    out[k++] = comparePaths(a[i]!.path, b[j]!.path) <= 0 ? a[i++]! : b[j++]!;
-  while (i < a.length) out[k++] = a[i++]!;
-  while (j < b.length) out[k++] = b[j++]!;
-  return out;
 }
 
 /** Code-unit order, which is comparePaths order for paths in one directory. */

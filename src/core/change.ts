@@ -195,22 +195,20 @@ export function detectRenames(
  *
  * Perf: a reset has every path in both lists. Hash maps of a million fresh path strings
  * cost about 0.6 s per map to build and as much to query; a scan hands its changes over in
- * comparePaths order, which the sorts below confirm in one pass each.
+ * comparePaths order, which pathOrder() confirms in one pass each.
  */
 export function mergeByPath(
   a: readonly { readonly path: string }[],
   b: readonly { readonly path: string }[],
   visit: (i: number, j: number) => void,
 ): void {
-  const order = (list: readonly { readonly path: string }[]): number[] =>
-    list.map((_, i) => i).sort((x, y) => comparePaths(list[x]!.path, list[y]!.path));
-  const ia = order(a);
-  const ib = order(b);
+  const ia = pathOrder(a);
+  const ib = pathOrder(b);
   let x = 0;
   let y = 0;
-  while (x < ia.length || y < ib.length) {
-    const i = ia[x];
-    const j = ib[y];
+  while (x < a.length || y < b.length) {
+    const i = x < a.length ? (ia ? ia[x] : x) : undefined;
+    const j = y < b.length ? (ib ? ib[y] : y) : undefined;
     if (j === undefined) {
       visit(i!, -1);
       x++;
@@ -228,6 +226,18 @@ export function mergeByPath(
     if (c >= 0) y++;
     visit(c <= 0 ? i : -1, c >= 0 ? j : -1);
   }
+}
+
+/**
+ * The indices of `list` in comparePaths order, or undefined when the list already is in
+ * that order (Perf: one pass of comparisons, no index array to sort: what a scan hands over).
+ */
+function pathOrder(list: readonly { readonly path: string }[]): number[] | undefined {
+  let sorted = true;
+  for (let i = 1; i < list.length && sorted; i++)
+    sorted = comparePaths(list[i - 1]!.path, list[i]!.path) < 0;
+  if (sorted) return undefined;
+  return list.map((_, i) => i).sort((x, y) => comparePaths(list[x]!.path, list[y]!.path));
 }
 
 /** Renames first in the order found (each may depend on an earlier one), then by path. */

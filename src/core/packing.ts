@@ -13,6 +13,12 @@ export interface Packed {
   readonly nums: Float64Array;
 }
 
+/** A position in a PackWriter (mark(), truncate()). */
+export interface PackMark {
+  readonly strings: number;
+  readonly nums: number;
+}
+
 /** Appends strings and numbers; done() gives them packed. */
 export class PackWriter {
   private readonly strings: string[] = [];
@@ -37,6 +43,17 @@ export class PackWriter {
       this.nums = bigger;
     }
     this.nums[this.n++] = x;
+  }
+
+  /** Where the writer stands, for truncate(). */
+  mark(): PackMark {
+    return { strings: this.strings.length, nums: this.n };
+  }
+
+  /** Drops everything appended after `m` (from mark()). */
+  truncate(m: PackMark): void {
+    this.strings.length = m.strings;
+    this.n = m.nums;
   }
 
   done(): Packed {
@@ -68,6 +85,11 @@ export class PackReader {
     const v = this.p.nums[this.n++];
     if (v === undefined) throw new Error('packed list: fewer numbers than its layout says');
     return v;
+  }
+
+  /** True while numbers are left to read (a layout that starts each item with a number). */
+  more(): boolean {
+    return this.n < this.p.nums.length;
   }
 
   end(): void {

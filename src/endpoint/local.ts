@@ -730,6 +730,8 @@ export class LocalEndpoint implements Endpoint {
     this.db().write(() => {
       for (const [s, inb] of done) results.push(this.finishInbound(s, inb));
     });
+    // What this side confirms is in its snapshot for good (see SnapshotStore.committed).
+    await this.db().committed();
     return results;
   }
 
@@ -1006,7 +1008,9 @@ export class LocalEndpoint implements Endpoint {
   async apply(ops: readonly Op[]): Promise<ApplyResult[]> {
     const store = this.db();
     this.knownDirs.clear();
-    return store.write(() => ops.map((op) => this.applyOne(op)));
+    const results = store.write(() => ops.map((op) => this.applyOne(op)));
+    await store.committed();
+    return results;
   }
 
   private applyOne(op: Op): ApplyResult {
@@ -1275,19 +1279,28 @@ export class LocalEndpoint implements Endpoint {
         const cur = lstatOrNull(abs);
         if (!cur?.isDirectory()) continue;
         const want = wanted.get(path);
+        // Only directories the snapshot tracks, or that this run created from the sender.
+        if (!want) {
+          const rec = store.get(path);
+          if (!rec || rec.state !== 'synced') continue;
+        }
+        let changed = false;
         const keepMode = this.need().placement.ignoreMode === true;
-        if (want && !keepMode && (cur.mode & 0o7777) !== want.mode) chmodSync(abs, want.mode);
+        if (want && !keepMode && (cur.mode & 0o7777) !== want.mode) {
+          chmodSync(abs, want.mode);
+          changed = true;
+        }
         if (want && this.need().placement.preserveMtime && cur.mtimeMs !== want.mtimeMs) {
           utimesSync(abs, cur.atimeMs / 1000, want.mtimeMs / 1000);
+          changed = true;
         }
-        const rec = store.get(path);
-        // Only directories the snapshot tracks, or that this run created from the sender.
-        if (!rec && !want) continue;
-        if (rec && rec.state !== 'synced' && !want) continue;
-        store.put(this.entryAt(path, lstatSync(abs))!);
+        // Perf: the lstat above is the settled state unless something was set (a reset
+        // settles every directory of the tree).
+        store.put(this.entryAt(path, changed ? lstatSync(abs) : cur)!);
       }
     });
     this.touchedDirs.clear();
+    await store.committed();
   }
 
   // --- snapshot ---------------------------------------------------------------------------

@@ -861,9 +861,11 @@ async function execute(
     Op,
     { op: 'mkdir' | 'attrs' }
   >[];
-  for (let at = 0; at < meta.length; at += META_CHUNK) {
-    const chunk = meta.slice(at, at + META_CHUNK);
-    const res = await receiver.apply(chunk);
+  // Perf: a chunk is sent while the one before is still being confirmed (the receiver's
+  // snapshot committing it, the request crossing the wire), unless it creates directories,
+  // which may be the parents of the chunk before's. Results are handled in order.
+  let inFlight: { chunk: typeof meta; res: Promise<ApplyResult[]> } | undefined;
+  const confirmed = async (chunk: typeof meta, res: ApplyResult[]): Promise<void> => {
     chunk.forEach((op, i) => {
       const r = res[i]!;
       if (!r.ok) {
@@ -887,7 +889,20 @@ async function execute(
       }
     });
     await records.flush();
+  };
+  for (let at = 0; at < meta.length; at += META_CHUNK) {
+    const chunk = meta.slice(at, at + META_CHUNK);
+    if (inFlight && chunk.some((op) => op.op === 'mkdir')) {
+      await confirmed(inFlight.chunk, await inFlight.res);
+      inFlight = undefined;
+    }
+    const next = { chunk, res: receiver.apply(chunk) };
+    // Handled below, in order; a rejection is not left unheard meanwhile.
+    next.res.catch(() => undefined);
+    if (inFlight) await confirmed(inFlight.chunk, await inFlight.res);
+    inFlight = next;
   }
+  if (inFlight) await confirmed(inFlight.chunk, await inFlight.res);
 
   // 4. File data and links, read from the plan as the pump cuts batches (no copy of it).
   for (const o of plan.ops)

@@ -21,7 +21,11 @@
  *
  * A table that was seen empty (a new or reset database, an initial sync) is filled by
  * puts: then each directory's record is built from the puts themselves (`built`), and only
- * a directory that another kind of write touched is read back from its rows.
+ * a directory that another kind of write touched is read back from its rows. Once such a
+ * table has taken many puts, their rows are written by a thread of the store's own
+ * (writer-thread.ts, "thread mode"): each committed write()'s rows are handed over after
+ * its commit, in order, and this connection waits for the thread (sync()) before any other
+ * statement, so nothing here reads or writes around rows still in flight.
  */
 import type { Change, PathState, SnapshotRecord } from '../core/change.js';
 import type { Entry, EntryKind } from '../core/entry.js';
@@ -32,19 +36,23 @@ import type { RecordChild } from './dir-record.js';
 import { DirRecordBuilder, FLAG_READ_ROW, encodeDirRecord } from './dir-record.js';
 import type { DriverName, SqliteDriver } from './driver.js';
 import { sqliteErrorCode } from './driver.js';
+import {
+  PUT_COLUMNS,
+  PUT_ROWS,
+  RowPacker,
+  UPSERT,
+  UPSERT_ROW,
+  WAL_CHECKPOINT_PAGES,
+  unpackRows,
+} from './rows.js';
 import { latestSchemaVersion, migrations } from './schema.js';
 import { snapshotDriver } from './select-driver.js';
+import type { PackedRecords } from './writer-thread.js';
+import { RowWriter, writerThreadAvailable } from './writer-thread.js';
 
 const KIND_CODE: Record<EntryKind, number> = { file: 1, dir: 2, symlink: 3 };
 const KIND_NAME: Record<number, EntryKind> = { 1: 'file', 2: 'dir', 3: 'symlink' };
 const STATE_CODE: Record<PathState, number> = { synced: 0, pending: 1, conflict: 2, error: 3 };
-const UPSERT = `INSERT OR REPLACE INTO entries (dir, name, kind, size, mtime, mode, ino, uid, gid, target, digest, xattrs, state, message) VALUES`;
-const UPSERT_ROW = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
-const PUT_COLUMNS = 14;
-/** WAL pages (4 KiB) between automatic checkpoints. */
-const WAL_CHECKPOINT_PAGES = 16_384;
-/** Rows per multi-row upsert (64: 896 parameters; 16 measured barely better than one). */
-const PUT_ROWS = 64;
 const STATE_NAME: Record<number, PathState> = {
   0: 'synced',
   1: 'pending',
@@ -198,6 +206,19 @@ export class SnapshotStore {
    */
   private built: Map<string, DirRecordBuilder | null> | undefined;
   private readonly readonly_: boolean;
+  /**
+   * Thread mode (see the head of this file): the thread writing the rows, and the rows put
+   * in the current outermost write() that wait for its commit to be handed over. Both
+   * undefined until the table took THREAD_MIN_PUTS puts since it was seen empty.
+   */
+  private writer: RowWriter | undefined;
+  private threadRows: RowPacker | undefined;
+  /** Bumped each time sync() moves threadRows to this connection (marks before it are void). */
+  private threadRowsEpoch = 0;
+  /** Puts since the table was seen empty (when thread mode starts). */
+  private builtPuts = 0;
+  /** The puts after which thread mode starts (Infinity where there is no thread). */
+  private threadMin = writerThreadAvailable() ? threadMinPuts() : Infinity;
 
   private constructor(path: string, db: SqliteDriver, readonly_: boolean) {
     this.path = path;
@@ -350,10 +371,69 @@ export class SnapshotStore {
     };
   }
 
-  /** The prepared statements, once the rows waiting in pendingPuts are written. */
+  /**
+   * The prepared statements, once the writer thread is done and the rows waiting in
+   * pendingPuts are written.
+   */
   private get stmts(): ReturnType<SnapshotStore['prepare']> {
+    if (this.writer) this.sync();
     if (this.pendingPuts.length > 0) this.writePuts();
     return this.prepared;
+  }
+
+  /**
+   * Thread mode: waits until the writer thread committed every batch handed to it (throws
+   * its failure), then writes the rows still waiting for this transaction's commit here,
+   * in it: whatever this connection does next sees them, and follows them.
+   */
+  private sync(): void {
+    const w = this.writer;
+    if (!w) return;
+    w.wait();
+    const t = this.threadRows;
+    if (!t || t.rows === 0) return;
+    this.threadRowsEpoch++;
+    unpackRows(t.take(), (row) => {
+      for (let i = 0; i < PUT_COLUMNS; i++) this.pendingPuts.push(row[i]!);
+      if (this.pendingPuts.length === PUT_ROWS * PUT_COLUMNS) this.writePuts();
+    });
+  }
+
+  /**
+   * Starts thread mode (inside a write()). No per-directory record exists while the table
+   * fills from empty (a record holds rows), so puts drop none from here on: the table is
+   * cleared once to be certain, and the meta flag says 'partial' before any row is written
+   * by the thread (a kill -9 then leaves records to rebuild, never a stale one).
+   */
+  private startWriter(): boolean {
+    let writer: RowWriter;
+    try {
+      writer = new RowWriter(this.path, this.db.name);
+    } catch {
+      // The thread could not open the file (deleted meanwhile, say): this connection
+      // writes alone, as without a thread.
+      this.threadMin = Infinity;
+      return false;
+    }
+    const r = this.records!;
+    r.clear.run();
+    if (!this.markedPartial) {
+      this.prepared.metaSet.run('dir_records', 'partial');
+      this.markedPartial = true;
+    }
+    this.writer = writer;
+    this.threadRows = new RowPacker();
+    return true;
+  }
+
+  /**
+   * Resolves once the rows of every write() so far are committed (at once unless a writer
+   * thread still writes some); rejects with the thread's failure. A receiver awaits it
+   * before confirming what it placed, so a sender never records what the receiver's
+   * snapshot could still lose to a kill -9.
+   */
+  committed(): Promise<void> {
+    return this.writer ? this.writer.committed() : Promise.resolve();
   }
 
   private writePuts(): void {
@@ -366,6 +446,11 @@ export class SnapshotStore {
     }
     for (let at = 0; at < rows.length; at += PUT_COLUMNS)
       one.run(...rows.slice(at, at + PUT_COLUMNS));
+  }
+
+  /** True once this store's rows go through a writer thread (thread mode; tests, debugging). */
+  get threadMode(): boolean {
+    return this.writer !== undefined;
   }
 
   /** The SQLite driver of this connection (a scan thread opens the file with the same). */
@@ -423,6 +508,7 @@ export class SnapshotStore {
    * since a write, or a database older than schema 004): then read children() instead.
    */
   dirRecord(dir: string): StoredDirRecord | undefined {
+    this.sync();
     return this.records?.get.get(dir);
   }
 
@@ -444,6 +530,7 @@ export class SnapshotStore {
   size(): number {
     const n = this.stmts.count.get()!.n;
     if (n === 0) {
+      this.builtPuts = 0;
       this.writtenSinceEmpty = new Set();
       if (this.records && !this.readonly_) this.built = new Map();
     }
@@ -455,17 +542,26 @@ export class SnapshotStore {
   /** Runs `fn` in one transaction (a savepoint when nested). */
   write<T>(fn: () => T): T {
     // Rows put before a nested write() belong to the enclosing level: written now, so a
-    // rollback of the inner one drops only its own.
+    // rollback of the inner one drops only its own. Thread mode: the rows the thread will
+    // get from here on are marked, and a rollback drops them.
     if (this.pendingPuts.length > 0) this.writePuts();
+    const mark = this.threadRows?.mark();
+    const epoch = this.threadRowsEpoch;
     this.depth++;
+    let out: T;
     try {
-      return this.db.transaction(() => {
+      out = this.db.transaction(() => {
         const out = fn();
         if (this.pendingPuts.length > 0) this.writePuts();
         return out;
       });
     } catch (e) {
       this.pendingPuts = [];
+      // Rows moved to this connection by sync() since the mark were rolled back with it;
+      // all rows packed after such a move are this level's.
+      if (this.threadRows && mark)
+        if (this.depth === 1 || epoch !== this.threadRowsEpoch) this.threadRows.take();
+        else this.threadRows.truncate(mark);
       // Rolled back: records deleted inside may be back, so none is known deleted now, and
       // the meta flag set inside may be undone.
       this.deletedInTx.clear();
@@ -477,6 +573,10 @@ export class SnapshotStore {
     } finally {
       if (--this.depth === 0) this.deletedInTx.clear();
     }
+    // Committed: the thread gets the rows now, after what this connection wrote.
+    if (this.depth === 0 && this.threadRows && this.threadRows.rows > 0)
+      this.writer!.send(this.threadRows.take());
+    return out;
   }
 
   /**
@@ -513,6 +613,8 @@ export class SnapshotStore {
    */
   flushDirRecords(): void {
     this.writeBuiltRecords();
+    // Thread mode: the records are current (a scan thread reads them) once the thread is done.
+    this.sync();
     const r = this.records;
     if (!r || (!this.allDirty && this.dirty.size === 0 && this.markedPartial === false)) return;
     this.write(() => {
@@ -543,15 +645,26 @@ export class SnapshotStore {
       if (b === null) dirty.add(dir);
       else dirty.delete(dir);
     }
-    this.write(() => {
-      if (this.allDirty) r.clear.run();
-      for (const [dir, b] of built) {
-        if (b === null) continue;
-        const enc = b.finish();
-        r.put.run(dir, enc.names, enc.attrs);
-      }
-      if (dirty.size === 0) this.stmts.metaSet.run('dir_records', 'complete');
-    });
+    if (this.writer && this.depth === 0) {
+      // Thread mode: the thread writes them after the rows, while this thread goes on (a
+      // local session's other side writes its own at the same time). A failure there is
+      // reported by the next statement here, as any of its failures.
+      this.writer.sendRecords({
+        records: packRecords(built),
+        clear: this.allDirty,
+        complete: dirty.size === 0,
+      });
+    } else {
+      this.write(() => {
+        if (this.allDirty) r.clear.run();
+        for (const [dir, b] of built) {
+          if (b === null) continue;
+          const enc = b.finish();
+          r.put.run(dir, enc.names, enc.attrs);
+        }
+        if (dirty.size === 0) this.stmts.metaSet.run('dir_records', 'complete');
+      });
+    }
     // Written (a failed write leaves the state as it was, and `built` undefined: the rows
     // are read back). The records are no longer an empty table's: later puts would miss
     // its rows.
@@ -573,6 +686,10 @@ export class SnapshotStore {
     this.writeBuiltRecords();
     if (!this.records || (!this.allDirty && this.dirty.size === 0 && !this.markedPartial))
       return undefined;
+    // Another connection reads the rows: every row handed to the thread must be in. (With
+    // nothing to rebuild, the caller's next statement waits instead, so a local session's
+    // two writer threads finish their records at the same time.)
+    this.sync();
     return { all: this.allDirty, dirs: this.allDirty ? [] : [...this.dirty] };
   }
 
@@ -608,6 +725,17 @@ export class SnapshotStore {
     const dir = parentOf(entry.path);
     const name = baseName(entry.path);
     const kind = KIND_CODE[entry.kind];
+    if (this.built && this.depth > 0) {
+      if (this.threadRows) {
+        this.putInThreadMode(entry, dir, name, kind, state, message);
+        return;
+      }
+      if (++this.builtPuts >= this.threadMin && this.records && this.startWriter()) {
+        this.putInThreadMode(entry, dir, name, kind, state, message);
+        return;
+      }
+    }
+    if (this.writer) this.sync();
     this.touchDir(
       dir,
       this.built && {
@@ -648,8 +776,59 @@ export class SnapshotStore {
     else if (rows.length === PUT_ROWS * PUT_COLUMNS) this.writePuts();
   }
 
+  /**
+   * put() in thread mode: the record to build and the row for the thread, no statement
+   * here (no record to drop: see startWriter()).
+   */
+  private putInThreadMode(
+    entry: Entry,
+    dir: string,
+    name: string,
+    kind: number,
+    state: PathState,
+    message: string | undefined,
+  ): void {
+    this.writtenSinceEmpty?.add(dir);
+    this.dirty.add(dir);
+    let b = this.built!.get(dir);
+    if (b !== null) {
+      if (b === undefined) this.built!.set(dir, (b = new DirRecordBuilder()));
+      b.add({
+        name,
+        kind,
+        size: entry.size,
+        mtime: entry.mtimeMs,
+        mode: entry.mode,
+        ino: entry.ino,
+        uid: entry.uid,
+        gid: entry.gid,
+        flags:
+          state !== 'synced' || entry.target !== undefined || entry.xattrs !== undefined
+            ? FLAG_READ_ROW
+            : 0,
+      });
+    }
+    this.threadRows!.add(
+      dir,
+      name,
+      kind,
+      entry.size,
+      entry.mtimeMs,
+      entry.mode,
+      entry.ino,
+      entry.uid,
+      entry.gid,
+      entry.target,
+      entry.digest,
+      entry.xattrs,
+      STATE_CODE[state],
+      message,
+    );
+  }
+
   /** Marks a path with a state, keeping its last synced entry; adds a bare row if none. */
   mark(path: string, state: PathState, message?: string): void {
+    this.sync();
     const dir = parentOf(path);
     const name = baseName(path);
     this.touchDir(dir);
@@ -660,6 +839,7 @@ export class SnapshotStore {
 
   /** Removes the record of `path` and of everything below it. */
   remove(path: string): void {
+    this.sync();
     if (path === '') {
       this.clear();
       return;
@@ -674,6 +854,7 @@ export class SnapshotStore {
 
   /** Moves the records of `from` and everything below it to `to`. */
   move(from: string, to: string): void {
+    this.sync();
     this.remove(to);
     this.touchDir(parentOf(from));
     this.touchDir(parentOf(to));
@@ -707,14 +888,17 @@ export class SnapshotStore {
   }
 
   clear(): void {
+    this.sync();
     this.records?.clear.run();
     this.dirty.clear();
     this.stmts.clear.run();
     this.writtenSinceEmpty = new Set();
+    this.builtPuts = 0;
     if (this.records) this.built = new Map();
   }
 
   deleteByState(state: PathState): number {
+    this.sync();
     // Rows of any directory may go: drop every record and rebuild them all.
     this.built = undefined;
     if (this.records) {
@@ -736,6 +920,7 @@ export class SnapshotStore {
   }
 
   setResolution(path: string, keep: Keep): void {
+    this.sync();
     this.db
       .prepare<[string, string, string]>(
         'INSERT OR REPLACE INTO resolutions (path, keep, created) VALUES (?, ?, ?)',
@@ -744,12 +929,14 @@ export class SnapshotStore {
   }
 
   clearResolution(path: string): void {
+    this.sync();
     if (this.hasTable('resolutions'))
       this.db.prepare<[string]>('DELETE FROM resolutions WHERE path = ?').run(path);
   }
 
   /** Removes the record of exactly `path` (asyncadmin -E); true when there was one. */
   eraseOne(path: string): boolean {
+    this.sync();
     this.touchDir(parentOf(path));
     return this.stmts.deleteOne.run(parentOf(path), baseName(path)).changes > 0;
   }
@@ -766,6 +953,7 @@ export class SnapshotStore {
   }
 
   checkpoint(): void {
+    this.sync();
     this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
@@ -778,8 +966,52 @@ export class SnapshotStore {
       // A read-only connection, or a full disk: the records stay missing, the meta flag
       // says so, and the next open for writing rebuilds them.
     }
+    try {
+      this.writer?.close();
+    } catch {
+      // Its failure was reported by the statement that waited for it; rows it did not
+      // write are missing records, which the next run redoes.
+    }
+    this.writer = undefined;
+    this.threadRows = undefined;
     this.db.close();
   }
+}
+
+/**
+ * Puts into a table seen empty after which its rows go to a writer thread (thread mode):
+ * starting the thread and loading SQLite into it costs ~50 ms, worth it only for big runs.
+ * ASYNC_WRITER_THREAD_MIN_PUTS overrides it (tests: 0 sends every row through it).
+ */
+export function threadMinPuts(): number {
+  const v = Number(process.env['ASYNC_WRITER_THREAD_MIN_PUTS']);
+  return process.env['ASYNC_WRITER_THREAD_MIN_PUTS'] !== undefined &&
+    Number.isSafeInteger(v) &&
+    v >= 0
+    ? v
+    : 20_000;
+}
+
+/** The records built from puts, packed for the writer thread (see PackedRecords). */
+function packRecords(built: Map<string, DirRecordBuilder | null>): PackedRecords {
+  const strings: string[] = [];
+  const parts: Uint8Array[] = [];
+  let bytes = 0;
+  for (const [dir, b] of built) {
+    if (b === null) continue;
+    const enc = b.finish();
+    strings.push(dir, enc.names);
+    parts.push(enc.attrs);
+    bytes += enc.attrs.byteLength;
+  }
+  const attrs = new Uint8Array(bytes);
+  const ends = new Uint32Array(parts.length);
+  let at = 0;
+  parts.forEach((p, i) => {
+    attrs.set(p, at);
+    ends[i] = at += p.byteLength;
+  });
+  return { text: strings.join('\0'), attrs, ends };
 }
 
 function corrupt(path: string, cause: unknown): SessionError {

@@ -8,7 +8,7 @@
  * (header bytes), never through a driver, so the same expectations hold for both.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Entry } from '../../src/core/entry.js';
@@ -531,6 +531,156 @@ for (const { name, skip } of DRIVERS) {
           assert.ok(!existsSync(`${p}-wal`) || readFileSync(`${p}-wal`).length === 0);
         });
       }
+    });
+  });
+}
+
+/**
+ * Thread mode (store.ts, writer-thread.ts): once a table seen empty took
+ * ASYNC_WRITER_THREAD_MIN_PUTS puts, a thread writes the rows. Whatever this connection
+ * reads or writes afterwards must see them, in order, and rollbacks drop exactly theirs.
+ */
+for (const { name, skip } of DRIVERS) {
+  describe(`snapshot store on ${name}, rows written by the writer thread`, { skip }, () => {
+    let root: string;
+    const saved = process.env['ASYNC_WRITER_THREAD_MIN_PUTS'];
+    const open: SnapshotStore[] = [];
+    /** A new store whose table was seen empty, in thread mode from its first put. */
+    const store = (file: string): SnapshotStore => {
+      const s = SnapshotStore.open(join(root, file), { create: true });
+      open.push(s);
+      assert.equal(s.size(), 0);
+      return s;
+    };
+    const paths = (s: SnapshotStore): string[] =>
+      s
+        .below('')
+        .map((r) => r.path)
+        .sort();
+
+    before(() => {
+      useDrivers([name]);
+      process.env['ASYNC_WRITER_THREAD_MIN_PUTS'] = '0';
+      root = tmp('async-writer-');
+    });
+    after(() => {
+      for (const s of open) s.close();
+      if (saved === undefined) delete process.env['ASYNC_WRITER_THREAD_MIN_PUTS'];
+      else process.env['ASYNC_WRITER_THREAD_MIN_PUTS'] = saved;
+      useDrivers(['better-sqlite3', 'node:sqlite']);
+    });
+
+    test('rows and records written by the thread read back exactly, after a reopen too', () => {
+      const s = store('rows.db');
+      const link: Entry = { ...file('d/l'), kind: 'symlink', target: '../x y', size: 4 };
+      const all = [dir('d'), file('d/a'), link, file('d/e/f', { xattrs: '{"user.k":"dg=="}' })];
+      for (let i = 0; i < 300; i++) all.push(file(`m/f${String(i).padStart(3, '0')}`));
+      s.write(() => s.put(dir('m')));
+      assert.ok(s.threadMode, 'the first put of an empty table starts the thread');
+      for (let at = 0; at < all.length; at += 50)
+        s.write(() => all.slice(at, at + 50).forEach((e) => s.put(e)));
+      const x = file('x');
+      delete (x as { digest?: string }).digest;
+      s.write(() => s.put(x, 'error', 'vanished'));
+      assert.equal(s.size(), all.length + 2);
+      assert.deepEqual(s.get('d/l')?.entry, link);
+      assert.deepEqual(s.get('d/e/f')?.entry, all[3]);
+      assert.deepEqual(s.get('x'), {
+        path: 'x',
+        entry: x,
+        state: 'error',
+        message: 'vanished',
+      });
+      const mNames = (rec: StoredDirRecord | undefined): string[] =>
+        rec ? decodeRecord(rec).map((c) => c.name) : [];
+      s.flushDirRecords();
+      assert.equal(mNames(s.dirRecord('m')).length, 300);
+      assert.deepEqual(mNames(s.dirRecord('d')), ['a', 'l']);
+      s.close();
+      const again = SnapshotStore.open(join(root, 'rows.db'), { create: false });
+      open.push(again);
+      assert.equal(again.getMeta('dir_records'), 'complete');
+      assert.deepEqual(paths(again).length, all.length + 2);
+      assert.equal(mNames(again.dirRecord('m')).length, 300);
+    });
+
+    test('reads and other writes inside a transaction see the rows put before them', () => {
+      const s = store('mixed.db');
+      s.write(() => {
+        s.put(dir('a'));
+        s.put(file('a/f'));
+        assert.deepEqual(s.get('a/f')?.entry, file('a/f'));
+        s.put(file('a/g'));
+        s.mark('a/g', 'conflict', 'both changed');
+        s.put(file('a/h'));
+      });
+      s.write(() => s.put(file('a/f', { size: 99 })));
+      assert.equal(s.get('a/f')?.entry?.size, 99, 'the later put wins');
+      assert.equal(s.get('a/g')?.state, 'conflict');
+      s.write(() => {
+        s.put(file('b/1'));
+        s.move('a', 'c');
+        s.put(file('c/new'));
+      });
+      assert.deepEqual(paths(s), ['b/1', 'c', 'c/f', 'c/g', 'c/h', 'c/new']);
+      s.write(() => s.remove('c'));
+      assert.deepEqual(paths(s), ['b/1']);
+    });
+
+    test('a rolled-back savepoint drops its rows only; a rolled-back transaction all of them', () => {
+      const s = store('rollback.db');
+      const fail = (fn: () => void): void => assert.throws(() => s.write(fn), /boom/);
+      s.write(() => {
+        s.put(file('keep1'));
+        fail(() => {
+          s.put(file('drop1'));
+          throw new Error('boom');
+        });
+        s.put(file('keep2'));
+        fail(() => {
+          s.put(file('drop2'));
+          // A read moves the rows waiting so far to this connection, inside the savepoint.
+          assert.equal(s.get('keep1')?.path, 'keep1');
+          s.put(file('drop3'));
+          throw new Error('boom');
+        });
+        s.put(file('keep3'));
+      });
+      fail(() => {
+        s.put(file('drop4'));
+        throw new Error('boom');
+      });
+      assert.deepEqual(paths(s), ['keep1', 'keep2', 'keep3']);
+    });
+
+    test('a thread that cannot open the file leaves the store writing alone', () => {
+      const p = join(root, 'gone.db');
+      const s = store('gone.db');
+      // The thread opens the file by its path when the first put starts it.
+      rmSync(p);
+      s.write(() => s.put(file('f')));
+      assert.equal(s.threadMode, false);
+      assert.deepEqual(s.get('f')?.entry, file('f'));
+    });
+
+    test('a failed write in the thread stops the store with a coded error, every time after', async () => {
+      const p = join(root, 'fail.db');
+      const s = store('fail.db');
+      s.write(() => s.put(file('a')));
+      assert.ok(s.threadMode);
+      assert.equal(s.get('a')?.path, 'a', 'the thread is done with its batch');
+      // Another connection makes the thread's next insert fail, as a full disk would.
+      const other = snapshotDriver().open(p, { fileMustExist: true, readonly: false });
+      other.exec(
+        "CREATE TRIGGER no_room BEFORE INSERT ON entries WHEN NEW.name = 'boom' BEGIN SELECT RAISE(ABORT, 'no room'); END",
+      );
+      other.close();
+      s.write(() => s.put(file('boom')));
+      await assert.rejects(s.committed(), /no room/);
+      for (const read of [() => s.get('a'), () => s.size()])
+        assert.equal(errorCode(read), 'ERR_IO');
+      assert.throws(() => s.get('a'), /Writing the snapshot database failed: .*no room/);
+      s.close();
     });
   });
 }

@@ -260,6 +260,9 @@ export interface Endpoint {
    * than per batch (up to 8 MiB): RemoteEndpoint paces its request body in small slices;
    * an in-process receiver paces the whole batch before it writes. Slices add up to the
    * batch's bytes; the pump charges any bytes an implementation did not pace.
+   * Resolves once what it placed is committed to this side's snapshot (so is apply(), and
+   * settle()): the sender records a path only after that, so a kill -9 at any moment never
+   * leaves the sender's snapshot ahead of the receiver's.
    */
   write(batch: DataBatch, pace?: Pacer): Promise<PlaceResult[]>;
   /**
@@ -273,12 +276,19 @@ export interface Endpoint {
   resumable?(files: readonly Entry[]): Promise<ResumeOffer[]>;
   /** Sender, resume of big files: digests of the asked pieces of files as they are now. */
   pieceDigests?(requests: readonly PieceRequest[]): Promise<PieceDigests[]>;
-  /** Receiver: renames, deletes, mkdirs and metadata, in the order given. */
+  /**
+   * Receiver: renames, deletes, mkdirs and metadata, in the order given. The engine may
+   * call it again before an earlier call resolved, never with directories to create: calls
+   * in flight at once touch distinct paths, and may take effect in either order.
+   */
   apply(ops: readonly Op[]): Promise<ApplyResult[]>;
   /** Receiver: sets the given directories' metadata and records every directory touched. */
   settle(dirs: readonly Entry[]): Promise<void>;
 
-  /** Updates this side's snapshot (the sender's, after the receiver placed). */
+  /**
+   * Updates this side's snapshot (the sender's, after the receiver placed). May resolve
+   * before the rows are committed: nothing waits on the sender's records until finish().
+   */
   record(updates: readonly RecordUpdate[]): Promise<void>;
   /** Records per-path problems this side found. */
   recordProblems(problems: readonly Problem[]): Promise<void>;

@@ -38,7 +38,7 @@ function oneLine(e: unknown): string {
  * A one-line notice for debugging. Printed only when ASYNC_DEBUG is set, until the project
  * has a logger (then this becomes a debug-level log line).
  */
-function debug(line: string): void {
+export function debug(line: string): void {
   if (process.env['ASYNC_DEBUG']) process.stderr.write(`async: debug: ${line}\n`);
 }
 

@@ -46,7 +46,7 @@ import {
   unpackRows,
 } from './rows.js';
 import { latestSchemaVersion, migrations } from './schema.js';
-import { snapshotDriver } from './select-driver.js';
+import { debug, snapshotDriver } from './select-driver.js';
 import type { PackedRecords } from './writer-thread.js';
 import { RowWriter, writerThreadAvailable } from './writer-thread.js';
 
@@ -409,12 +409,14 @@ export class SnapshotStore {
     let writer: RowWriter;
     try {
       writer = new RowWriter(this.path, this.db.name);
-    } catch {
+    } catch (e) {
       // The thread could not open the file (deleted meanwhile, say): this connection
       // writes alone, as without a thread.
       this.threadMin = Infinity;
+      debug(`${this.path}: no writer thread (${e instanceof Error ? e.message : String(e)})`);
       return false;
     }
+    debug(`${this.path}: rows written by a writer thread from now on`);
     const r = this.records!;
     r.clear.run();
     if (!this.markedPartial) {

@@ -1201,8 +1201,9 @@ export class LocalEndpoint implements Endpoint {
     // now (a snapshot record's could describe content replaced since).
     if (entry.kind === 'file' && expect?.kind === 'file' && this.nothingToSet(entry, expect)) {
       const digest = entry.digest ?? expect.digest;
-      const scanned = { ...expect, path: entry.path };
-      this.db().put(digest !== undefined ? { ...scanned, digest } : scanned);
+      // Perf: the scanned entry itself where nothing differs (a reset: a million of them).
+      const scanned = expect.path === entry.path ? expect : { ...expect, path: entry.path };
+      this.db().put(digest !== scanned.digest ? { ...scanned, digest } : scanned);
       return { ok: true };
     }
     const abs = this.abs(entry.path);

@@ -92,18 +92,19 @@ export function detectRenames(
     gone.delete(g.path);
     byIno.get(g.old.ino)?.delete(g.path);
   };
+  for (const c of changes)
+    if (c.new === null && c.old !== null)
+      index({ path: c.path, snapPath: c.path, old: c.old, expanded: c.old.kind !== 'dir' });
+  // Perf: nothing deleted (a first scan, a reset: a million adds) means nothing renamed.
+  if (gone.size === 0) return [...changes];
   const adds: Change[] = [];
   const rest: Change[] = [];
   for (const c of changes) {
-    if (c.new === null && c.old !== null) {
-      index({ path: c.path, snapPath: c.path, old: c.old, expanded: c.old.kind !== 'dir' });
-    } else if (c.old === null && c.new !== null) {
-      adds.push(c);
-    } else {
-      rest.push(c);
-    }
+    if (c.new === null && c.old !== null) continue;
+    if (c.old === null && c.new !== null) adds.push(c);
+    else rest.push(c);
   }
-  if (gone.size === 0 || adds.length === 0) return [...changes];
+  if (adds.length === 0) return [...changes];
 
   const take = (ino: number, match: (old: Entry) => boolean): Gone | undefined => {
     const set = byIno.get(ino);

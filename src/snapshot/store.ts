@@ -560,9 +560,10 @@ export class SnapshotStore {
     } catch (e) {
       this.pendingPuts = [];
       // Rows moved to this connection by sync() since the mark were rolled back with it;
-      // all rows packed after such a move are this level's.
-      if (this.threadRows && mark)
-        if (this.depth === 1 || epoch !== this.threadRowsEpoch) this.threadRows.take();
+      // all rows packed after such a move, or since thread mode started inside this level
+      // (no mark), are this level's.
+      if (this.threadRows)
+        if (!mark || this.depth === 1 || epoch !== this.threadRowsEpoch) this.threadRows.take();
         else this.threadRows.truncate(mark);
       // Rolled back: records deleted inside may be back, so none is known deleted now, and
       // the meta flag set inside may be undone.
@@ -790,6 +791,13 @@ export class SnapshotStore {
     state: PathState,
     message: string | undefined,
   ): void {
+    if (!this.markedPartial) {
+      // The records were written since thread mode started (and the table cleared since):
+      // the flag says 'partial' again before the thread writes rows without records.
+      this.sync();
+      this.prepared.metaSet.run('dir_records', 'partial');
+      this.markedPartial = true;
+    }
     this.writtenSinceEmpty?.add(dir);
     this.dirty.add(dir);
     let b = this.built!.get(dir);

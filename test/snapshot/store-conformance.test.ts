@@ -653,6 +653,37 @@ for (const { name, skip } of DRIVERS) {
       assert.deepEqual(paths(s), ['keep1', 'keep2', 'keep3']);
     });
 
+    test('rows of a transaction rolled back after thread mode started inside it stay out', () => {
+      const s = store('started.db');
+      assert.throws(
+        () =>
+          s.write(() => {
+            s.put(file('gone1'));
+            assert.ok(s.threadMode, 'the first put started the thread');
+            s.put(file('gone2'));
+            throw new Error('boom');
+          }),
+        /boom/,
+      );
+      s.write(() => s.put(file('kept')));
+      assert.deepEqual(paths(s), ['kept']);
+    });
+
+    test('a table cleared after its records were written says partial again', () => {
+      const s = store('cleared.db');
+      s.write(() => s.put(file('a/1')));
+      s.flushDirRecords();
+      assert.equal(s.getMeta('dir_records'), 'complete');
+      s.clear();
+      s.write(() => s.put(file('b/2')));
+      assert.equal(s.getMeta('dir_records'), 'partial');
+      s.flushDirRecords();
+      assert.equal(s.getMeta('dir_records'), 'complete');
+      assert.deepEqual(paths(s), ['b/2']);
+      assert.equal(s.dirRecord('a'), undefined);
+      assert.ok(s.dirRecord('b'));
+    });
+
     test('a thread that cannot open the file leaves the store writing alone', () => {
       const p = join(root, 'gone.db');
       const s = store('gone.db');

@@ -92,7 +92,7 @@ export class WriterError extends SessionError {
   ) {
     super(
       'ERR_IO',
-      `Writing the snapshot database failed: ${message}.`,
+      `Writing the snapshot database failed (in its writer thread): ${message}.`,
       'Check the free space and permissions of the snapshot directory (-b/-B), then run the session again.',
     );
   }
@@ -127,7 +127,7 @@ export class RowWriter {
       this.closed = true;
       throw Atomics.load(this.state, FAILED) !== 0
         ? this.failure()
-        : new WriterError('the writer thread did not start', undefined);
+        : new WriterError('the thread did not start', undefined);
     }
   }
 
@@ -177,11 +177,6 @@ export class RowWriter {
     }
   }
 
-  /** True when every batch sent is committed (or the thread failed: wait() says so). */
-  idle(): boolean {
-    return Atomics.load(this.state, DONE) >= this.sent || Atomics.load(this.state, FAILED) !== 0;
-  }
-
   /** Waits until every batch sent is committed; throws the thread's failure, every time. */
   wait(): void {
     this.waitFor(this.sent);
@@ -197,7 +192,7 @@ export class RowWriter {
       // A thread that died without a word (it cannot be heard while this thread blocks):
       // no batch takes minutes, so a long silence is reported rather than waited out.
       if (Atomics.wait(this.state, DONE, done, 1000) === 'timed-out' && ++still >= STALL_S)
-        throw new WriterError('the snapshot writer thread stopped answering', undefined);
+        throw new WriterError('the thread stopped answering', undefined);
       if (Atomics.load(this.state, DONE) !== done) still = 0;
     }
   }
@@ -221,7 +216,7 @@ export class RowWriter {
     const text = Buffer.from(this.bytes.slice(MESSAGE_AT, MESSAGE_AT + n)).toString('utf8');
     const nl = text.indexOf('\n');
     const code = nl > 0 ? text.slice(0, nl) : undefined;
-    return new WriterError(`the writer thread: ${nl >= 0 ? text.slice(nl + 1) : text}`, code);
+    return new WriterError(nl >= 0 ? text.slice(nl + 1) : text, code);
   }
 }
 

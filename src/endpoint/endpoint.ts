@@ -286,8 +286,9 @@ export interface Endpoint {
   settle(dirs: readonly Entry[]): Promise<void>;
 
   /**
-   * Updates this side's snapshot (the sender's, after the receiver placed). May resolve
-   * before the rows are committed: nothing waits on the sender's records until finish().
+   * Updates this side's snapshot (the sender's, after the receiver placed). Resolves once
+   * the updates of every earlier call are committed; this call's may still be in flight,
+   * so an empty call waits for all of them (the engine ends each direction with one).
    */
   record(updates: readonly RecordUpdate[]): Promise<void>;
   /** Records per-path problems this side found. */

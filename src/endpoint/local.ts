@@ -1308,6 +1308,10 @@ export class LocalEndpoint implements Endpoint {
 
   async record(updates: readonly RecordUpdate[]): Promise<void> {
     const store = this.db();
+    // Resolves once the updates of every earlier call are committed; this call's may still
+    // be with the store's writer thread (Perf: the engine's next chunk goes on meanwhile).
+    const earlier = store.committed();
+    earlier.catch(() => undefined);
     store.write(() => {
       for (const u of updates) {
         switch (u.kind) {
@@ -1330,6 +1334,7 @@ export class LocalEndpoint implements Endpoint {
         }
       }
     });
+    await earlier;
   }
 
   async recordProblems(problems: readonly Problem[]): Promise<void> {

@@ -733,6 +733,9 @@ class Recorder {
     await this.flush(true);
     const f = this.failures.splice(0);
     if (f.length > 0) await Promise.all([this.sender.record(f), this.receiver.record(f)]);
+    // record() resolves once every earlier call is committed: an empty one waits for all,
+    // so a run never ends well while the sender's snapshot could still lose its records.
+    await this.sender.record([]);
   }
 }
 

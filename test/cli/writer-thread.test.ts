@@ -8,7 +8,15 @@ import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { UNDER_BUNDLE, asyncCli, asyncadminCli, describeTree, syncPair } from '../helpers.js';
+import { snapshotDriver } from '../../src/snapshot/select-driver.js';
+import {
+  UNDER_BUNDLE,
+  asyncCli,
+  asyncadminCli,
+  describeTree,
+  syncPair,
+  writeTree,
+} from '../helpers.js';
 
 const env = { ASYNC_WRITER_THREAD_MIN_PUTS: '0' };
 /** Snapshots filled from empty per run: each gets a thread (the native-free bundle has none). */
@@ -53,4 +61,39 @@ describe('snapshot rows written by the writer thread', () => {
       assert.equal(json(args).filesSent, 0, 'nor does the run after the reset');
     });
   }
+
+  test(
+    'a row the thread cannot write fails the run (exit 3, one message); the rerun converges',
+    { skip: UNDER_BUNDLE && 'the native-free bundle has no writer thread' },
+    () => {
+      const { root, data, mirror } = syncPair();
+      const db = join(root, 'db');
+      mkdirSync(db);
+      const args = ['-N', 'wf', '-d', data, '-r', mirror, '-b', db];
+      // A first run with nothing to sync leaves an empty table, which the next run fills.
+      assert.equal(asyncCli(args, { env }).code, 0);
+      // The sender's last rows fail as on a full disk: only the writer thread meets it.
+      const file = join(db, '.private-asp', 'wf', 'snap.db');
+      const conn = snapshotDriver().open(file, { fileMustExist: true, readonly: false });
+      conn.exec(
+        "CREATE TRIGGER no_room BEFORE INSERT ON entries WHEN NEW.name = 'boom' BEGIN SELECT RAISE(ABORT, 'no room'); END",
+      );
+      conn.close();
+      writeTree(data, { 'd/f1': '1', 'd/f2': '2', 'd/boom': 'x' });
+      const r = asyncCli(args, { env });
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(
+        r.stderr,
+        /Writing the snapshot database failed \(in its writer thread\): no room/,
+      );
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+      const fix = snapshotDriver().open(file, { fileMustExist: true, readonly: false });
+      fix.exec('DROP TRIGGER no_room');
+      fix.close();
+      const again = asyncCli(args, { env });
+      assert.equal(again.code, 0, again.stderr);
+      assert.deepEqual(describeTree(mirror), describeTree(data));
+      assert.match(asyncadminCli(['-d', db, '-s']).stdout, /Synchronized: 4\b/);
+    },
+  );
 });

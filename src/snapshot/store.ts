@@ -588,14 +588,7 @@ export class SnapshotStore {
    */
   private touchDir(dir: string, put?: RecordChild): void {
     this.writtenSinceEmpty?.add(dir);
-    if (this.built) {
-      let b = this.built.get(dir);
-      if (put === undefined) this.built.set(dir, null);
-      else if (b !== null) {
-        if (b === undefined) this.built.set(dir, (b = new DirRecordBuilder()));
-        b.add(put);
-      }
-    }
+    this.addBuilt(dir, put);
     const r = this.records;
     if (!r) return;
     if (!this.markedPartial) {
@@ -608,6 +601,20 @@ export class SnapshotStore {
     if (this.depth > 0 && this.deletedInTx.has(dir)) return;
     r.drop.run(dir);
     if (this.depth > 0) this.deletedInTx.add(dir);
+  }
+
+  /**
+   * The record being built for `dir` (see `built`) gets `child`; with none (a write other
+   * than a put), the directory's record is read back from its rows instead.
+   */
+  private addBuilt(dir: string, child: RecordChild | undefined): void {
+    if (!this.built) return;
+    let b = this.built.get(dir);
+    if (child === undefined) this.built.set(dir, null);
+    else if (b !== null) {
+      if (b === undefined) this.built.set(dir, (b = new DirRecordBuilder()));
+      b.add(child);
+    }
   }
 
   /**
@@ -739,24 +746,7 @@ export class SnapshotStore {
       }
     }
     if (this.writer) this.sync();
-    this.touchDir(
-      dir,
-      this.built && {
-        name,
-        kind,
-        size: entry.size,
-        mtime: entry.mtimeMs,
-        mode: entry.mode,
-        ino: entry.ino,
-        uid: entry.uid,
-        gid: entry.gid,
-        // As recordChild() reads the row back.
-        flags:
-          state !== 'synced' || entry.target !== undefined || entry.xattrs !== undefined
-            ? FLAG_READ_ROW
-            : 0,
-      },
-    );
+    this.touchDir(dir, this.built && childOf(entry, name, kind, state));
     const rows = this.depth > 0 ? this.pendingPuts : [];
     rows.push(
       dir,
@@ -800,24 +790,7 @@ export class SnapshotStore {
     }
     this.writtenSinceEmpty?.add(dir);
     this.dirty.add(dir);
-    let b = this.built!.get(dir);
-    if (b !== null) {
-      if (b === undefined) this.built!.set(dir, (b = new DirRecordBuilder()));
-      b.add({
-        name,
-        kind,
-        size: entry.size,
-        mtime: entry.mtimeMs,
-        mode: entry.mode,
-        ino: entry.ino,
-        uid: entry.uid,
-        gid: entry.gid,
-        flags:
-          state !== 'synced' || entry.target !== undefined || entry.xattrs !== undefined
-            ? FLAG_READ_ROW
-            : 0,
-      });
-    }
+    this.addBuilt(dir, childOf(entry, name, kind, state));
     this.threadRows!.add(
       dir,
       name,
@@ -1000,6 +973,24 @@ export function threadMinPuts(): number {
     v >= 0
     ? v
     : 20_000;
+}
+
+/** The record child a put writes, as recordChild() reads its row back. */
+function childOf(entry: Entry, name: string, kind: number, state: PathState): RecordChild {
+  return {
+    name,
+    kind,
+    size: entry.size,
+    mtime: entry.mtimeMs,
+    mode: entry.mode,
+    ino: entry.ino,
+    uid: entry.uid,
+    gid: entry.gid,
+    flags:
+      state !== 'synced' || entry.target !== undefined || entry.xattrs !== undefined
+        ? FLAG_READ_ROW
+        : 0,
+  };
 }
 
 /** The records built from puts, packed for the writer thread (see PackedRecords). */

@@ -3,6 +3,7 @@
  * of rows packed (one string, one Float64Array) so a writer thread (writer-thread.ts) gets
  * it without a structured clone of every value.
  */
+import type { Entry } from '../core/entry.js';
 import type { PackMark, Packed } from '../core/packing.js';
 import { PackReader, PackWriter } from '../core/packing.js';
 
@@ -39,22 +40,16 @@ export class RowPacker {
   rows = 0;
   private lastDir: string | undefined;
 
+  /** The row put() writes for `entry` (at `dir`/`name`, with its kind and state codes). */
   add(
     dir: string,
     name: string,
     kind: number,
-    size: number,
-    mtime: number,
-    mode: number,
-    ino: number,
-    uid: number,
-    gid: number,
-    target: string | undefined,
-    digest: string | undefined,
-    xattrs: string | undefined,
+    entry: Entry,
     state: number,
     message: string | undefined,
   ): void {
+    const { target, digest, xattrs } = entry;
     const w = this.w;
     const sameDir = this.rows > 0 && dir === this.lastDir;
     if (!sameDir) w.str(dir);
@@ -72,12 +67,12 @@ export class RowPacker {
     if (message !== undefined) w.str(message);
     w.num(present);
     w.num(kind);
-    w.num(size);
-    w.num(mtime);
-    w.num(mode);
-    w.num(ino);
-    w.num(uid);
-    w.num(gid);
+    w.num(entry.size);
+    w.num(entry.mtimeMs);
+    w.num(entry.mode);
+    w.num(entry.ino);
+    w.num(entry.uid);
+    w.num(entry.gid);
     w.num(state);
     this.rows++;
   }

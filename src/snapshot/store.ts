@@ -791,22 +791,7 @@ export class SnapshotStore {
     this.writtenSinceEmpty?.add(dir);
     this.dirty.add(dir);
     this.addBuilt(dir, childOf(entry, name, kind, state));
-    this.threadRows!.add(
-      dir,
-      name,
-      kind,
-      entry.size,
-      entry.mtimeMs,
-      entry.mode,
-      entry.ino,
-      entry.uid,
-      entry.gid,
-      entry.target,
-      entry.digest,
-      entry.xattrs,
-      STATE_CODE[state],
-      message,
-    );
+    this.threadRows!.add(dir, name, kind, entry, STATE_CODE[state], message);
   }
 
   /** Marks a path with a state, keeping its last synced entry; adds a bare row if none. */

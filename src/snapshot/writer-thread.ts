@@ -35,7 +35,7 @@ interface WriterJob {
   readonly driver: DriverName;
   /**
    * Int32 [0] batches committed, [1] 1 once failed, [2] the message's bytes, [3] 1 once the
-   * database is open; the message (code, newline, text) from byte 16.
+   * database is open; the message from byte 16.
    */
   readonly state: SharedArrayBuffer;
 }
@@ -86,10 +86,7 @@ export function writerThreadAvailable(): boolean {
  * the next run redoes.
  */
 export class WriterError extends SessionError {
-  constructor(
-    message: string,
-    readonly sqliteCode: string | undefined,
-  ) {
+  constructor(message: string) {
     super(
       'ERR_IO',
       `Writing the snapshot database failed (in its writer thread): ${message}.`,
@@ -127,7 +124,7 @@ export class RowWriter {
       this.closed = true;
       throw Atomics.load(this.state, FAILED) !== 0
         ? this.failure()
-        : new WriterError('the thread did not start', undefined);
+        : new WriterError('the thread did not start');
     }
   }
 
@@ -137,22 +134,20 @@ export class RowWriter {
    * however far ahead this thread runs.
    */
   send(rows: Packed): void {
-    if (this.closed) throw new Error('snapshot writer used after close');
-    this.waitFor(this.sent - IN_FLIGHT + 1);
-    this.sent++;
-    this.worker.postMessage({ rows } satisfies WriterMessage, [rows.nums.buffer as ArrayBuffer]);
+    this.post({ rows }, [rows.nums.buffer as ArrayBuffer]);
   }
 
   /** Hands over per-directory records (see RecordsBatch), after the rows sent before. */
   sendRecords(batch: RecordsBatch): void {
+    const { attrs, ends } = batch.records;
+    this.post(batch, [attrs.buffer as ArrayBuffer, ends.buffer as ArrayBuffer]);
+  }
+
+  private post(message: WriterMessage, transfer: ArrayBuffer[]): void {
     if (this.closed) throw new Error('snapshot writer used after close');
     this.waitFor(this.sent - IN_FLIGHT + 1);
     this.sent++;
-    const { attrs, ends } = batch.records;
-    this.worker.postMessage(batch satisfies WriterMessage, [
-      attrs.buffer as ArrayBuffer,
-      ends.buffer as ArrayBuffer,
-    ]);
+    this.worker.postMessage(message, transfer);
   }
 
   /**
@@ -192,7 +187,7 @@ export class RowWriter {
       // A thread that died without a word (it cannot be heard while this thread blocks):
       // no batch takes minutes, so a long silence is reported rather than waited out.
       if (Atomics.wait(this.state, DONE, done, 1000) === 'timed-out' && ++still >= STALL_S)
-        throw new WriterError('the thread stopped answering', undefined);
+        throw new WriterError('the thread stopped answering');
       if (Atomics.load(this.state, DONE) !== done) still = 0;
     }
   }
@@ -213,10 +208,9 @@ export class RowWriter {
 
   private failure(): WriterError {
     const n = Atomics.load(this.state, MESSAGE_BYTES);
-    const text = Buffer.from(this.bytes.slice(MESSAGE_AT, MESSAGE_AT + n)).toString('utf8');
-    const nl = text.indexOf('\n');
-    const code = nl > 0 ? text.slice(0, nl) : undefined;
-    return new WriterError(nl >= 0 ? text.slice(nl + 1) : text, code);
+    return new WriterError(
+      Buffer.from(this.bytes.slice(MESSAGE_AT, MESSAGE_AT + n)).toString('utf8'),
+    );
   }
 }
 
@@ -227,8 +221,7 @@ function runWriter(job: WriterJob): void {
   const bytes = new Uint8Array(job.state);
   const fail = (e: unknown): void => {
     if (Atomics.load(state, FAILED) !== 0) return;
-    const code = (e as { code?: unknown }).code;
-    const text = `${typeof code === 'string' ? code : ''}\n${e instanceof Error ? e.message : String(e)}`;
+    const text = e instanceof Error ? e.message : String(e);
     const enc = Buffer.from(text, 'utf8').subarray(0, STATE_BYTES - MESSAGE_AT);
     bytes.set(enc, MESSAGE_AT);
     Atomics.store(state, MESSAGE_BYTES, enc.length);

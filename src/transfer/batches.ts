@@ -5,6 +5,7 @@
  */
 import type { Entry } from '../core/entry.js';
 import { CHUNK_SIZE } from '../hash/digest.js';
+import { READ_BUFFER_BYTES } from '../hash/pool.js';
 
 export interface Segment {
   readonly entry: Entry;
@@ -20,7 +21,8 @@ export interface BatchLimits {
   readonly maxBytes: number;
 }
 
-export const DEFAULT_LIMITS: BatchLimits = { maxFiles: 1024, maxBytes: 8 * 1024 * 1024 };
+// A full batch fits the pool's reused read buffers.
+export const DEFAULT_LIMITS: BatchLimits = { maxFiles: 1024, maxBytes: READ_BUFFER_BYTES };
 
 /** True for a file that travels in several pieces (and can resume, see core/partial.ts). */
 export function isChunked(e: Entry): boolean {

@@ -90,9 +90,12 @@ describe('LocalEndpoint reads', () => {
     const results = [];
     for (const batch of planBatches(scan.changes.map((c) => c.new!))) {
       const read = await sender.read(batch);
-      // Corrupt one byte of the first batch's data: the receiver must refuse that file.
-      if (read.segments.some((s) => s.entry.path === 'a')) read.data[0] = read.data[0]! ^ 0xff;
-      results.push(...(await receiver.write(read)));
+      // The bytes as a wire hands them over (a copy; bytes the pool read in this process
+      // are not hashed again: pool.ts), one of the first batch corrupted: the receiver must
+      // refuse that file.
+      const data = Uint8Array.from(read.data);
+      if (read.segments.some((s) => s.entry.path === 'a')) data[0] = data[0]! ^ 0xff;
+      results.push(...(await receiver.write({ ...read, data })));
     }
     const byPath = Object.fromEntries(results.map((r) => [r.path, r]));
     assert.equal(byPath.a?.ok, false);

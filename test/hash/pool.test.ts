@@ -1,0 +1,91 @@
+/**
+ * The pool's read and write tasks on real files: a read buffer handed back by a write is
+ * reused by the next read (its stale bytes never show), and bytes the pool read in this
+ * process are written with the digests that came with them; bytes from elsewhere (a copy,
+ * as a wire delivers them) are checked.
+ */
+import assert from 'node:assert/strict';
+import { lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { READ_BUFFER_BYTES, WorkPool } from '../../src/hash/pool.js';
+import type { ReadSegment, WriteItem } from '../../src/hash/pool.js';
+import { tmp } from '../helpers.js';
+
+const pool = new WorkPool(1);
+after(() => pool.close());
+
+function segment(abs: string): ReadSegment {
+  const st = lstatSync(abs);
+  return {
+    abs,
+    offset: 0,
+    length: st.size,
+    expect: { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino },
+  };
+}
+
+describe('WorkPool read and write', () => {
+  test('a buffer a write hands back serves the next read, which sees only its own bytes', async () => {
+    const dir = tmp();
+    mkdirSync(join(dir, 'out'));
+    writeFileSync(join(dir, 'big'), Buffer.alloc(3 * 1024 * 1024, 7));
+    writeFileSync(join(dir, 'small'), 'abc');
+    const first = await pool.read([segment(join(dir, 'big'))]);
+    assert.equal(first.data.buffer.byteLength, READ_BUFFER_BYTES);
+    const o = first.outcomes[0]!;
+    assert.ok(o.ok);
+    const item: WriteItem = {
+      abs: join(dir, 'out', 'big'),
+      offset: 0,
+      start: o.start,
+      length: o.length,
+      pieces: o.pieces,
+      create: { mode: 0o644, uid: -1, gid: -1 },
+    };
+    const [w] = await pool.write(first.data, [item]);
+    assert.ok(w?.ok);
+    const second = await pool.read([segment(join(dir, 'small'))]);
+    assert.equal(second.data.byteLength, 3);
+    assert.equal(Buffer.from(second.data).toString(), 'abc');
+    // The same buffer: past the read's own bytes it still holds the first read's.
+    assert.equal(second.data.buffer.byteLength, READ_BUFFER_BYTES);
+    assert.deepEqual([...new Uint8Array(second.data.buffer, 3, 4)], [7, 7, 7, 7]);
+    assert.deepEqual(readFileSync(join(dir, 'out', 'big')), readFileSync(join(dir, 'big')));
+  });
+
+  test('bytes read elsewhere are checked against their digests; the pool’s own are not hashed again', async () => {
+    const dir = tmp();
+    mkdirSync(join(dir, 'out'));
+    writeFileSync(join(dir, 'f'), 'hello');
+    const write = async (data: Uint8Array, name: string, pieces: readonly string[]) =>
+      (
+        await pool.write(data, [
+          {
+            abs: join(dir, 'out', name),
+            offset: 0,
+            start: 0,
+            length: data.byteLength,
+            pieces,
+            create: { mode: 0o644, uid: -1, gid: -1 },
+          },
+        ])
+      )[0]!;
+    const read = await pool.read([segment(join(dir, 'f'))]);
+    const o = read.outcomes[0]!;
+    assert.ok(o.ok);
+    const copy = Uint8Array.from(read.data);
+    copy[0] = 0x48; // 'H'
+    const checked = await write(copy, 'copy', o.pieces);
+    assert.equal(checked.ok, false);
+    assert.match((checked as { message: string }).message, /did not match the sender digest/);
+    const own = await write(read.data, 'own', o.pieces);
+    assert.ok(own.ok);
+    // The file's digest comes from the pieces' digests either way: the same as a hash of it.
+    const [h] = await pool.hash([
+      { abs: join(dir, 'out', 'own'), expect: segment(join(dir, 'out', 'own')).expect },
+    ]);
+    assert.ok(h?.ok);
+    assert.equal(own.digest, h.digest);
+  });
+});

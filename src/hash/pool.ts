@@ -65,8 +65,9 @@ export class WorkPool {
    */
   private readonly hashedHere = new WeakSet<ArrayBuffer>();
   /**
-   * Buffers handed back by write tasks, for the next reads. Perf: a fresh buffer per
-   * batch costs a page fault per 4 KiB page the read fills (0.6 s of CPU in a 5 GB push).
+   * Buffers handed back by write tasks, for the next reads (a local peer's transfer: one
+   * per lane in flight). Perf: a fresh buffer per batch costs a page fault per 4 KiB page
+   * the read fills (0.6 s of CPU in a 5 GB push).
    */
   private readonly spare: ArrayBuffer[] = [];
 
@@ -108,12 +109,15 @@ export class WorkPool {
     const transferList = [packed.nums.buffer as ArrayBuffer];
     const buffer = data.buffer as ArrayBuffer;
     if (data.byteLength > 0) transferList.push(buffer);
+    const ours = this.hashedHere.has(buffer);
     const reply = (await this.pool.run(
-      { data, packed, trusted: this.hashedHere.has(buffer) },
+      { data, packed, trusted: ours },
       { name: 'write', transferList },
     )) as PackedWriteReply;
-    if (reply.buf && reply.buf.byteLength >= READ_BUFFER_BYTES && this.spare.length < MAX_SPARE)
-      this.spare.push(reply.buf);
+    // Only this pool's own read buffers go round (a local peer's); one off a wire is let
+    // go, so a daemon keeps no spare memory after a client's push.
+    if (ours && reply.buf && reply.buf.byteLength >= READ_BUFFER_BYTES)
+      if (this.spare.length < MAX_SPARE) this.spare.push(reply.buf);
     return unpackWriteOutcomes(reply.outcomes);
   }
 

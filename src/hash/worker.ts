@@ -185,8 +185,7 @@ class Transfer<T extends object> {
 /**
  * Reads segments and returns their bytes and piece digests, checking the files did not
  * change. The bytes go into `buf` when it is given and large enough (a buffer an earlier
- * write handed back), else into a new buffer of at least READ_BUFFER_BYTES (pool.ts), so
- * the pool can reuse it.
+ * write handed back), else into a new buffer.
  */
 export async function read(task: { packed: Packed; buf?: ArrayBuffer }): Promise<unknown> {
   const h = await loadHasher();
@@ -194,12 +193,14 @@ export async function read(task: { packed: Packed; buf?: ArrayBuffer }): Promise
   const total = segments.reduce((n, s) => n + s.length, 0);
   // Perf: not zero-filled (a memset of every byte sent): only the bytes read, [0, at), are
   // handed on. Its own ArrayBuffer (not Buffer's pool), so it can be transferred.
+  // A batch of at least half the size gets a buffer of the full size, which the pool can
+  // reuse for any batch; a small one (a few changed files) just what it needs.
   const data: Uint8Array =
     task.buf !== undefined && task.buf.byteLength >= total
       ? new Uint8Array(task.buf, 0, total)
-      : total > 0
+      : total >= READ_BUFFER_BYTES / 2
         ? Buffer.allocUnsafeSlow(Math.max(total, READ_BUFFER_BYTES)).subarray(0, total)
-        : new Uint8Array(0);
+        : Buffer.allocUnsafeSlow(total);
   const outcomes: ReadOutcome[] = [];
   let at = 0;
   for (const seg of segments) {

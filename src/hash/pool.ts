@@ -10,6 +10,7 @@ import {
   unpackReadOutcomes,
   unpackWriteOutcomes,
 } from './task-codec.js';
+import { READ_BUFFER_BYTES } from './worker.js';
 import type {
   Expect,
   HashOutcome,
@@ -48,8 +49,6 @@ let workerScript = new URL('./worker-entry.cjs', import.meta.url).href;
 export function setWorkerScript(href: string): void {
   workerScript = href;
 }
-
-import { READ_BUFFER_BYTES } from './worker.js';
 
 export { READ_BUFFER_BYTES } from './worker.js';
 

@@ -113,9 +113,9 @@ export class WorkPool {
       { data, packed, trusted: ours },
       { name: 'write', transferList },
     )) as PackedWriteReply;
-    // Only this pool's own read buffers go round (a local peer's); one off a wire is let
-    // go, so a daemon keeps no spare memory after a client's push.
-    if (ours && reply.buf && reply.buf.byteLength >= READ_BUFFER_BYTES)
+    // Only this pool's own read buffers come back (a local peer's; worker.ts): one off a
+    // wire is let go, so a daemon keeps no spare memory after a client's push.
+    if (reply.buf && reply.buf.byteLength >= READ_BUFFER_BYTES)
       if (this.spare.length < MAX_SPARE) this.spare.push(reply.buf);
     return unpackWriteOutcomes(reply.outcomes);
   }

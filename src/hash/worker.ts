@@ -246,8 +246,8 @@ export async function read(task: { packed: Packed; buf?: ArrayBuffer }): Promise
 /**
  * Verifies each item's pieces against the sender's digests and writes them at their
  * offset. `trusted`: the bytes are a read task's of this process, hashed there into the
- * very digests that come with them, so they are not hashed again (pool.ts, hashedHere).
- * The task's buffer is handed back for the pool's next read.
+ * very digests that come with them, so they are not hashed again (pool.ts, hashedHere);
+ * such a task's buffer is handed back for the pool's next read.
  */
 export async function write(task: {
   data: Uint8Array;
@@ -328,7 +328,12 @@ export async function write(task: {
     }
   }
   const packed = packWriteOutcomes(out);
-  const buf = task.data.byteLength > 0 ? (task.data.buffer as ArrayBuffer) : undefined;
+  // Only a buffer the pool reuses goes back (a wire's dies here, as it always did: its
+  // memory is then this thread's to free, not the main thread's, which reads the wire).
+  const buf =
+    task.trusted === true && task.data.byteLength > 0
+      ? (task.data.buffer as ArrayBuffer)
+      : undefined;
   const reply: PackedWriteReply = buf ? { outcomes: packed, buf } : { outcomes: packed };
   return move(
     new Transfer(

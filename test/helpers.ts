@@ -2,6 +2,7 @@
  * Test helpers: temporary directories that are always removed, the real CLI run as a child
  * process, and a tree description (content, mode, mtime, link targets) to compare trees.
  */
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import {
@@ -139,7 +140,7 @@ export interface TreeItem {
 /** Describes a tree (without .private-asp): kind, mode, content, link target, optionally mtime. */
 export function describeTree(
   root: string,
-  opts: { mtimes?: boolean; inodes?: boolean } = {},
+  opts: { mtimes?: boolean; exactMtimes?: boolean; inodes?: boolean } = {},
 ): Record<string, TreeItem> {
   const out: Record<string, TreeItem> = {};
   const walk = (rel: string): void => {
@@ -154,7 +155,8 @@ export function describeTree(
       };
       if (st.isFile()) item.content = readFileSync(join(root, p)).toString('base64');
       if (st.isSymbolicLink()) item.target = readlinkSync(join(root, p));
-      if (opts.mtimes && !st.isDirectory()) item.mtimeMs = Math.round(st.mtimeMs);
+      if (opts.mtimes && !st.isDirectory())
+        item.mtimeMs = opts.exactMtimes ? st.mtimeMs : Math.round(st.mtimeMs);
       if (opts.inodes) item.ino = st.ino;
       out[p] = item;
       if (st.isDirectory()) walk(p);
@@ -162,6 +164,24 @@ export function describeTree(
   };
   walk('');
   return out;
+}
+
+/**
+ * Asserts that a synced tree is its source (describeTree with file mtimes), each mtime the
+ * same to the microsecond. Node sets times as seconds in a double (about 0.24 us apart at
+ * today's dates), so a copy's mtime can sit a fraction of a microsecond from the source's:
+ * both rounded to the millisecond then differ when the source's falls on a half
+ * millisecond (this host's coarse clock drifts across it now and then).
+ */
+export function assertSameTree(actual: string, expected: string): void {
+  const got = describeTree(actual, { mtimes: true, exactMtimes: true });
+  const want = describeTree(expected, { mtimes: true, exactMtimes: true });
+  for (const [p, item] of Object.entries(got)) {
+    const m = want[p]?.mtimeMs;
+    if (item.mtimeMs !== undefined && m !== undefined && Math.abs(item.mtimeMs - m) < 0.001)
+      item.mtimeMs = m;
+  }
+  assert.deepEqual(got, want);
 }
 
 /** Exact stats of every path, to prove a run touched nothing. */

@@ -13,6 +13,16 @@ export interface Packed {
   readonly nums: Float64Array;
 }
 
+/** The six numbers of a file's stat that the codecs carry (an Entry, a StagedStat). */
+export interface StatNumbers {
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly mode: number;
+  readonly ino: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
 /** A position in a PackWriter (mark(), truncate()). */
 export interface PackMark {
   readonly strings: number;
@@ -43,6 +53,16 @@ export class PackWriter {
       this.nums = bigger;
     }
     this.nums[this.n++] = x;
+  }
+
+  /** A stat's six numbers, in the one order every codec reads them back: size, mtimeMs, mode, ino, uid, gid. */
+  stat(s: StatNumbers): void {
+    this.num(s.size);
+    this.num(s.mtimeMs);
+    this.num(s.mode);
+    this.num(s.ino);
+    this.num(s.uid);
+    this.num(s.gid);
   }
 
   /** Where the writer stands, for truncate(). */

@@ -168,14 +168,7 @@ export function packWriteOutcomes(outcomes: readonly WriteOutcome[]): Packed {
         (o.placed === true ? PLACED : 0) |
         (o.digest !== undefined ? DIGEST : 0),
     );
-    if (s) {
-      w.num(s.size);
-      w.num(s.mtimeMs);
-      w.num(s.mode);
-      w.num(s.ino);
-      w.num(s.uid);
-      w.num(s.gid);
-    }
+    if (s) w.stat(s);
     if (o.digest !== undefined) w.str(o.digest);
   }
   return w.done();

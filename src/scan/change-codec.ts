@@ -42,12 +42,7 @@ export function packChanges(changes: readonly Change[]): Packed {
       (e.atimeMs !== undefined ? HAS_ATIME : 0);
     w.num(f);
     if (f & OWN_PATH) w.str(e.path);
-    w.num(e.size);
-    w.num(e.mtimeMs);
-    w.num(e.mode);
-    w.num(e.ino);
-    w.num(e.uid);
-    w.num(e.gid);
+    w.stat(e);
     if (e.target !== undefined) w.str(e.target);
     if (e.digest !== undefined) w.str(e.digest);
     if (e.xattrs !== undefined) w.str(e.xattrs);

@@ -67,12 +67,7 @@ export class RowPacker {
     if (message !== undefined) w.str(message);
     w.num(present);
     w.num(kind);
-    w.num(entry.size);
-    w.num(entry.mtimeMs);
-    w.num(entry.mode);
-    w.num(entry.ino);
-    w.num(entry.uid);
-    w.num(entry.gid);
+    w.stat(entry);
     w.num(state);
     this.rows++;
   }

@@ -32,6 +32,18 @@ import { describeIoError, errnoCode } from '../errors.js';
 import type { StoredDirRecord } from '../snapshot/store.js';
 import { DirRecordReader } from '../snapshot/dir-record.js';
 import { FollowedLinks } from './follow.js';
+import type { ListDir, StatListing } from './native-list.js';
+import {
+  FIELD_ERRNO,
+  FIELD_GID,
+  FIELD_INO,
+  FIELD_MODE,
+  FIELD_MTIME_MS,
+  FIELD_SIZE,
+  FIELD_UID,
+  NUMS,
+  nativeListDir,
+} from './native-list.js';
 
 export interface ScanSource {
   /** Records of the direct children of a directory. */
@@ -66,6 +78,8 @@ export interface ScanOptions {
    * the caller, which merges the parts' changes first (renames may cross parts).
    */
   readonly part?: ScanPart;
+  /** List and lstat with Node's fs even where the scan addon is loaded (tests compare both). */
+  readonly nodeListing?: boolean;
 }
 
 /** A directory of a split tree: listed already (its listing given), or to crawl whole. */
@@ -109,36 +123,82 @@ export interface ScanResult {
 /** The names in one directory, as read during the crawl. */
 type Listing = string[];
 
-/** Receives each directory's listing as soon as the crawl has read it. */
-type Visit = (dir: string, listing: Listing) => void;
+/**
+ * Receives each directory's listing as soon as the crawl has read it, with the lstat numbers
+ * of its names when the scan addon listed it (then the listing is sorted already).
+ */
+type Visit = (dir: string, listing: Listing, nums?: Float64Array) => void;
+
+/** What fdir reads of a directory the addon listed: its subdirectories (to crawl) only. */
+class ListedDir {
+  constructor(readonly name: string) {}
+  isFile(): boolean {
+    return false;
+  }
+  isDirectory(): boolean {
+    return true;
+  }
+  isSymbolicLink(): boolean {
+    return false;
+  }
+}
+
+function subdirsOf(listed: StatListing): ListedDir[] {
+  const out: ListedDir[] = [];
+  const { names, nums } = listed;
+  for (let i = 0; i < names.length; i++)
+    if ((nums[i * NUMS + FIELD_MODE]! & S_IFMT) === S_IFDIR) out.push(new ListedDir(names[i]!));
+  return out;
+}
 
 export function entryFromStats(path: string, st: Stats, target?: string): Entry | undefined {
-  const kind = st.isFile()
-    ? 'file'
-    : st.isDirectory()
-      ? 'dir'
-      : st.isSymbolicLink()
-        ? 'symlink'
-        : undefined;
+  const type = st.mode & S_IFMT;
+  const kind =
+    type === S_IFREG ? 'file' : type === S_IFDIR ? 'dir' : type === S_IFLNK ? 'symlink' : undefined;
   if (kind === undefined) return undefined;
+  return entryOf(path, kind, st.size, st.mtimeMs, st.mode, st.ino, st.uid, st.gid, target);
+}
+
+/** An entry from a child's lstat numbers (from Node's Stats or the scan addon). */
+function entryOf(
+  path: string,
+  kind: Entry['kind'],
+  size: number,
+  mtimeMs: number,
+  mode: number,
+  ino: number,
+  uid: number,
+  gid: number,
+  target: string | undefined,
+): Entry {
   const e: Entry = {
     path,
     kind,
-    size: kind === 'file' ? st.size : 0,
-    mtimeMs: st.mtimeMs,
-    mode: st.mode & 0o7777,
-    ino: st.ino,
-    uid: st.uid,
-    gid: st.gid,
+    size: kind === 'file' ? size : 0,
+    mtimeMs,
+    mode: mode & 0o7777,
+    ino,
+    uid,
+    gid,
   };
   return target !== undefined ? { ...e, target } : e;
 }
 
-function specialKind(st: Stats): string {
-  if (st.isFIFO()) return 'FIFO';
-  if (st.isSocket()) return 'socket';
-  if (st.isBlockDevice()) return 'block device';
-  if (st.isCharacterDevice()) return 'character device';
+// The file types of st_mode (POSIX values; fs.constants has them only on some platforms).
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+const S_IFIFO = 0o010000;
+const S_IFSOCK = 0o140000;
+const S_IFBLK = 0o060000;
+const S_IFCHR = 0o020000;
+
+function specialKind(type: number): string {
+  if (type === S_IFIFO) return 'FIFO';
+  if (type === S_IFSOCK) return 'socket';
+  if (type === S_IFBLK) return 'block device';
+  if (type === S_IFCHR) return 'character device';
   return 'special file';
 }
 
@@ -146,13 +206,25 @@ function specialKind(st: Stats): string {
  * Crawls `root` (or the subtree `start` of it) and hands each readable directory's listing
  * to `visit` as soon as it is read.
  */
-function crawl(root: string, problems: Problem[], visit: Visit, filter?: Filter, start = ''): void {
+function crawl(
+  root: string,
+  problems: Problem[],
+  visit: Visit,
+  filter?: Filter,
+  start = '',
+  listDir?: ListDir,
+): void {
   const rootWithSep = root.endsWith('/') ? root : `${root}/`;
   const relOf = (abs: string): string => {
     const a = abs.endsWith('/') ? abs : `${abs}/`;
     return a.length <= rootWithSep.length ? '' : a.slice(rootWithSep.length, -1);
   };
   const readdirSync = ((path: string, options: { withFileTypes: true }) => {
+    const listed = listDir?.(path);
+    if (listed) {
+      visit(relOf(path), listed.names, listed.nums);
+      return subdirsOf(listed);
+    }
     let ents: Dirent[];
     try {
       ents = nodeFs.readdirSync(path, options);
@@ -325,6 +397,7 @@ function crawlScoped(
 const KIND_FILE = 1;
 const KIND_DIR = 2;
 const KIND_SYMLINK = 3;
+const KIND_NAMES: readonly (Entry['kind'] | undefined)[] = [undefined, 'file', 'dir', 'symlink'];
 
 export function scanTree(opts: ScanOptions): ScanResult {
   const problems: Problem[] = [];
@@ -349,7 +422,11 @@ export function scanTree(opts: ScanOptions): ScanResult {
     old !== undefined &&
     filter.excluded(path, old.kind === 'dir');
 
-  const visit: Visit = (dir, listing) => {
+  // The addon lists and lstats each directory in one call; not for -n follow and the
+  // decorated sessions, which need Node's Stats of every child.
+  const listDir =
+    opts.symlinks !== 'follow' && !opts.decorate && !opts.nodeListing ? nativeListDir() : undefined;
+  const visit: Visit = (dir, listing, nums) => {
     if (visitedDirs) {
       if (visitedDirs.has(dir)) return;
       visitedDirs.add(dir);
@@ -361,7 +438,7 @@ export function scanTree(opts: ScanOptions): ScanResult {
     const get = (path: string): SnapshotRecord | undefined => snapshot.get?.(path);
     const record = stored ? new DirRecordReader(stored.names, stored.attrs) : undefined;
     // The record is sorted by name; walking the listing in the same order pairs them up.
-    if (record) listing.sort();
+    if (record && nums === undefined) listing.sort();
     const changes: Change[] = [];
     /** Without a record: every child, diffed against the rows at the end. */
     const current: Entry[] = [];
@@ -371,31 +448,47 @@ export function scanTree(opts: ScanOptions): ScanResult {
       gone.push(name);
     };
     const absDir = dir === '' ? opts.root : join(opts.root, dir);
-    for (const name of listing) {
+    for (let i = 0; i < listing.length; i++) {
+      const name = listing[i]!;
       if (name === PRIVATE_DIR) continue;
       const k = record ? record.seek(name, goneName) : -1;
       const path = joinRel(dir, name);
-      const abs = `${absDir}/${name}`;
+      // Node's Stats of the child, when Node lstat'ed it (always without the addon, and
+      // for a name the addon could not lstat: Node then reports why in its own words).
       let st: Stats | undefined;
-      try {
-        // Perf: no exception (with its stack) for a file that vanished since the listing.
-        st = nodeFs.lstatSync(abs, { throwIfNoEntry: false });
-      } catch (e) {
-        problems.push({ path, message: `cannot stat: ${describeIoError(e)}` });
-        unknown.add(path);
-        continue;
+      let mode: number, size: number, mtimeMs: number, ino: number, uid: number, gid: number;
+      const at = i * NUMS;
+      if (nums !== undefined && nums[at + FIELD_ERRNO] === 0) {
+        mode = nums[at + FIELD_MODE]!;
+        size = nums[at + FIELD_SIZE]!;
+        mtimeMs = nums[at + FIELD_MTIME_MS]!;
+        ino = nums[at + FIELD_INO]!;
+        uid = nums[at + FIELD_UID]!;
+        gid = nums[at + FIELD_GID]!;
+      } else {
+        try {
+          // Perf: no exception (with its stack) for a file that vanished since the listing.
+          st = nodeFs.lstatSync(`${absDir}/${name}`, { throwIfNoEntry: false });
+        } catch (e) {
+          problems.push({ path, message: `cannot stat: ${describeIoError(e)}` });
+          unknown.add(path);
+          continue;
+        }
+        if (st === undefined) {
+          // Vanished since the listing: it simply is not there.
+          if (k >= 0) gone.push(name);
+          continue;
+        }
+        ({ mode, size, mtimeMs, ino, uid, gid } = st);
       }
-      if (st === undefined) {
-        // Vanished since the listing: it simply is not there.
-        if (k >= 0) gone.push(name);
-        continue;
-      }
+      let type = mode & S_IFMT;
       let target: string | undefined;
-      if (st.isSymbolicLink() && opts.symlinks === 'skip') {
+      if (type === S_IFLNK && opts.symlinks === 'skip') {
         unknown.add(path);
         continue;
       }
-      if (follow && st.isSymbolicLink()) {
+      if (follow && type === S_IFLNK) {
+        const abs = `${absDir}/${name}`;
         const r = follow.resolve(abs, absDir);
         if (r.kind === 'loop' || r.kind === 'error') {
           problems.push({ path, message: r.message });
@@ -404,34 +497,37 @@ export function scanTree(opts: ScanOptions): ScanResult {
         }
         if (r.kind === 'ok') {
           st = r.stats;
+          ({ mode, size, mtimeMs, ino, uid, gid } = st);
+          type = mode & S_IFMT;
           // The followed directory is crawled under the link's own path.
-          if (st.isDirectory() && !filter?.excluded(path, true))
+          if (type === S_IFDIR && !filter?.excluded(path, true))
             crawl(opts.root, problems, visit, filter, path);
         }
       }
-      if (filter?.excluded(path, st.isDirectory())) {
+      if (filter?.excluded(path, type === S_IFDIR)) {
         // Neither synced nor deleted: its snapshot record (if any) is left alone.
         unknown.add(path);
         continue;
       }
-      const kind = st.isFile()
-        ? KIND_FILE
-        : st.isDirectory()
-          ? KIND_DIR
-          : st.isSymbolicLink()
-            ? KIND_SYMLINK
-            : 0;
+      const kind =
+        type === S_IFREG
+          ? KIND_FILE
+          : type === S_IFDIR
+            ? KIND_DIR
+            : type === S_IFLNK
+              ? KIND_SYMLINK
+              : 0;
       if (kind === 0) {
         warnings.push({
           path,
-          message: `skipped: ${specialKind(st)} (only files, directories and symbolic links are synced)`,
+          message: `skipped: ${specialKind(type)} (only files, directories and symbolic links are synced)`,
         });
         unknown.add(path);
         continue;
       }
       if (kind === KIND_SYMLINK) {
         try {
-          target = nodeFs.readlinkSync(abs);
+          target = nodeFs.readlinkSync(`${absDir}/${name}`);
         } catch (e) {
           if (errnoCode(e) !== 'ENOENT') {
             problems.push({ path, message: `cannot read link: ${describeIoError(e)}` });
@@ -440,7 +536,7 @@ export function scanTree(opts: ScanOptions): ScanResult {
           continue;
         }
       }
-      const size = kind === KIND_FILE ? st.size : 0;
+      if (kind !== KIND_FILE) size = 0;
       if (kind === KIND_FILE) {
         stats.files++;
         stats.bytes += size;
@@ -454,10 +550,11 @@ export function scanTree(opts: ScanOptions): ScanResult {
       const unchanged =
         k >= 0 &&
         target === undefined &&
-        record!.same(k, kind, size, st.mtimeMs, st.mode & 0o7777, st.ino, st.uid, st.gid);
+        record!.same(k, kind, size, mtimeMs, mode & 0o7777, ino, uid, gid);
       if (unchanged && !opts.decorate) continue;
-      let e = entryFromStats(path, st, target)!;
-      if (opts.decorate) e = opts.decorate(abs, e, st);
+      let e = entryOf(path, KIND_NAMES[kind]!, size, mtimeMs, mode, ino, uid, gid, target);
+      // With a decorator the addon is not used (see listDir below), so Node's Stats is here.
+      if (opts.decorate) e = opts.decorate(`${absDir}/${name}`, e, st!);
       if (!record) {
         current.push(e);
         continue;
@@ -491,7 +588,7 @@ export function scanTree(opts: ScanOptions): ScanResult {
     for (let i = take(); i < items.length; i = take()) {
       const item = items[i]!;
       if (item.listing) visit(item.dir, [...item.listing]);
-      else crawl(opts.root, problems, visit, filter, item.dir);
+      else crawl(opts.root, problems, visit, filter, item.dir, listDir);
     }
     // splitTree read the root, which one of the parts visits; renames are the caller's.
     return { changes: inPathOrder(byDir), problems, warnings, stats };
@@ -502,7 +599,7 @@ export function scanTree(opts: ScanOptions): ScanResult {
     for (const dir of [...listings.keys()].sort(comparePaths)) visit(dir, listings.get(dir)!);
     if (stats.rootHasEntries) rootRead = true;
   } else {
-    crawl(opts.root, problems, visit, filter);
+    crawl(opts.root, problems, visit, filter, '', listDir);
   }
   if (!rootRead) {
     // The root itself could not be read: callers decide (this is a safety halt).

@@ -227,7 +227,9 @@ describe('native-free distribution', { skip: NODE24_PLATFORM }, () => {
     /** A copy of the package whose better-sqlite3 addon is damaged, as after a failed build. */
     before(() => {
       pkg = tmp('async-nf-pkg-');
-      for (const d of ['bin', 'dist/src', 'src/snapshot/schema'])
+      // With the scan addon, which loads on Node 24 as built for Node 20 (Node-API): else a
+      // second debug line would say it did not.
+      for (const d of ['bin', 'dist/src', 'src/snapshot/schema', 'src/scan/native/build/Release'])
         cpSync(join(REPO, d), join(pkg, d), { recursive: true });
       writeFileSync(join(pkg, 'package.json'), '{ "type": "module" }\n');
       const nm = join(pkg, 'node_modules');

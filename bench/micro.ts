@@ -2,7 +2,8 @@
  * `npm run bench:micro`: tinybench micro-benchmarks of the hot parts of a huge-tree run.
  *
  *   hashing      xxhash-wasm over files: one thread (read + hash inline) vs the worker pool
- *   stat batch   lstatSync over a directory's listing (the scanner's inner loop)
+ *   stat batch   lstatSync over a directory's listing (the scanner's inner loop), and the
+ *                listing plus lstat of each directory by Node's fs and by the scan addon
  *   snapshot     batch insert of N records, then the ordered full read and per-dir reads,
  *                the rebuild of the per-directory records and the scan's read of them
  *   reconcile    reconcileOneWay over N sender changes (an initial push of N files)
@@ -28,6 +29,7 @@ import { lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bench } from 'tinybench';
+import { nativeListDir } from '../src/scan/native-list.js';
 import type { Change } from '../src/core/change.js';
 import type { Entry } from '../src/core/entry.js';
 import { reconcileOneWay } from '../src/core/reconcile.js';
@@ -192,12 +194,25 @@ async function statBatch(work: string): Promise<void> {
     for (const { d, names } of listings)
       for (const n of names) lstatSync(join(d, n), { throwIfNoEntry: false });
   });
+  // The whole per-directory step of a scan, both ways: Node's fs, or the scan addon.
+  bench.add(`readdirSync + lstatSync of each name (${STAT_FILES} files)`, () => {
+    for (const d of dirs)
+      for (const n of readdirSync(d)) lstatSync(join(d, n), { throwIfNoEntry: false });
+  });
+  const list = nativeListDir();
+  if (list)
+    bench.add(`scan addon: one list() per directory (${STAT_FILES} files)`, () => {
+      for (const d of dirs) list(d);
+    });
+  else
+    console.warn('micro: the scan addon is not built (npm run build:addon); its row is left out');
+  const perFile = bench.tasks.length;
   bench.add(`readdirSync withFileTypes, names only (${dirs.length} dirs)`, () => {
     for (const d of dirs) readdirSync(d, { withFileTypes: true });
   });
   await bench.run();
-  add({ tasks: bench.tasks.slice(0, 2) } as unknown as Bench, STAT_FILES, 'files');
-  add({ tasks: bench.tasks.slice(2) } as unknown as Bench, dirs.length, 'dirs');
+  add({ tasks: bench.tasks.slice(0, perFile) } as unknown as Bench, STAT_FILES, 'files');
+  add({ tasks: bench.tasks.slice(perFile) } as unknown as Bench, dirs.length, 'dirs');
   rmSync(dir, { recursive: true, force: true });
 }
 

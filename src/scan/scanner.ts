@@ -9,8 +9,10 @@
  * The children of an unreadable directory are never diffed: nothing below it can look
  * deleted.
  *
- * Each directory's children are lstat'ed synchronously in one batch (Perf: about 2.5 times
- * faster than a promise per file on Node 20) and compared with the snapshot's compact
+ * Each directory is listed and its children lstat'ed in one call into the scan addon
+ * (native-list.ts; Perf: a third less time than Node's readdirSync and lstatSync), or, where
+ * the addon is not built, synchronously in one batch with Node's fs (Perf: about 2.5 times
+ * faster than a promise per file on Node 20), and compared with the snapshot's compact
  * record of that directory (snapshot/dir-record.ts) in place: an unchanged child costs no
  * SQLite row and no object. Only a changed, added or deleted child has its row read. A
  * directory without a record (not rebuilt yet, or an older database) is compared with its
@@ -184,15 +186,8 @@ function entryOf(
   return target !== undefined ? { ...e, target } : e;
 }
 
-// The file types of st_mode (POSIX values; fs.constants has them only on some platforms).
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
-const S_IFIFO = 0o010000;
-const S_IFSOCK = 0o140000;
-const S_IFBLK = 0o060000;
-const S_IFCHR = 0o020000;
+// The file types of st_mode, as Node's Stats and the scan addon give it.
+const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO, S_IFSOCK, S_IFBLK, S_IFCHR } = nodeFs.constants;
 
 function specialKind(type: number): string {
   if (type === S_IFIFO) return 'FIFO';

@@ -127,9 +127,10 @@ type Listing = string[];
 
 /**
  * Receives each directory's listing as soon as the crawl has read it, with the lstat numbers
- * of its names when the scan addon listed it (then the listing is sorted already).
+ * of its names when the scan addon listed it (then the listing is sorted already); null
+ * when the addon declined the directory and Node's fs listed it.
  */
-type Visit = (dir: string, listing: Listing, nums?: Float64Array) => void;
+type Visit = (dir: string, listing: Listing, nums?: Float64Array | null) => void;
 
 /** What fdir reads of a directory the addon listed: its subdirectories (to crawl) only. */
 class ListedDir {
@@ -220,6 +221,7 @@ function crawl(
       visit(relOf(path), listed.names, listed.nums);
       return subdirsOf(listed);
     }
+    const declined = listDir ? null : undefined;
     let ents: Dirent[];
     try {
       ents = nodeFs.readdirSync(path, options);
@@ -235,6 +237,7 @@ function crawl(
     visit(
       relOf(path),
       ents.map((d) => d.name),
+      declined,
     );
     return ents;
   }) as unknown as FSLike['readdirSync'];
@@ -421,7 +424,7 @@ export function scanTree(opts: ScanOptions): ScanResult {
   // decorated sessions, which need Node's Stats of every child.
   const listDir =
     opts.symlinks !== 'follow' && !opts.decorate && !opts.nodeListing ? nativeListDir() : undefined;
-  const visit: Visit = (dir, listing, nums) => {
+  const visit: Visit = (dir, given, listedNums) => {
     if (visitedDirs) {
       if (visitedDirs.has(dir)) return;
       visitedDirs.add(dir);
@@ -429,6 +432,15 @@ export function scanTree(opts: ScanOptions): ScanResult {
     if (dir === '') rootRead = true;
     if (opts.onProgress && ++visited % PROGRESS_EVERY === 0)
       opts.onProgress({ dirs: visited, files: stats.files, bytes: stats.bytes });
+    const absDir = dir === '' ? opts.root : join(opts.root, dir);
+    let listing = given;
+    let nums = listedNums ?? undefined;
+    if (listedNums === undefined && listDir) {
+      // Listed without the addon (splitTree's and a scoped scan's listings): listed again
+      // by the addon, which lstats as it lists. Where it declines, that listing stands.
+      const again = listDir(absDir);
+      if (again) ({ names: listing, nums } = again);
+    }
     const stored = snapshot.get ? snapshot.dirRecord?.(dir) : undefined;
     const get = (path: string): SnapshotRecord | undefined => snapshot.get?.(path);
     const record = stored ? new DirRecordReader(stored.names, stored.attrs) : undefined;
@@ -442,7 +454,6 @@ export function scanTree(opts: ScanOptions): ScanResult {
     const goneName = (name: string): void => {
       gone.push(name);
     };
-    const absDir = dir === '' ? opts.root : join(opts.root, dir);
     for (let i = 0; i < listing.length; i++) {
       const name = listing[i]!;
       if (name === PRIVATE_DIR) continue;

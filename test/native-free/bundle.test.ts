@@ -149,6 +149,13 @@ describe('native-free distribution', { skip: NODE24_PLATFORM }, () => {
     assert.match(r.out, /^ok \d+ - snapshot store on node:sqlite$/m);
   });
 
+  test('the scan addon built for this Node lists the same names and numbers on Node 24', async () => {
+    // Node-API: one build serves both; mtimeMs must come out as Node 24 computes it too.
+    const r = await nodeTest(NODE24, [join('dist', 'test', 'scan', 'native-list.test.js')], {});
+    assert.equal(summary(r.out, 'fail'), 0, r.out.slice(-3000));
+    assert.ok(summary(r.out, 'pass') >= 5, r.out.slice(-3000));
+  });
+
   test('a database written on node:sqlite is used on better-sqlite3 and back', () => {
     const { data, mirror } = dirs({ 'a.txt': 'alpha', 'sub/b.txt': 'beta' });
     const args = ['-N', 'x', '-d', data, '-r', mirror, '-K', 'push'];

@@ -186,6 +186,7 @@ static napi_value list(napi_env env, napi_callback_info info) {
     if (fstatat(fd, n, &st, AT_SYMLINK_NOFOLLOW) == 0) {
       v[0] = (double)st.st_mode;
       v[1] = (double)st.st_size;
+      /* As Node's msFromTimeSpec: sec * 1e3 + nsec / 1e6 in doubles (no FMA: binding.gyp). */
       v[2] = (double)st.st_mtim.tv_sec * 1e3 + (double)st.st_mtim.tv_nsec / 1e6;
       v[3] = (double)st.st_ino;
       v[4] = (double)st.st_uid;

@@ -409,19 +409,40 @@ const C = join(WORK, 'C');
 const C_ASYNC = join(WORK, 'C-async');
 const C_RSYNC = join(WORK, 'C-rsync');
 
+/**
+ * A fixture tree is complete when its marker (beside it, outside the synced tree: inside it
+ * would be one more file to sync) holds the spec it was built from. With --keep, a tree
+ * built for other options (another --files) is rebuilt, not measured under the wrong label.
+ */
+const marker = (name: string): string => join(WORK, `${name}.complete`);
+
+function treeReady(name: string, spec: TreeSpec): boolean {
+  try {
+    return readFileSync(marker(name), 'utf8') === JSON.stringify(spec);
+  } catch {
+    return false;
+  }
+}
+
+function markTree(name: string, spec: TreeSpec): void {
+  writeFileSync(marker(name), JSON.stringify(spec));
+}
+
 function ensureSmallTree(): void {
   retire(A);
+  // The synced copies and the databases are of the tree it replaces.
+  forgetAsync(A_ASYNC);
+  retire(A_RSYNC);
   log(`building ${A}: ${SMALL.files} files in ${SMALL.dirs} dirs`);
   const t = performance.now();
   buildTree(A, SMALL);
   writeFileSync(join(WORK, 'A.built'), `${((performance.now() - t) / 1000).toFixed(1)}\n`);
-  // The marker sits outside the synced tree: inside it would be one more file to sync.
-  writeFileSync(join(WORK, 'A.complete'), '');
+  markTree('A', SMALL);
   log(`built in ${readFileSync(join(WORK, 'A.built'), 'utf8').trim()} s`);
 }
 
 function smallTreeReady(): boolean {
-  return existsSync(join(WORK, 'A.complete'));
+  return treeReady('A', SMALL);
 }
 
 /**
@@ -531,17 +552,17 @@ async function scenarioReset(): Promise<void> {
 function ensureMixedTree(scenario: number): boolean {
   const plan = planTree(MIXED_SPEC);
   const free = Number(sh(`df -B1 --output=avail '${WORK}' | tail -1`).trim());
-  if (!existsSync(join(WORK, 'B.complete')) && free < plan.bytes * 2.5) {
+  if (!treeReady('B', MIXED_SPEC) && free < plan.bytes * 2.5) {
     log(
       `skipping scenario ${scenario}: needs ${((plan.bytes * 2.5) / 1e9).toFixed(1)} GB free, ${(free / 1e9).toFixed(1)} GB left`,
     );
     return false;
   }
-  if (!existsSync(join(WORK, 'B.complete'))) {
+  if (!treeReady('B', MIXED_SPEC)) {
     retire(B);
     log(`building ${B}: ${MIXED_SPEC.files} mixed files, ${(plan.bytes / 1e9).toFixed(2)} GB`);
     buildTree(B, MIXED_SPEC);
-    writeFileSync(join(WORK, 'B.complete'), '');
+    markTree('B', MIXED_SPEC);
   }
   return true;
 }
@@ -549,7 +570,7 @@ function ensureMixedTree(scenario: number): boolean {
 function dropMixedTree(): void {
   if (flags.keep) return;
   retire(B);
-  rmSync(join(WORK, 'B.complete'), { force: true });
+  rmSync(marker('B'), { force: true });
 }
 
 const mixedLabel = (): string =>
@@ -579,13 +600,13 @@ async function scenarioMixed(): Promise<void> {
 
 async function scenarioRenamedDir(): Promise<void> {
   const inner = (n: number): string => join(C, n % 2 === 0 ? 'big' : 'big-renamed');
-  if (!existsSync(join(WORK, 'C.complete'))) {
+  if (!treeReady('C', RENAME_SPEC)) {
     retire(C);
     forgetAsync(C_ASYNC);
     retire(C_RSYNC);
     mkdirSync(C, { recursive: true });
     buildTree(inner(0), RENAME_SPEC);
-    writeFileSync(join(WORK, 'C.complete'), '');
+    markTree('C', RENAME_SPEC);
   }
   // Whatever name the directory has now, bring both copies in line first (not measured).
   asyncOutcome(await asyncPush(C, C_ASYNC));

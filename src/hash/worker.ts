@@ -22,6 +22,7 @@ import {
 import type { Stats } from 'node:fs';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { CHUNK_SIZE, combineDigests, loadHasher, pieceDigest, pieceHex } from './digest.js';
+import type { StatNumbers } from '../core/packing.js';
 import type { Packed } from './task-codec.js';
 import {
   packReadOutcomes,
@@ -116,14 +117,7 @@ export interface CreateMeta {
 }
 
 /** What a created file looks like once written (rename keeps all of it). */
-export interface StagedStat {
-  readonly size: number;
-  readonly mtimeMs: number;
-  readonly mode: number;
-  readonly ino: number;
-  readonly uid: number;
-  readonly gid: number;
-}
+export type StagedStat = StatNumbers;
 
 /** Digests of some CHUNK_SIZE pieces of one file (resume: no data leaves the worker). */
 export interface PieceTask {

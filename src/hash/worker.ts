@@ -23,6 +23,8 @@ import type { Stats } from 'node:fs';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { CHUNK_SIZE, combineDigests, loadHasher, pieceDigest, pieceHex } from './digest.js';
 import type { StatNumbers } from '../core/packing.js';
+import { nativeIo } from './native-io.js';
+import type { NativeIo } from './native-io.js';
 import type { Packed } from './task-codec.js';
 import {
   packReadOutcomes,
@@ -145,7 +147,7 @@ export type HashOutcome =
   | { readonly ok: true; readonly digest: string }
   | { readonly ok: false; readonly message: string; readonly vanished: boolean };
 
-function changed(st: Stats, e: Expect): string | undefined {
+function changed(st: Expect, e: Expect): string | undefined {
   if (st.ino !== e.ino) return 'file was replaced while reading';
   if (st.size !== e.size) return `file changed size while reading (${e.size} -> ${st.size} bytes)`;
   if (st.mtimeMs !== e.mtimeMs) return 'file was modified while reading';
@@ -197,22 +199,15 @@ export async function read(task: { packed: Packed; buf?: ArrayBuffer }): Promise
         : Buffer.allocUnsafeSlow(total);
   const outcomes: ReadOutcome[] = [];
   let at = 0;
+  const io = nativeIo();
   for (const seg of segments) {
-    let fd = -1;
     try {
-      fd = openSync(seg.abs, constants.O_RDONLY | constants.O_NOFOLLOW);
       // One stat, after the read: a change before the open or during the read shows there
       // as well (Perf: a stat before it too cost one more syscall per small file sent).
-      let got = 0;
-      while (got < seg.length) {
-        const n = readSync(fd, data, at + got, seg.length - got, seg.offset + got);
-        if (n === 0) break;
-        got += n;
-      }
-      const after =
-        changed(fstatSync(fd), seg.expect) ??
-        (got < seg.length ? 'file shrank while reading' : undefined);
-      if (after) throw Object.assign(new Error(after), { code: 'ECHANGED' });
+      const { got, after } = io ? readNative(io, seg, data, at) : readWithFs(seg, data, at);
+      const why =
+        changed(after, seg.expect) ?? (got < seg.length ? 'file shrank while reading' : undefined);
+      if (why) throw Object.assign(new Error(why), { code: 'ECHANGED' });
       const pieces: string[] = [];
       for (let p = 0; p < seg.length; p += CHUNK_SIZE) {
         pieces.push(
@@ -225,8 +220,6 @@ export async function read(task: { packed: Packed; buf?: ArrayBuffer }): Promise
       at += seg.length;
     } catch (e) {
       outcomes.push({ ok: false, ...ioMessage(e) });
-    } finally {
-      if (fd >= 0) closeSync(fd);
     }
   }
   const packed = packReadOutcomes(outcomes);
@@ -235,6 +228,33 @@ export async function read(task: { packed: Packed; buf?: ArrayBuffer }): Promise
     outcomes: packed,
   };
   return move(new Transfer(reply, [data.buffer as ArrayBuffer, packed.nums.buffer as ArrayBuffer]));
+}
+
+interface SegmentRead {
+  readonly got: number;
+  readonly after: Expect;
+}
+
+/** A segment's bytes read into data at `at` with Node's fs, and the file's stat after. */
+export function readWithFs(seg: ReadSegment, data: Uint8Array, at: number): SegmentRead {
+  const fd = openSync(seg.abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    let got = 0;
+    while (got < seg.length) {
+      const n = readSync(fd, data, at + got, seg.length - got, seg.offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return { got, after: fstatSync(fd) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** readWithFs in one call into the addon. */
+function readNative(io: NativeIo, seg: ReadSegment, data: Uint8Array, at: number): SegmentRead {
+  const r = io.readFile(seg.abs, data, at, seg.length, seg.offset);
+  return { got: r.got, after: r };
 }
 
 /**
@@ -249,6 +269,7 @@ export async function write(task: {
   trusted?: boolean;
 }): Promise<unknown> {
   const h = await loadHasher();
+  const io = nativeIo();
   const out: WriteOutcome[] = [];
   for (const it of unpackWriteItems(task.packed)) {
     const bytes = task.data.subarray(it.start, it.start + it.length);
@@ -266,59 +287,27 @@ export async function write(task: {
       out.push({ ok: false, message: 'data did not match the sender digest', mismatch: true });
       continue;
     }
-    let fd = -1;
     try {
       const c = it.create;
-      // Without `create` the file exists already: the receiver creates it before the
-      // first piece comes, since pieces of one file may be written by several workers.
-      fd = c
-        ? openSync(
-            it.abs,
-            constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-            0o600,
-          )
-        : openSync(it.abs, constants.O_WRONLY | constants.O_NOFOLLOW);
-      let put = 0;
-      while (put < it.length) put += writeSync(fd, bytes, put, it.length - put, it.offset + put);
       if (!c) {
+        // The file exists already: the receiver creates it before the first piece comes,
+        // since pieces of one file may be written by several workers.
+        writePiece(it, bytes);
         out.push({ ok: true });
         continue;
       }
-      fchmodSync(fd, c.mode);
-      if (c.uid !== -1 || c.gid !== -1) {
-        try {
-          fchownSync(fd, c.uid, c.gid);
-        } catch (e) {
-          // Without the privilege a file still syncs; its owner is the receiving user's.
-          if ((e as { code?: string }).code !== 'EPERM') throw e;
-        }
-      }
-      if (c.mtimeMs !== undefined || c.atimeMs !== undefined) {
-        const now = Date.now();
-        futimesSync(fd, (c.atimeMs ?? now) / 1000, (c.mtimeMs ?? now) / 1000);
-      }
-      const st = fstatSync(fd);
-      closeSync(fd);
-      fd = -1;
-      const staged: StagedStat = {
-        size: st.size,
-        mtimeMs: st.mtimeMs,
-        mode: st.mode & 0o7777,
-        ino: st.ino,
-        uid: st.uid,
-        gid: st.gid,
-      };
+      const made = io
+        ? io.createFile(it.abs, bytes, c, it.placeAt)
+        : createWithFs(it.abs, bytes, c, it.placeAt);
       out.push({
         ok: true,
-        staged,
-        placed: it.placeAt !== undefined && placeFile(it.abs, it.placeAt),
+        staged: made.stat,
+        placed: made.placed,
         // Perf: the file digest here, not on the main thread (which bounds small files).
         digest: combineDigests(h, raw),
       });
     } catch (e) {
       out.push({ ok: false, message: ioMessage(e).message, mismatch: false });
-    } finally {
-      if (fd >= 0) closeSync(fd);
     }
   }
   const packed = packWriteOutcomes(out);
@@ -337,11 +326,70 @@ export async function write(task: {
   );
 }
 
+/** A piece of a file that exists, written at its offset. */
+function writePiece(it: WriteItem, bytes: Uint8Array): void {
+  const fd = openSync(it.abs, constants.O_WRONLY | constants.O_NOFOLLOW);
+  try {
+    let put = 0;
+    while (put < it.length) put += writeSync(fd, bytes, put, it.length - put, it.offset + put);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A file sent whole, created (O_EXCL) with its bytes and metadata through Node's fs, and
+ * placed at `placeAt` when nothing is there: what NativeIo.createFile does in one call.
+ */
+export function createWithFs(
+  abs: string,
+  bytes: Uint8Array,
+  c: CreateMeta,
+  placeAt: string | undefined,
+): { stat: StagedStat; placed: boolean } {
+  const fd = openSync(
+    abs,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o600,
+  );
+  let st: Stats;
+  try {
+    let put = 0;
+    while (put < bytes.length) put += writeSync(fd, bytes, put, bytes.length - put, put);
+    fchmodSync(fd, c.mode);
+    if (c.uid !== -1 || c.gid !== -1) {
+      try {
+        fchownSync(fd, c.uid, c.gid);
+      } catch (e) {
+        // Without the privilege a file still syncs; its owner is the receiving user's.
+        if ((e as { code?: string }).code !== 'EPERM') throw e;
+      }
+    }
+    if (c.mtimeMs !== undefined || c.atimeMs !== undefined) {
+      const now = Date.now();
+      futimesSync(fd, (c.atimeMs ?? now) / 1000, (c.mtimeMs ?? now) / 1000);
+    }
+    st = fstatSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  const stat: StagedStat = {
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    mode: st.mode & 0o7777,
+    ino: st.ino,
+    uid: st.uid,
+    gid: st.gid,
+  };
+  return { stat, placed: placeAt !== undefined && placeFile(abs, placeAt) };
+}
+
 /**
  * Renames a staged file to a target that must not exist; false (the file stays staged)
  * when something is there now or the rename fails: the receiver then re-checks and places
- * it itself, and reports what it finds. The check and the rename are as close together as
- * they are on the receiver's own path.
+ * it itself, and reports what it finds. Node's fs has no rename that refuses an existing
+ * target, so the check and the rename are two calls, as close together as they are on the
+ * receiver's own path (NativeIo.createFile does both in one renameat2).
  */
 function placeFile(staged: string, target: string): boolean {
   try {

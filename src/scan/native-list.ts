@@ -1,12 +1,12 @@
 /**
- * The scan's optional addon (src/scan/native/fsscan.c): a directory listed and every name in
+ * The scan's optional addon (src/native/fsscan.c): a directory listed and every name in
  * it lstat'ed in one call, relative to the open directory, with no object per name.
  *
  * Perf: a walk of 1M files in 20k directories on one thread took 3.0-3.2 s with Node's
  * readdirSync and lstatSync, 2.0-2.1 s with the addon, and `find -printf` 2.1-2.5 s
  * (bench/RESULTS.md). `npm install` builds it (scripts/build-scan-addon.mjs); where it
- * cannot be built or loaded (no compiler, the native-free bundle), the scan lists and
- * lstats with Node's fs as before, with the same results.
+ * cannot be built or loaded (no compiler, the native-free bundle, ASYNC_NO_ADDONS set), the
+ * scan lists and lstats with Node's fs as before, with the same results.
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -39,7 +39,7 @@ interface Addon {
 }
 
 /** Where `npm install` builds the addon, from dist/src/scan/ (this file, compiled). */
-const ADDON = new URL('../../../src/scan/native/build/Release/fsscan.node', import.meta.url);
+const ADDON = new URL('../../../src/native/build/Release/fsscan.node', import.meta.url);
 
 let loaded: ListDir | null | undefined;
 
@@ -52,6 +52,7 @@ export function nativeListDir(): ListDir | undefined {
 function load(): ListDir | null {
   let addon: Addon;
   try {
+    if (process.env['ASYNC_NO_ADDONS']) throw new Error('ASYNC_NO_ADDONS is set');
     addon = createRequire(import.meta.url)(fileURLToPath(ADDON)) as Addon;
   } catch (e) {
     if (process.env['ASYNC_DEBUG']) {

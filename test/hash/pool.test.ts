@@ -2,18 +2,16 @@
  * The pool's read and write tasks on real files: a read buffer handed back by a write is
  * reused by the next read (its stale bytes never show), and bytes the pool read in this
  * process are written with the digests that came with them; bytes from elsewhere (a copy,
- * as a wire delivers them) are checked.
+ * as a wire delivers them) are checked. Every test runs twice: with the io addon
+ * (src/native/fsio.c) and with Node's fs (ASYNC_NO_ADDONS, as where the addon is not built).
  */
 import assert from 'node:assert/strict';
 import { lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { READ_BUFFER_BYTES, WorkPool } from '../../src/hash/pool.js';
 import type { ReadSegment, WriteItem } from '../../src/hash/pool.js';
 import { tmp } from '../helpers.js';
-
-const pool = new WorkPool(1);
-after(() => pool.close());
 
 function segment(abs: string): ReadSegment {
   const st = lstatSync(abs);
@@ -25,67 +23,101 @@ function segment(abs: string): ReadSegment {
   };
 }
 
-describe('WorkPool read and write', () => {
-  test('a buffer a write hands back serves the next read, which sees only its own bytes', async () => {
-    const dir = tmp();
-    mkdirSync(join(dir, 'out'));
-    writeFileSync(join(dir, 'big'), Buffer.alloc(READ_BUFFER_BYTES / 2, 7));
-    writeFileSync(join(dir, 'small'), 'abc');
-    const first = await pool.read([segment(join(dir, 'big'))]);
-    assert.equal(first.data.buffer.byteLength, READ_BUFFER_BYTES);
-    const o = first.outcomes[0]!;
-    assert.ok(o.ok);
-    const item: WriteItem = {
-      abs: join(dir, 'out', 'big'),
-      offset: 0,
-      start: o.start,
-      length: o.length,
-      pieces: o.pieces,
-      create: { mode: 0o644, uid: -1, gid: -1 },
-    };
-    const [w] = await pool.write(first.data, [item]);
-    assert.ok(w?.ok);
-    const second = await pool.read([segment(join(dir, 'small'))]);
-    assert.equal(second.data.byteLength, 3);
-    assert.equal(Buffer.from(second.data).toString(), 'abc');
-    // The same buffer: past the read's own bytes it still holds the first read's.
-    assert.equal(second.data.buffer.byteLength, READ_BUFFER_BYTES);
-    assert.deepEqual([...new Uint8Array(second.data.buffer, 3, 4)], [7, 7, 7, 7]);
-    assert.deepEqual(readFileSync(join(dir, 'out', 'big')), readFileSync(join(dir, 'big')));
-  });
+for (const way of ['the io addon', "Node's fs"] as const) {
+  describe(`WorkPool read and write, with ${way}`, () => {
+    let pool: WorkPool;
+    before(() => {
+      // The pool's threads take the environment they start with.
+      if (way === "Node's fs") process.env['ASYNC_NO_ADDONS'] = '1';
+      pool = new WorkPool(1);
+    });
+    after(async () => {
+      await pool.close();
+      delete process.env['ASYNC_NO_ADDONS'];
+    });
+    test('a buffer a write hands back serves the next read, which sees only its own bytes', async () => {
+      const dir = tmp();
+      mkdirSync(join(dir, 'out'));
+      writeFileSync(join(dir, 'big'), Buffer.alloc(READ_BUFFER_BYTES / 2, 7));
+      writeFileSync(join(dir, 'small'), 'abc');
+      const first = await pool.read([segment(join(dir, 'big'))]);
+      assert.equal(first.data.buffer.byteLength, READ_BUFFER_BYTES);
+      const o = first.outcomes[0]!;
+      assert.ok(o.ok);
+      const item: WriteItem = {
+        abs: join(dir, 'out', 'big'),
+        offset: 0,
+        start: o.start,
+        length: o.length,
+        pieces: o.pieces,
+        create: { mode: 0o644, uid: -1, gid: -1 },
+      };
+      const [w] = await pool.write(first.data, [item]);
+      assert.ok(w?.ok);
+      const second = await pool.read([segment(join(dir, 'small'))]);
+      assert.equal(second.data.byteLength, 3);
+      assert.equal(Buffer.from(second.data).toString(), 'abc');
+      // The same buffer: past the read's own bytes it still holds the first read's.
+      assert.equal(second.data.buffer.byteLength, READ_BUFFER_BYTES);
+      assert.deepEqual([...new Uint8Array(second.data.buffer, 3, 4)], [7, 7, 7, 7]);
+      assert.deepEqual(readFileSync(join(dir, 'out', 'big')), readFileSync(join(dir, 'big')));
+    });
 
-  test('bytes read elsewhere are checked against their digests; the pool’s own are not hashed again', async () => {
-    const dir = tmp();
-    mkdirSync(join(dir, 'out'));
-    writeFileSync(join(dir, 'f'), 'hello');
-    const write = async (data: Uint8Array, name: string, pieces: readonly string[]) =>
-      (
-        await pool.write(data, [
-          {
-            abs: join(dir, 'out', name),
-            offset: 0,
-            start: 0,
-            length: data.byteLength,
-            pieces,
-            create: { mode: 0o644, uid: -1, gid: -1 },
-          },
-        ])
-      )[0]!;
-    const read = await pool.read([segment(join(dir, 'f'))]);
-    const o = read.outcomes[0]!;
-    assert.ok(o.ok);
-    const copy = Uint8Array.from(read.data);
-    copy[0] = 0x48; // 'H'
-    const checked = await write(copy, 'copy', o.pieces);
-    assert.equal(checked.ok, false);
-    assert.match((checked as { message: string }).message, /did not match the sender digest/);
-    const own = await write(read.data, 'own', o.pieces);
-    assert.ok(own.ok);
-    // The file's digest comes from the pieces' digests either way: the same as a hash of it.
-    const [h] = await pool.hash([
-      { abs: join(dir, 'out', 'own'), expect: segment(join(dir, 'out', 'own')).expect },
-    ]);
-    assert.ok(h?.ok);
-    assert.equal(own.digest, h.digest);
+    test('bytes read elsewhere are checked against their digests; the pool’s own are not hashed again', async () => {
+      const dir = tmp();
+      mkdirSync(join(dir, 'out'));
+      writeFileSync(join(dir, 'f'), 'hello');
+      const write = async (data: Uint8Array, name: string, pieces: readonly string[]) =>
+        (
+          await pool.write(data, [
+            {
+              abs: join(dir, 'out', name),
+              offset: 0,
+              start: 0,
+              length: data.byteLength,
+              pieces,
+              create: { mode: 0o644, uid: -1, gid: -1 },
+            },
+          ])
+        )[0]!;
+      const read = await pool.read([segment(join(dir, 'f'))]);
+      const o = read.outcomes[0]!;
+      assert.ok(o.ok);
+      const copy = Uint8Array.from(read.data);
+      copy[0] = 0x48; // 'H'
+      const checked = await write(copy, 'copy', o.pieces);
+      assert.equal(checked.ok, false);
+      assert.match((checked as { message: string }).message, /did not match the sender digest/);
+      const own = await write(read.data, 'own', o.pieces);
+      assert.ok(own.ok);
+      // The file's digest comes from the pieces' digests either way: the same as a hash of it.
+      const [h] = await pool.hash([
+        { abs: join(dir, 'out', 'own'), expect: segment(join(dir, 'out', 'own')).expect },
+      ]);
+      assert.ok(h?.ok);
+      assert.equal(own.digest, h.digest);
+    });
+
+    test('each way is the one in use: only the addon keeps a time before 1970', async () => {
+      const dir = tmp();
+      writeFileSync(join(dir, 'f'), 'x');
+      const read = await pool.read([segment(join(dir, 'f'))]);
+      const o = read.outcomes[0]!;
+      assert.ok(o.ok);
+      const [w] = await pool.write(read.data, [
+        {
+          abs: join(dir, 'g'),
+          offset: 0,
+          start: o.start,
+          length: o.length,
+          pieces: o.pieces,
+          create: { mode: 0o644, uid: -1, gid: -1, mtimeMs: -1000 },
+        },
+      ]);
+      assert.ok(w?.ok);
+      const mtimeMs = lstatSync(join(dir, 'g')).mtimeMs;
+      if (way === 'the io addon') assert.equal(mtimeMs, -1000);
+      else assert.ok(mtimeMs > 0, 'fs.futimesSync sets a time before 1970 to now');
+    });
   });
-});
+}

@@ -1,5 +1,5 @@
 /**
- * The scan addon (src/scan/native/fsscan.c) lists a directory and lstats every name in it in
+ * The scan addon (src/native/fsscan.c) lists a directory and lstats every name in it in
  * one call. What it hands back must be what Node's readdirSync and lstatSync give, name for
  * name and number for number, sorted as JavaScript sorts; where it cannot do that (a name
  * that is not UTF-8, a directory it cannot read) it hands the directory back to Node's fs.
@@ -25,7 +25,7 @@ import { tmp } from '../helpers.js';
 const list = nativeListDir();
 
 test('npm install built the scan addon and it loads', () => {
-  assert.ok(list, 'src/scan/native/build/Release/fsscan.node: run npm install to build it');
+  assert.ok(list, 'src/native/build/Release/fsscan.node: run npm install to build it');
 });
 
 test('names sorted as Array.prototype.sort sorts them, each with its lstat numbers', () => {

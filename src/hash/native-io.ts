@@ -1,0 +1,146 @@
+/**
+ * The pool's optional addon (src/native/fsio.c): a small file read (open, read, fstat, close),
+ * or created with its metadata and placed (open O_EXCL, write, fchmod, fchown, futimens,
+ * fstat, close, rename), in one call each.
+ *
+ * Perf: those are thirteen calls into Node's fs per small file a local peer sends, each with
+ * its own exception path and a Stats object per stat; the workers of a small-file push spend
+ * their time in them (bench/RESULTS.md). The placement is also atomic here:
+ * renameat2(RENAME_NOREPLACE) fails when anything is at the target, where Node's fs can only
+ * lstat the target and then rename. Where the addon is not built or does not load (no
+ * compiler, the native-free bundle, ASYNC_NO_ADDONS set), worker.ts makes the same calls
+ * through Node's fs, with the same results.
+ *
+ * A failed call throws an Error shaped as Node's fs throws it (code, errno, syscall, path,
+ * and the message `CODE: description, syscall 'path'`), so callers report it the same way.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { getSystemErrorMap } from 'node:util';
+import type { StatNumbers } from '../core/packing.js';
+
+export interface NativeIo {
+  /**
+   * Reads up to `length` bytes of `path` from `offset` into `data` at `at`; returns the
+   * bytes read (fewer at the end of the file) and the file's stat after the read.
+   */
+  readFile(
+    path: string,
+    data: Uint8Array,
+    at: number,
+    length: number,
+    offset: number,
+  ): { got: number; size: number; mtimeMs: number; ino: number };
+  /**
+   * Creates `path` (it must not exist) with the bytes, mode, owner (-1: the writer's; no
+   * privilege: the writer's) and times (undefined: now); then, with `placeAt`, renames it
+   * there unless anything is there. Returns the file's stat and whether it was placed.
+   */
+  createFile(
+    path: string,
+    bytes: Uint8Array,
+    meta: {
+      readonly mode: number;
+      readonly uid: number;
+      readonly gid: number;
+      readonly atimeMs?: number;
+      readonly mtimeMs?: number;
+    },
+    placeAt: string | undefined,
+  ): { stat: StatNumbers; placed: boolean };
+}
+
+interface Addon {
+  readFile(
+    path: string,
+    data: Uint8Array,
+    at: number,
+    length: number,
+    offset: number,
+    out: Float64Array,
+  ): number;
+  createFile(
+    path: string,
+    data: Uint8Array,
+    at: number,
+    length: number,
+    meta: Float64Array,
+    placeAt: string | undefined,
+    out: Float64Array,
+  ): number;
+}
+
+/** The system call of each failed step, as fsio.c numbers them (STEP_*). */
+const STEPS = ['', 'open', 'read', 'write', 'fchmod', 'fchown', 'futime', 'fstat'];
+
+let loaded: NativeIo | null | undefined;
+
+/** The addon's calls, or undefined when it is not built or does not load here. */
+export function nativeIo(): NativeIo | undefined {
+  if (loaded === undefined) loaded = load();
+  return loaded ?? undefined;
+}
+
+/**
+ * An Error as Node's fs throws it for a failed system call: with the path for a call that
+ * takes one (open), without it for a call on a descriptor.
+ */
+export function systemError(errno: number, syscall: string, path: string): Error {
+  const [code, description] = getSystemErrorMap().get(errno) ?? ['EUNKNOWN', 'unknown error'];
+  return syscall === 'open'
+    ? Object.assign(new Error(`${code}: ${description}, ${syscall} '${path}'`), {
+        errno,
+        code,
+        syscall,
+        path,
+      })
+    : Object.assign(new Error(`${code}: ${description}, ${syscall}`), { errno, code, syscall });
+}
+
+function load(): NativeIo | null {
+  let addon: Addon;
+  try {
+    if (process.env['ASYNC_NO_ADDONS']) throw new Error('ASYNC_NO_ADDONS is set');
+    // From dist/src/hash/ (this file, compiled), where `npm install` builds it. Inside the
+    // try: the native-free bundle's CommonJS worker has no import.meta.url.
+    const file = new URL('../../../src/native/build/Release/fsio.node', import.meta.url);
+    addon = createRequire(import.meta.url)(fileURLToPath(file)) as Addon;
+  } catch (e) {
+    if (process.env['ASYNC_DEBUG']) {
+      const why = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+      process.stderr.write(`async: debug: io addon not loaded (${why}); using Node's fs\n`);
+    }
+    return null;
+  }
+  // One of each per thread: every call fills them and they are read before the next.
+  const out = new Float64Array(7);
+  const meta = new Float64Array(5);
+  return {
+    readFile(path, data, at, length, offset) {
+      const got = addon.readFile(path, data, at, length, offset, out);
+      if (got < 0) throw systemError(got, STEPS[out[0]!] ?? 'read', path);
+      return { got, size: out[0]!, mtimeMs: out[1]!, ino: out[2]! };
+    },
+    createFile(path, bytes, m, placeAt) {
+      meta[0] = m.mode;
+      meta[1] = m.uid;
+      meta[2] = m.gid;
+      // Seconds, as fs.futimesSync takes them (fsio.c rounds them as libuv does).
+      meta[3] = m.atimeMs === undefined ? NaN : m.atimeMs / 1000;
+      meta[4] = m.mtimeMs === undefined ? NaN : m.mtimeMs / 1000;
+      const r = addon.createFile(path, bytes, 0, bytes.byteLength, meta, placeAt, out);
+      if (r < 0) throw systemError(r, STEPS[out[0]!] ?? 'open', path);
+      return {
+        stat: {
+          size: out[0]!,
+          mtimeMs: out[1]!,
+          mode: out[2]!,
+          ino: out[3]!,
+          uid: out[4]!,
+          gid: out[5]!,
+        },
+        placed: out[6] === 1,
+      };
+    },
+  };
+}

@@ -1,0 +1,181 @@
+/**
+ * The pool's addon (src/native/fsio.c) reads a small file, or creates one with its metadata
+ * and places it, in one call. It must do what the worker's calls through Node's fs do
+ * (readWithFs and createWithFs in src/hash/worker.ts, used where the addon is not built):
+ * the same bytes, the same stat numbers (times rounded as fs.futimesSync rounds them), a
+ * failure thrown as Node's fs throws it; and its placement never replaces what is at the
+ * target.
+ */
+import assert from 'node:assert/strict';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { nativeIo } from '../../src/hash/native-io.js';
+import { createWithFs, readWithFs } from '../../src/hash/worker.js';
+import type { CreateMeta } from '../../src/hash/worker.js';
+import { tmp } from '../helpers.js';
+
+const io = nativeIo();
+
+test('npm install built the io addon and it loads', () => {
+  assert.ok(io, 'src/native/build/Release/fsio.node: run npm install to build it');
+});
+
+/** What `fn` throws, as the fields a caller reads. */
+function thrown(fn: () => unknown): object {
+  try {
+    fn();
+  } catch (e) {
+    const { name, code, errno, syscall, path, message } = e as NodeJS.ErrnoException;
+    return { name, code, errno, syscall, path, message };
+  }
+  assert.fail('did not throw');
+}
+
+test('readFile reads from an offset into the buffer and gives the stat after, as Node does', () => {
+  const dir = tmp();
+  const f = join(dir, 'f');
+  writeFileSync(f, 'abcdefghij');
+  for (const [at, length, offset] of [
+    [2, 4, 3],
+    [0, 16, 8], // past the end: fewer bytes
+    [5, 0, 0],
+  ] as const) {
+    const seg = { abs: f, offset, length, expect: { size: 0, mtimeMs: 0, ino: 0 } };
+    const mine = new Uint8Array(16).fill(9);
+    const node = new Uint8Array(16).fill(9);
+    const r = io!.readFile(f, mine, at, length, offset);
+    const n = readWithFs(seg, node, at);
+    assert.deepEqual(mine, node);
+    assert.equal(r.got, n.got);
+    assert.deepEqual(
+      { size: r.size, mtimeMs: r.mtimeMs, ino: r.ino },
+      { size: n.after.size, mtimeMs: n.after.mtimeMs, ino: n.after.ino },
+    );
+  }
+  assert.throws(() => io!.readFile(f, new Uint8Array(16), 10, 7, 0), RangeError);
+});
+
+test('readFile fails as Node fails: a missing file, a symbolic link (not followed), a directory', () => {
+  const dir = tmp();
+  writeFileSync(join(dir, 'target'), 'x');
+  symlinkSync('target', join(dir, 'link'));
+  mkdirSync(join(dir, 'sub'));
+  for (const name of ['missing', 'link', 'sub']) {
+    const abs = join(dir, name);
+    const seg = { abs, offset: 0, length: 1, expect: { size: 0, mtimeMs: 0, ino: 0 } };
+    assert.deepEqual(
+      thrown(() => io!.readFile(abs, new Uint8Array(1), 0, 1, 0)),
+      thrown(() => readWithFs(seg, new Uint8Array(1), 0)),
+      name,
+    );
+  }
+});
+
+test('createFile writes the bytes, mode, owner and times as the calls through Node fs do', () => {
+  const dir = tmp();
+  const bytes = Buffer.from('some bytes');
+  // Fractions below a microsecond, and none (now).
+  const metas: CreateMeta[] = [
+    {
+      mode: 0o4750,
+      uid: -1,
+      gid: -1,
+      atimeMs: 1_700_000_000_123 + 0.4567,
+      mtimeMs: 1_600_000_000_987 + 0.6543,
+    },
+    { mode: 0o600, uid: -1, gid: 1234, atimeMs: 1_234.000_999, mtimeMs: 999.999_999 },
+    { mode: 0o644, uid: 4321, gid: -1, atimeMs: 1.25, mtimeMs: 86_400_000.000_5 },
+    { mode: 0o444, uid: -1, gid: -1, mtimeMs: 1_650_000_000_000 + 0.0003 },
+    { mode: 0o755, uid: -1, gid: -1, atimeMs: 1_650_000_000_000.5 },
+    { mode: 0o640, uid: -1, gid: -1 },
+  ];
+  for (const [i, meta] of metas.entries()) {
+    const mine = io!.createFile(join(dir, `n${i}`), bytes, meta, undefined);
+    const node = createWithFs(join(dir, `f${i}`), bytes, meta, undefined);
+    assert.equal(mine.placed, false);
+    // What the addon answers is the file as it is (before a read changes its atime).
+    const st = lstatSync(join(dir, `n${i}`), { bigint: true });
+    assert.equal(readFileSync(join(dir, `n${i}`)).toString(), 'some bytes');
+    assert.deepEqual(mine.stat, {
+      size: Number(st.size),
+      mtimeMs: lstatSync(join(dir, `n${i}`)).mtimeMs,
+      mode: Number(st.mode) & 0o7777,
+      ino: Number(st.ino),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+    });
+    const { ino, mtimeMs, ...rest } = mine.stat;
+    const { ino: nodeIno, mtimeMs: nodeMtimeMs, ...nodeRest } = node.stat;
+    assert.notEqual(ino, nodeIno);
+    assert.deepEqual(rest, nodeRest, `meta ${i}`);
+    // Times to the microsecond: libuv before 1.49 (Node 20) rounds what fs.futimesSync
+    // sets to whole microseconds, later ones (Node 24) do not; the addon does, on any Node.
+    const ns = lstatSync(join(dir, `f${i}`), { bigint: true });
+    if (meta.mtimeMs !== undefined) assert.equal(st.mtimeNs / 1000n, ns.mtimeNs / 1000n);
+    else assert.ok(Math.abs(mtimeMs - nodeMtimeMs) < 60_000);
+    if (meta.atimeMs !== undefined) assert.equal(st.atimeNs / 1000n, ns.atimeNs / 1000n);
+    assert.equal(st.mtimeNs % 1000n, meta.mtimeMs === undefined ? st.mtimeNs % 1000n : 0n);
+  }
+});
+
+test('createFile keeps a time before 1970, which fs.futimesSync would make now', () => {
+  const dir = tmp();
+  const meta: CreateMeta = { mode: 0o644, uid: -1, gid: -1, mtimeMs: -86_400_000.000_5 };
+  const made = io!.createFile(join(dir, 'f'), Buffer.from('x'), meta, undefined);
+  // Rounded to whole microseconds toward zero, as libuv rounds the seconds it is given.
+  assert.equal(made.stat.mtimeMs, -86_400_000);
+  assert.equal(lstatSync(join(dir, 'f')).mtimeMs, -86_400_000);
+});
+
+test('createFile places at a free target, and leaves a taken one alone', () => {
+  const dir = tmp();
+  mkdirSync(join(dir, 'cache'));
+  const meta: CreateMeta = { mode: 0o644, uid: -1, gid: -1, mtimeMs: 1_600_000_000_000 };
+  const free = io!.createFile(join(dir, 'cache', '1'), Buffer.from('new'), meta, join(dir, 'a'));
+  assert.equal(free.placed, true);
+  assert.equal(existsSync(join(dir, 'cache', '1')), false);
+  assert.equal(readFileSync(join(dir, 'a'), 'utf8'), 'new');
+  for (const [name, make] of [
+    ['file', (p: string) => writeFileSync(p, 'theirs')],
+    ['dir', (p: string) => mkdirSync(p)],
+    ['dangling link', (p: string) => symlinkSync('nowhere', p)],
+  ] as const) {
+    const target = join(dir, `taken ${name}`);
+    make(target);
+    const staged = join(dir, 'cache', name);
+    const taken = io!.createFile(staged, Buffer.from('new'), meta, target);
+    assert.equal(taken.placed, false, name);
+    assert.equal(readFileSync(staged, 'utf8'), 'new');
+  }
+  assert.equal(readFileSync(join(dir, 'taken file'), 'utf8'), 'theirs');
+  // A target whose directory is gone: not placed, the file stays where it was made.
+  const gone = io!.createFile(
+    join(dir, 'cache', '2'),
+    Buffer.from('x'),
+    meta,
+    join(dir, 'no', 'b'),
+  );
+  assert.equal(gone.placed, false);
+  assert.ok(existsSync(join(dir, 'cache', '2')));
+});
+
+test('createFile fails as Node fails: a path taken, a directory missing', () => {
+  const dir = tmp();
+  writeFileSync(join(dir, 'taken'), 'x');
+  const meta: CreateMeta = { mode: 0o644, uid: -1, gid: -1 };
+  for (const p of [join(dir, 'taken'), join(dir, 'missing', 'f')]) {
+    assert.deepEqual(
+      thrown(() => io!.createFile(p, Buffer.from('y'), meta, undefined)),
+      thrown(() => createWithFs(p, Buffer.from('y'), meta, undefined)),
+    );
+  }
+  assert.equal(readFileSync(join(dir, 'taken'), 'utf8'), 'x');
+});

@@ -65,8 +65,10 @@ static char *string_arg(napi_env env, napi_value v, const char *what) {
   return s;
 }
 
-/* The bytes of a Uint8Array, or NULL after throwing. */
+/* The bytes of a Uint8Array, or NULL after throwing. An empty one may have no memory at
+ * all (its pointer NULL): a pointer to nothing is returned for it. */
 static unsigned char *bytes_arg(napi_env env, napi_value v, size_t *len) {
+  static unsigned char nothing[1];
   napi_typedarray_type t;
   void *data;
   if (napi_get_typedarray_info(env, v, &t, len, &data, NULL, NULL) != napi_ok ||
@@ -74,7 +76,7 @@ static unsigned char *bytes_arg(napi_env env, napi_value v, size_t *len) {
     napi_throw_type_error(env, NULL, "data must be a Uint8Array");
     return NULL;
   }
-  return data;
+  return data != NULL ? data : nothing;
 }
 
 static double *doubles_arg(napi_env env, napi_value v, size_t need, const char *what) {

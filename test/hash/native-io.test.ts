@@ -63,6 +63,21 @@ test('readFile reads from an offset into the buffer and gives the stat after, as
   assert.throws(() => io!.readFile(f, new Uint8Array(16), 10, 7, 0), RangeError);
 });
 
+test('an empty file: read into an empty buffer (which may have no memory at all), created', () => {
+  const dir = tmp();
+  writeFileSync(join(dir, 'empty'), '');
+  const st = lstatSync(join(dir, 'empty'));
+  for (const data of [new Uint8Array(0), Buffer.allocUnsafeSlow(0), new Uint8Array(4)]) {
+    const r = io!.readFile(join(dir, 'empty'), data, 0, 0, 0);
+    assert.deepEqual(r, { got: 0, size: 0, mtimeMs: st.mtimeMs, ino: st.ino });
+  }
+  const meta: CreateMeta = { mode: 0o600, uid: -1, gid: -1, mtimeMs: 1_000_000 };
+  const made = io!.createFile(join(dir, 'new'), new Uint8Array(0), meta, join(dir, 'placed'));
+  assert.equal(made.placed, true);
+  assert.equal(made.stat.size, 0);
+  assert.equal(lstatSync(join(dir, 'placed')).mtimeMs, 1_000_000);
+});
+
 test('readFile fails as Node fails: a missing file, a symbolic link (not followed), a directory', () => {
   const dir = tmp();
   writeFileSync(join(dir, 'target'), 'x');

@@ -70,3 +70,25 @@ export function sameContent(a: Entry, b: Entry): boolean {
 export function withPath(e: Entry, path: string): Entry {
   return { ...e, path };
 }
+
+/**
+ * The entry with its content digest. Perf: a file's entry (no link target, xattrs or access
+ * time) is built as one literal: a snapshot reads every field of it, and an object made by a
+ * spread took ~1.4 us per read-out there against next to nothing for a literal (a 100k push's
+ * profile, bench/RESULTS.md).
+ */
+export function withDigest(e: Entry, digest: string): Entry {
+  if (e.target !== undefined || e.xattrs !== undefined || e.atimeMs !== undefined)
+    return { ...e, digest };
+  return {
+    path: e.path,
+    kind: e.kind,
+    size: e.size,
+    mtimeMs: e.mtimeMs,
+    mode: e.mode,
+    ino: e.ino,
+    uid: e.uid,
+    gid: e.gid,
+    digest,
+  };
+}

@@ -15,7 +15,7 @@
 import type { Change } from '../core/change.js';
 import { mergeByPath } from '../core/change.js';
 import type { Entry } from '../core/entry.js';
-import { sameContent } from '../core/entry.js';
+import { sameContent, withDigest } from '../core/entry.js';
 import type { BidiPlan, Op, Plan } from '../core/plan.js';
 import type { Problem } from '../core/problem.js';
 import type { Overwrite } from '../core/reconcile.js';
@@ -1055,7 +1055,7 @@ async function transfer(
             opts.events?.problem?.(r.path, r.warning, 'warning');
           }
           if (entry.kind === 'file') sentFiles.get(records)?.push(entry);
-          const e = r.digest !== undefined ? { ...entry, digest: r.digest } : entry;
+          const e = r.digest !== undefined ? withDigest(entry, r.digest) : entry;
           records.push({ kind: 'put', entry: e, replaceBelow: wasDir(r.path) });
         } else if (r.vanished) {
           summary.notes.push({ path: r.path, message: 'vanished at the sender during the sync' });

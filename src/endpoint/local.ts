@@ -644,7 +644,8 @@ export class LocalEndpoint implements Endpoint {
     const inbs: (Inbound | undefined)[] = new Array(batch.segments.length);
     const itemInbs: Inbound[] = [];
     const results: PlaceResult[] = [];
-    for (const [k, s] of batch.segments.entries()) {
+    for (let k = 0; k < batch.segments.length; k++) {
+      const s = batch.segments[k]!;
       const path = s.entry.path;
       const bad = unsafeRelPathReason(path);
       if (bad !== undefined || path === '') {
@@ -723,7 +724,8 @@ export class LocalEndpoint implements Endpoint {
       }
     }
     const done: [SegmentData, Inbound][] = [];
-    for (const [k, s] of batch.segments.entries()) {
+    for (let k = 0; k < batch.segments.length; k++) {
+      const s = batch.segments[k]!;
       const path = s.entry.path;
       const inb = inbs[k];
       if (!inb) continue;

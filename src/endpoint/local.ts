@@ -38,7 +38,7 @@ import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { PathState, SnapshotRecord } from '../core/change.js';
 import type { Entry } from '../core/entry.js';
-import { sameLocalState } from '../core/entry.js';
+import { sameLocalState, withDigest } from '../core/entry.js';
 import type { Filter } from '../core/filter.js';
 import { compileFilter } from '../core/filter.js';
 import type { Op } from '../core/plan.js';
@@ -521,7 +521,7 @@ export class LocalEndpoint implements Endpoint {
       for (let i = 0; i < res.changes.length; i++) {
         const c = res.changes[i]!;
         const d = byPath.get(c.path);
-        if (d?.ok && c.new) res.changes[i] = { ...c, new: { ...c.new, digest: d.digest } };
+        if (d?.ok && c.new) res.changes[i] = { ...c, new: withDigest(c.new, d.digest) };
       }
     }
     const resolutions = store.resolutions();
@@ -560,7 +560,7 @@ export class LocalEndpoint implements Endpoint {
         r.state === 'synced' &&
         sameLocalState(r.entry, e) &&
         r.entry.digest !== undefined
-        ? { ...e, digest: r.entry.digest }
+        ? withDigest(e, r.entry.digest)
         : e;
     });
   }
@@ -1226,7 +1226,9 @@ export class LocalEndpoint implements Endpoint {
       const digest = entry.digest ?? expect.digest;
       // Perf: the scanned entry itself where nothing differs (a reset: a million of them).
       const scanned = expect.path === entry.path ? expect : { ...expect, path: entry.path };
-      this.db().put(digest !== scanned.digest ? { ...scanned, digest } : scanned);
+      this.db().put(
+        digest !== undefined && digest !== scanned.digest ? withDigest(scanned, digest) : scanned,
+      );
       return { ok: true };
     }
     const abs = this.abs(entry.path);
@@ -1273,7 +1275,7 @@ export class LocalEndpoint implements Endpoint {
     }
     const placed = touched ? this.entryAt(entry.path, lstatSync(abs), entry.target)! : now;
     const digest = entry.digest ?? this.db().get(entry.path)?.entry?.digest;
-    this.db().put(digest !== undefined ? { ...placed, digest } : placed);
+    this.db().put(digest !== undefined ? withDigest(placed, digest) : placed);
     return { ok: true, ...warned };
   }
 

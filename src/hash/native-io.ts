@@ -14,10 +14,9 @@
  * A failed call throws an Error shaped as Node's fs throws it (code, errno, syscall, path,
  * and the message `CODE: description, syscall 'path'`), so callers report it the same way.
  */
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { getSystemErrorMap } from 'node:util';
 import type { StatNumbers } from '../core/packing.js';
+import { loadAddon } from '../native/load.js';
 
 export interface NativeIo {
   /**
@@ -98,20 +97,8 @@ export function systemError(errno: number, syscall: string, path: string): Error
 }
 
 function load(): NativeIo | null {
-  let addon: Addon;
-  try {
-    if (process.env['ASYNC_NO_ADDONS']) throw new Error('ASYNC_NO_ADDONS is set');
-    // From dist/src/hash/ (this file, compiled), where `npm install` builds it. Inside the
-    // try: the native-free bundle's CommonJS worker has no import.meta.url.
-    const file = new URL('../../../src/native/build/Release/fsio.node', import.meta.url);
-    addon = createRequire(import.meta.url)(fileURLToPath(file)) as Addon;
-  } catch (e) {
-    if (process.env['ASYNC_DEBUG']) {
-      const why = (e instanceof Error ? e.message : String(e)).split('\n')[0];
-      process.stderr.write(`async: debug: io addon not loaded (${why}); using Node's fs\n`);
-    }
-    return null;
-  }
+  const addon = loadAddon<Addon>('fsio', "using Node's fs");
+  if (!addon) return null;
   // One of each per thread: every call fills them and they are read before the next.
   const out = new Float64Array(7);
   const meta = new Float64Array(5);

@@ -101,6 +101,22 @@ static int64_t size_arg(napi_env env, napi_value v) {
   return n;
 }
 
+/* data, at, length (three arguments from argv): the span data[at, at + length) of a
+ * Uint8Array, or NULL after throwing. */
+static unsigned char *span_args(napi_env env, napi_value *argv, int64_t *at, int64_t *length) {
+  size_t cap;
+  unsigned char *data = bytes_arg(env, argv[0], &cap);
+  if (!data) return NULL;
+  *at = size_arg(env, argv[1]);
+  *length = *at < 0 ? -1 : size_arg(env, argv[2]);
+  if (*length < 0) return NULL;
+  if ((uint64_t)*at + (uint64_t)*length > cap) {
+    napi_throw_range_error(env, NULL, "the bytes are not all in data");
+    return NULL;
+  }
+  return data;
+}
+
 /* As Node's msFromTimeSpec: sec * 1e3 + nsec / 1e6 in doubles (no FMA: binding.gyp). */
 static double mtime_ms(const struct stat *st) {
   return (double)st->st_mtim.tv_sec * 1e3 + (double)st->st_mtim.tv_nsec / 1e6;
@@ -132,16 +148,11 @@ static napi_value read_file(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "readFile(path, data, at, length, offset, out)");
     return NULL;
   }
-  size_t cap;
-  unsigned char *data = bytes_arg(env, argv[1], &cap);
+  int64_t at, length;
+  unsigned char *data = span_args(env, argv + 1, &at, &length);
   if (!data) return NULL;
-  int64_t at = size_arg(env, argv[2]), length = at < 0 ? -1 : size_arg(env, argv[3]),
-          offset = length < 0 ? -1 : size_arg(env, argv[4]);
+  int64_t offset = size_arg(env, argv[4]);
   if (offset < 0) return NULL;
-  if ((uint64_t)at + (uint64_t)length > cap) {
-    napi_throw_range_error(env, NULL, "readFile: the bytes do not fit in data");
-    return NULL;
-  }
   double *out = doubles_arg(env, argv[5], 3, "out must be a Float64Array of 3 or more");
   if (!out) return NULL;
   char *path = string_arg(env, argv[0], "readFile: the path must be a string");
@@ -196,15 +207,9 @@ static napi_value create_file(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "createFile(path, data, at, length, meta, placeAt, out)");
     return NULL;
   }
-  size_t cap;
-  unsigned char *data = bytes_arg(env, argv[1], &cap);
+  int64_t at, length;
+  unsigned char *data = span_args(env, argv + 1, &at, &length);
   if (!data) return NULL;
-  int64_t at = size_arg(env, argv[2]), length = at < 0 ? -1 : size_arg(env, argv[3]);
-  if (length < 0) return NULL;
-  if ((uint64_t)at + (uint64_t)length > cap) {
-    napi_throw_range_error(env, NULL, "createFile: the bytes are not all in data");
-    return NULL;
-  }
   double *meta = doubles_arg(env, argv[4], 5, "meta must be a Float64Array of 5 or more");
   double *out = meta ? doubles_arg(env, argv[6], 7, "out must be a Float64Array of 7 or more")
                      : NULL;

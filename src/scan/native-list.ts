@@ -4,12 +4,11 @@
  *
  * Perf: a walk of 1M files in 20k directories on one thread took 3.0-3.2 s with Node's
  * readdirSync and lstatSync, 2.0-2.1 s with the addon, and `find -printf` 2.1-2.5 s
- * (bench/RESULTS.md). `npm install` builds it (scripts/build-scan-addon.mjs); where it
+ * (bench/RESULTS.md). `npm install` builds it (scripts/build-addons.mjs; native/load.ts loads it); where it
  * cannot be built or loaded (no compiler, the native-free bundle, ASYNC_NO_ADDONS set), the
  * scan lists and lstats with Node's fs as before, with the same results.
  */
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { loadAddon } from '../native/load.js';
 
 /** One directory's names, sorted as Array.prototype.sort sorts them, and their lstat. */
 export interface StatListing {
@@ -38,9 +37,6 @@ interface Addon {
   list(dir: string, buffer: Float64Array): number | null | [string, Float64Array];
 }
 
-/** Where `npm install` builds the addon, from dist/src/scan/ (this file, compiled). */
-const ADDON = new URL('../../../src/native/build/Release/fsscan.node', import.meta.url);
-
 let loaded: ListDir | null | undefined;
 
 /** The addon's lister, or undefined when it is not built or does not load here. */
@@ -50,17 +46,8 @@ export function nativeListDir(): ListDir | undefined {
 }
 
 function load(): ListDir | null {
-  let addon: Addon;
-  try {
-    if (process.env['ASYNC_NO_ADDONS']) throw new Error('ASYNC_NO_ADDONS is set');
-    addon = createRequire(import.meta.url)(fileURLToPath(ADDON)) as Addon;
-  } catch (e) {
-    if (process.env['ASYNC_DEBUG']) {
-      const why = (e instanceof Error ? e.message : String(e)).split('\n')[0];
-      process.stderr.write(`async: debug: scan addon not loaded (${why}); using Node's lstat\n`);
-    }
-    return null;
-  }
+  const addon = loadAddon<Addon>('fsscan', "using Node's lstat");
+  if (!addon) return null;
   // Perf: one buffer for the numbers of every directory, grown by the addon when a
   // directory needs more (a fresh ArrayBuffer per directory left up to ~100 MB of them for
   // the collector in a 1M-file scan).

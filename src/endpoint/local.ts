@@ -55,6 +55,7 @@ import { SessionError, describeIoError, errnoCode } from '../errors.js';
 import type { XXHashAPI } from 'xxhash-wasm';
 import { CHUNK_SIZE, combineDigests, loadHasher } from '../hash/digest.js';
 import type { CreateMeta, StagedStat, WorkPool, WriteItem } from '../hash/pool.js';
+import { nativeIo } from '../hash/native-io.js';
 import { listTree } from '../scan/list.js';
 import { decorator } from '../scan/decorate.js';
 import type { ScanThreads } from '../scan/scan-thread.js';
@@ -108,6 +109,17 @@ interface Inbound {
   placed?: boolean;
   /** The file's digest, when the worker that created it whole computed it. */
   digest?: string;
+}
+
+/**
+ * Sets a path's access and modification times (ms since the epoch; `isLink`: a symbolic
+ * link's own): to the nanosecond through the io addon (hash/native-io.ts), else with Node's
+ * utimes, which takes seconds in a double (Node 20 then truncates them to microseconds).
+ */
+function setTimes(abs: string, atimeMs: number, mtimeMs: number, isLink: boolean): void {
+  const io = nativeIo();
+  if (io) io.setTimes(abs, atimeMs, mtimeMs, isLink);
+  else (isLink ? lutimesSync : utimesSync)(abs, atimeMs / 1000, mtimeMs / 1000);
 }
 
 export interface LocalEndpointOptions {
@@ -887,11 +899,12 @@ export class LocalEndpoint implements Endpoint {
       warning = sel && !isLink ? writeXattrs(staged, entry.xattrs, sel) : undefined;
       const atime = policy.preserveAtime && entry.atimeMs !== undefined;
       if (policy.preserveMtime || atime) {
-        const now = Date.now() / 1000;
-        (isLink ? lutimesSync : utimesSync)(
+        const now = Date.now();
+        setTimes(
           staged,
-          atime ? entry.atimeMs! / 1000 : now,
-          policy.preserveMtime ? entry.mtimeMs / 1000 : now,
+          atime ? entry.atimeMs! : now,
+          policy.preserveMtime ? entry.mtimeMs : now,
+          isLink,
         );
       }
     } else if (policy.ignoreMode) {
@@ -1266,10 +1279,11 @@ export class LocalEndpoint implements Endpoint {
     }
     const atime = policy.preserveAtime && entry.atimeMs !== undefined;
     if ((policy.preserveMtime && cur.mtimeMs !== entry.mtimeMs) || atime) {
-      (isLink ? lutimesSync : utimesSync)(
+      setTimes(
         abs,
-        (atime ? entry.atimeMs! : cur.atimeMs) / 1000,
-        (policy.preserveMtime ? entry.mtimeMs : cur.mtimeMs) / 1000,
+        atime ? entry.atimeMs! : cur.atimeMs,
+        policy.preserveMtime ? entry.mtimeMs : cur.mtimeMs,
+        isLink,
       );
       touched = true;
     }
@@ -1317,7 +1331,7 @@ export class LocalEndpoint implements Endpoint {
           changed = true;
         }
         if (want && this.need().placement.preserveMtime && cur.mtimeMs !== want.mtimeMs) {
-          utimesSync(abs, cur.atimeMs / 1000, want.mtimeMs / 1000);
+          setTimes(abs, cur.atimeMs, want.mtimeMs, false);
           changed = true;
         }
         // Perf: the lstat above is the settled state unless something was set (a reset

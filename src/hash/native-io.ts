@@ -1,7 +1,9 @@
 /**
  * The pool's optional addon (src/native/fsio.c): a small file read (open, read, fstat, close),
  * or created with its metadata and placed (open O_EXCL, write, fchmod, fchown, futimens,
- * fstat, close, rename), in one call each.
+ * fstat, close, rename), in one call each; and a path's times set to the nanosecond (Node's
+ * fs takes seconds in a double, which Node 20's libuv truncates to whole microseconds: a
+ * copy could get a time more than a microsecond before its source's).
  *
  * Perf: those are thirteen calls into Node's fs per small file a local peer sends, each with
  * its own exception path and a Stats object per stat; the workers of a small-file push spend
@@ -47,6 +49,11 @@ export interface NativeIo {
     },
     placeAt: string | undefined,
   ): { stat: StatNumbers; placed: boolean };
+  /**
+   * Sets a path's access and modification times (ms since the epoch) to the nanosecond the
+   * numbers hold; `nofollow`: a symbolic link's own.
+   */
+  setTimes(path: string, atimeMs: number, mtimeMs: number, nofollow: boolean): void;
 }
 
 interface Addon {
@@ -67,6 +74,7 @@ interface Addon {
     placeAt: string | undefined,
     out: Float64Array,
   ): number;
+  setTimes(path: string, atimeMs: number, mtimeMs: number, nofollow: boolean): number;
 }
 
 /** The system call of each failed step, as fsio.c numbers them (STEP_*). */
@@ -82,11 +90,11 @@ export function nativeIo(): NativeIo | undefined {
 
 /**
  * An Error as Node's fs throws it for a failed system call: with the path for a call that
- * takes one (open), without it for a call on a descriptor.
+ * takes one (open, utime, lutime), without it for a call on a descriptor.
  */
 export function systemError(errno: number, syscall: string, path: string): Error {
   const [code, description] = getSystemErrorMap().get(errno) ?? ['EUNKNOWN', 'unknown error'];
-  return syscall === 'open'
+  return syscall === 'open' || syscall === 'utime' || syscall === 'lutime'
     ? Object.assign(new Error(`${code}: ${description}, ${syscall} '${path}'`), {
         errno,
         code,
@@ -112,9 +120,8 @@ function load(): NativeIo | null {
       meta[0] = m.mode;
       meta[1] = m.uid;
       meta[2] = m.gid;
-      // Seconds, as fs.futimesSync takes them (fsio.c rounds them as libuv does).
-      meta[3] = m.atimeMs === undefined ? NaN : m.atimeMs / 1000;
-      meta[4] = m.mtimeMs === undefined ? NaN : m.mtimeMs / 1000;
+      meta[3] = m.atimeMs ?? NaN;
+      meta[4] = m.mtimeMs ?? NaN;
       const r = addon.createFile(path, bytes, 0, bytes.byteLength, meta, placeAt, out);
       if (r < 0) throw systemError(r, STEPS[out[0]!] ?? 'open', path);
       return {
@@ -128,6 +135,10 @@ function load(): NativeIo | null {
         },
         placed: out[6] === 1,
       };
+    },
+    setTimes(path, atimeMs, mtimeMs, nofollow) {
+      const r = addon.setTimes(path, atimeMs, mtimeMs, nofollow);
+      if (r < 0) throw systemError(r, nofollow ? 'lutime' : 'utime', path);
     },
   };
 }

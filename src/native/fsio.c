@@ -14,18 +14,23 @@
  * createFile(path, data, at, length, meta, placeAt, out) -> number
  *   open(O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600), write data[at, at + length),
  *   fchmod(meta[0]), fchown(meta[1], meta[2]) unless both are -1 (EPERM ignored: without the
- *   privilege the file keeps the writer's owner), futimens(meta[3], meta[4]) in seconds
- *   (NaN: now) unless both are NaN, fstat, close; then, when placeAt is a string, a rename
+ *   privilege the file keeps the writer's owner), futimens(meta[3], meta[4]): access and
+ *   modification times in milliseconds (NaN: now), unless both are NaN; fstat, close; then, when placeAt is a string, a rename
  *   there that fails if anything is at placeAt. Returns 0, with out[0..7) = st_size,
  *   mtimeMs, st_mode & 07777, st_ino, st_uid, st_gid, and 1 when placed (0: something was
  *   there, or the rename failed: the file stays at path); or a negative errno with out[0] =
  *   the failed step. A failed file is left at path for the caller to remove, as Node's fs
  *   would leave it.
  *
+ * setTimes(path, atimeMs, mtimeMs, nofollow) -> number
+ *   utimensat, with AT_SYMLINK_NOFOLLOW when nofollow (a link's own times); the times as
+ *   createFile takes them. Returns 0, or a negative errno.
+ *
  * Nothing here keeps state between calls: the pool's threads call it at the same time.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <math.h>
 #include <node_api.h>
@@ -122,22 +127,28 @@ static double mtime_ms(const struct stat *st) {
   return (double)st->st_mtim.tv_sec * 1e3 + (double)st->st_mtim.tv_nsec / 1e6;
 }
 
-/* Seconds as a timespec, as libuv turns the seconds of fs.futimesSync into one (whole
- * microseconds); NaN is now. */
-static struct timespec to_timespec(double t) {
+/* Milliseconds since the epoch (as Node's Stats.mtimeMs) as a timespec, to the nearest
+ * nanosecond the double holds (Node's fs takes seconds in a double, and libuv 1.46, Node
+ * 20's, then truncates them to whole microseconds: a copy's time could land more than a
+ * microsecond before its source's). NaN is now. */
+static struct timespec ms_timespec(double ms) {
   struct timespec ts;
-  if (isnan(t)) {
+  if (isnan(ms)) {
     ts.tv_sec = 0;
     ts.tv_nsec = UTIME_NOW;
     return ts;
   }
-  ts.tv_sec = (time_t)t;
-  ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-  ts.tv_nsec -= ts.tv_nsec % 1000;
-  if (ts.tv_nsec < 0) {
-    ts.tv_nsec += 1000000000;
-    ts.tv_sec -= 1;
+  double sec = floor(ms / 1000);
+  long nsec = (long)llround((ms - sec * 1000) * 1e6);
+  if (nsec >= 1000000000) {
+    sec += 1;
+    nsec -= 1000000000;
+  } else if (nsec < 0) {
+    sec -= 1;
+    nsec += 1000000000;
   }
+  ts.tv_sec = (time_t)sec;
+  ts.tv_nsec = nsec;
   return ts;
 }
 
@@ -256,7 +267,7 @@ static napi_value create_file(napi_env env, napi_callback_info info) {
   }
   step = STEP_FUTIMES;
   if (!isnan(meta[3]) || !isnan(meta[4])) {
-    struct timespec ts[2] = {to_timespec(meta[3]), to_timespec(meta[4])};
+    struct timespec ts[2] = {ms_timespec(meta[3]), ms_timespec(meta[4])};
     if (futimens(fd, ts) != 0) {
       e = errno;
       goto done;
@@ -287,6 +298,27 @@ done:
   return number(env, 0);
 }
 
+static napi_value set_times(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  double atime, mtime;
+  bool nofollow;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
+      napi_get_value_double(env, argv[1], &atime) != napi_ok ||
+      napi_get_value_double(env, argv[2], &mtime) != napi_ok ||
+      napi_get_value_bool(env, argv[3], &nofollow) != napi_ok) {
+    napi_throw_type_error(env, NULL, "setTimes(path, atimeMs, mtimeMs, nofollow)");
+    return NULL;
+  }
+  char *path = string_arg(env, argv[0], "setTimes: the path must be a string");
+  if (!path) return NULL;
+  struct timespec ts[2] = {ms_timespec(atime), ms_timespec(mtime)};
+  int r = utimensat(AT_FDCWD, path, ts, nofollow ? AT_SYMLINK_NOFOLLOW : 0);
+  int e = errno;
+  free(path);
+  return number(env, r == 0 ? 0 : -e);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   if (napi_create_function(env, "readFile", NAPI_AUTO_LENGTH, read_file, NULL, &fn) == napi_ok)
@@ -294,6 +326,8 @@ static napi_value init(napi_env env, napi_value exports) {
   if (napi_create_function(env, "createFile", NAPI_AUTO_LENGTH, create_file, NULL, &fn) ==
       napi_ok)
     napi_set_named_property(env, exports, "createFile", fn);
+  if (napi_create_function(env, "setTimes", NAPI_AUTO_LENGTH, set_times, NULL, &fn) == napi_ok)
+    napi_set_named_property(env, exports, "setTimes", fn);
   return exports;
 }
 

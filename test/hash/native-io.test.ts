@@ -131,23 +131,60 @@ test('createFile writes the bytes, mode, owner and times as the calls through No
     const { ino: nodeIno, mtimeMs: nodeMtimeMs, ...nodeRest } = node.stat;
     assert.notEqual(ino, nodeIno);
     assert.deepEqual(rest, nodeRest, `meta ${i}`);
-    // Times to the microsecond: libuv before 1.49 (Node 20) rounds what fs.futimesSync
-    // sets to whole microseconds, later ones (Node 24) do not; the addon does, on any Node.
+    // Times: the addon sets the nanosecond nearest to what the double holds; Node's fs takes
+    // seconds in a double, which libuv before 1.49 (Node 20) then truncates to whole
+    // microseconds (up to ~1.25 us early), later ones (Node 24) do not.
     const ns = lstatSync(join(dir, `f${i}`), { bigint: true });
-    if (meta.mtimeMs !== undefined) assert.equal(st.mtimeNs / 1000n, ns.mtimeNs / 1000n);
-    else assert.ok(Math.abs(mtimeMs - nodeMtimeMs) < 60_000);
-    if (meta.atimeMs !== undefined) assert.equal(st.atimeNs / 1000n, ns.atimeNs / 1000n);
-    assert.equal(st.mtimeNs % 1000n, meta.mtimeMs === undefined ? st.mtimeNs % 1000n : 0n);
+    const near = (got: bigint, wantMs: number, slackNs: number) =>
+      Math.abs(Number(got) - wantMs * 1e6) <= slackNs;
+    if (meta.mtimeMs !== undefined) {
+      assert.ok(near(st.mtimeNs, meta.mtimeMs, 250), `addon mtime of meta ${i}: ${st.mtimeNs}`);
+      assert.ok(near(ns.mtimeNs, meta.mtimeMs, 1_300), `fs mtime of meta ${i}: ${ns.mtimeNs}`);
+    } else assert.ok(Math.abs(mtimeMs - nodeMtimeMs) < 60_000);
+    if (meta.atimeMs !== undefined) {
+      assert.ok(near(st.atimeNs, meta.atimeMs, 250), `addon atime of meta ${i}: ${st.atimeNs}`);
+      assert.ok(near(ns.atimeNs, meta.atimeMs, 1_300), `fs atime of meta ${i}: ${ns.atimeNs}`);
+    }
   }
+});
+
+test('createFile and setTimes land within a microsecond of the time asked, whatever it is', () => {
+  // Times as a scan reads them (ns precision), many of them: a truncation to microseconds
+  // after the double's rounding would put some of them more than a microsecond early.
+  const dir = tmp();
+  writeFileSync(join(dir, 'set'), 'x');
+  for (let i = 0; i < 500; i++) {
+    const mtimeMs = 1_796_649_692_805 + ((i * 7919) % 1_000_000) / 1000 + i / 1e6;
+    const meta: CreateMeta = { mode: 0o644, uid: -1, gid: -1, mtimeMs };
+    const made = io!.createFile(join(dir, `f${i}`), Buffer.from('x'), meta, undefined);
+    assert.ok(Math.abs(made.stat.mtimeMs - mtimeMs) < 0.001, `${mtimeMs} -> ${made.stat.mtimeMs}`);
+    io!.setTimes(join(dir, 'set'), mtimeMs, mtimeMs, false);
+    const st = lstatSync(join(dir, 'set'));
+    assert.ok(Math.abs(st.mtimeMs - mtimeMs) < 0.001 && Math.abs(st.atimeMs - mtimeMs) < 0.001);
+  }
+});
+
+test('setTimes sets a link’s own times with nofollow, and fails as Node fails', () => {
+  const dir = tmp();
+  writeFileSync(join(dir, 'target'), 'x');
+  symlinkSync('target', join(dir, 'link'));
+  const before = lstatSync(join(dir, 'target')).mtimeMs;
+  io!.setTimes(join(dir, 'link'), 1_000_000, 2_000_000, true);
+  assert.equal(lstatSync(join(dir, 'link')).mtimeMs, 2_000_000);
+  assert.equal(lstatSync(join(dir, 'target')).mtimeMs, before);
+  const missing = join(dir, 'missing');
+  const e = thrown(() => io!.setTimes(missing, 1, 2, false)) as { code: string; path: string };
+  assert.equal(e.code, 'ENOENT');
+  assert.equal(e.path, missing);
 });
 
 test('createFile keeps a time before 1970, which fs.futimesSync would make now', () => {
   const dir = tmp();
   const meta: CreateMeta = { mode: 0o644, uid: -1, gid: -1, mtimeMs: -86_400_000.000_5 };
   const made = io!.createFile(join(dir, 'f'), Buffer.from('x'), meta, undefined);
-  // Rounded to whole microseconds toward zero, as libuv rounds the seconds it is given.
-  assert.equal(made.stat.mtimeMs, -86_400_000);
-  assert.equal(lstatSync(join(dir, 'f')).mtimeMs, -86_400_000);
+  // -86,401 s and 999,999,500 ns.
+  assert.equal(lstatSync(join(dir, 'f'), { bigint: true }).mtimeNs, -86_400_000_000_500n);
+  assert.ok(Math.abs(made.stat.mtimeMs - -86_400_000.000_5) < 1e-6);
 });
 
 test('createFile places at a free target, and leaves a taken one alone', () => {

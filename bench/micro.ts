@@ -205,7 +205,7 @@ async function statBatch(work: string): Promise<void> {
       for (const d of dirs) list(d);
     });
   else
-    console.warn('micro: the scan addon is not built (npm run build:addon); its row is left out');
+    console.warn('micro: the scan addon is not built (npm run build:addons); its row is left out');
   const perFile = bench.tasks.length;
   bench.add(`readdirSync withFileTypes, names only (${dirs.length} dirs)`, () => {
     for (const d of dirs) readdirSync(d, { withFileTypes: true });

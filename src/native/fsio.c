@@ -2,8 +2,9 @@
  * The pool's per-file system calls in one call each (src/hash/native-io.ts loads it;
  * src/hash/worker.ts uses it where it loads). Perf: a small file sent by a local peer took
  * thirteen calls from JavaScript into Node's fs, each with its own exception path and a
- * Stats object per stat; here it is two (see bench/RESULTS.md). And the placement is
- * atomic: renameat2(RENAME_NOREPLACE) where Node has only an lstat then a rename.
+ * Stats object per stat; here it is one per side (see bench/RESULTS.md). And the placement
+ * is atomic: renameat2(RENAME_NOREPLACE) where Node has only an lstat then a rename. The
+ * times set are the nanosecond nearest to the milliseconds given (setTimes too).
  *
  * readFile(path, data, at, length, offset, out) -> number
  *   open(O_RDONLY | O_NOFOLLOW), pread into data[at, at + length) from the file's offset
@@ -15,8 +16,8 @@
  *   open(O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600), write data[at, at + length),
  *   fchmod(meta[0]), fchown(meta[1], meta[2]) unless both are -1 (EPERM ignored: without the
  *   privilege the file keeps the writer's owner), futimens(meta[3], meta[4]): access and
- *   modification times in milliseconds (NaN: now), unless both are NaN; fstat, close; then, when placeAt is a string, a rename
- *   there that fails if anything is at placeAt. Returns 0, with out[0..7) = st_size,
+ *   modification times in milliseconds (NaN: now), unless both are NaN; fstat, close;
+ *   then, when placeAt is a string, a rename there that fails if anything is at placeAt. Returns 0, with out[0..7) = st_size,
  *   mtimeMs, st_mode & 07777, st_ino, st_uid, st_gid, and 1 when placed (0: something was
  *   there, or the rename failed: the file stays at path); or a negative errno with out[0] =
  *   the failed step. A failed file is left at path for the caller to remove, as Node's fs
@@ -30,10 +31,10 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdbool.h>
 #include <fcntl.h>
 #include <math.h>
 #include <node_api.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -40,6 +40,16 @@ import {
  */
 export const READ_BUFFER_BYTES = 2 * CHUNK_SIZE;
 
+/**
+ * The most bytes one write(2) hands the kernel (fsio.c's WRITE_SLICE is the same). Perf: a
+ * page-cache write of a whole 4-8 MiB piece in one call copied 3-15 times slower than the
+ * same bytes in 256 KiB calls (Linux 6.18, ext4, a full page cache: the kernel allocates
+ * folios as large as the write and spends the time in copy_folio_from_iter_atomic); in a
+ * 5 GB push, big files' pieces took 4 s of CPU there. cp's copy_file_range and rsync write
+ * in small calls too. bench/RESULTS.md has the figures.
+ */
+export const WRITE_SLICE_BYTES = 256 * 1024;
+
 /** What the reader expects the file to be; any difference means it changed under us. */
 export interface Expect {
   readonly size: number;
@@ -331,7 +341,14 @@ function writePiece(it: WriteItem, bytes: Uint8Array): void {
   const fd = openSync(it.abs, constants.O_WRONLY | constants.O_NOFOLLOW);
   try {
     let put = 0;
-    while (put < it.length) put += writeSync(fd, bytes, put, it.length - put, it.offset + put);
+    while (put < it.length)
+      put += writeSync(
+        fd,
+        bytes,
+        put,
+        Math.min(WRITE_SLICE_BYTES, it.length - put),
+        it.offset + put,
+      );
   } finally {
     closeSync(fd);
   }
@@ -355,7 +372,8 @@ export function createWithFs(
   let st: Stats;
   try {
     let put = 0;
-    while (put < bytes.length) put += writeSync(fd, bytes, put, bytes.length - put, put);
+    while (put < bytes.length)
+      put += writeSync(fd, bytes, put, Math.min(WRITE_SLICE_BYTES, bytes.length - put), put);
     fchmodSync(fd, c.mode);
     if (c.uid !== -1 || c.gid !== -1) {
       try {

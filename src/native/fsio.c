@@ -47,6 +47,9 @@
 #endif
 
 /* The failed step, as out[0] says it (native-io.ts names the system call). */
+/* The most bytes one write(2) is given: WRITE_SLICE_BYTES in src/hash/worker.ts says why. */
+#define WRITE_SLICE (256 * 1024)
+
 enum { STEP_OPEN = 1, STEP_READ, STEP_WRITE, STEP_FCHMOD, STEP_FCHOWN, STEP_FUTIMES, STEP_FSTAT };
 
 static napi_value number(napi_env env, double v) {
@@ -247,7 +250,8 @@ static napi_value create_file(napi_env env, napi_callback_info info) {
   }
   step = STEP_WRITE;
   for (int64_t put = 0; put < length;) {
-    ssize_t n = write(fd, data + at + put, (size_t)(length - put));
+    int64_t want = length - put < WRITE_SLICE ? length - put : WRITE_SLICE;
+    ssize_t n = write(fd, data + at + put, (size_t)want);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       e = errno;

@@ -18,7 +18,7 @@ import {
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { nativeIo } from '../../src/hash/native-io.js';
-import { createWithFs, readWithFs } from '../../src/hash/worker.js';
+import { createWithFs, readWithFs, WRITE_SLICE_BYTES } from '../../src/hash/worker.js';
 import type { CreateMeta } from '../../src/hash/worker.js';
 import { tmp } from '../helpers.js';
 
@@ -146,6 +146,24 @@ test('createFile writes the bytes, mode, owner and times as the calls through No
       assert.ok(near(ns.atimeNs, meta.atimeMs, 1_300), `fs atime of meta ${i}: ${ns.atimeNs}`);
     }
   }
+});
+
+test('createFile writes a file of several write slices whole, from inside a bigger buffer', () => {
+  const dir = tmp();
+  // Not a multiple of the slice, and starting past the buffer's first byte (a batch's
+  // buffer holds many files).
+  const size = 3 * WRITE_SLICE_BYTES + 5;
+  const batch = new Uint8Array(size + 100);
+  for (let i = 0; i < batch.length; i++) batch[i] = (i * 31 + (i >> 12)) & 0xff;
+  const bytes = batch.subarray(17, 17 + size);
+  const meta: CreateMeta = { mode: 0o644, uid: -1, gid: -1 };
+  const mine = io!.createFile(join(dir, 'n'), bytes, meta, join(dir, 'placed'));
+  const node = createWithFs(join(dir, 'f'), bytes, meta, undefined);
+  assert.equal(mine.placed, true);
+  assert.equal(mine.stat.size, size);
+  assert.equal(node.stat.size, size);
+  assert.ok(readFileSync(join(dir, 'placed')).equals(bytes));
+  assert.ok(readFileSync(join(dir, 'f')).equals(bytes));
 });
 
 test('createFile and setTimes land within a microsecond of the time asked, whatever it is', () => {

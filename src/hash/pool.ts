@@ -69,6 +69,13 @@ export class WorkPool {
    * the read fills (0.6 s of CPU in a 5 GB push).
    */
   private readonly spare: ArrayBuffer[] = [];
+  /**
+   * A write task handed a read buffer back: this pool writes what it reads (a local peer),
+   * so reads make buffers that can go round (worker.ts, SMALL_READ_BYTES). Elsewhere (a
+   * daemon, a client sending to one) each read's buffer leaves on a wire and is dropped,
+   * and one of the batch's own size is the least to drop.
+   */
+  private buffersReturn = false;
 
   constructor(threads?: number) {
     const n = threads ?? Math.max(1, availableParallelism());
@@ -95,7 +102,7 @@ export class WorkPool {
     const transferList = [packed.nums.buffer as ArrayBuffer];
     if (buf) transferList.push(buf);
     const reply = (await this.pool.run(
-      { packed, buf },
+      { packed, buf, reuse: this.buffersReturn },
       { name: 'read', transferList },
     )) as PackedReadReply;
     this.hashedHere.add(reply.data.buffer as ArrayBuffer);
@@ -115,8 +122,11 @@ export class WorkPool {
     )) as PackedWriteReply;
     // Only this pool's own read buffers come back (a local peer's; worker.ts): one off a
     // wire is let go, so a daemon keeps no spare memory after a client's push.
-    if (reply.buf && reply.buf.byteLength >= READ_BUFFER_BYTES)
-      if (this.spare.length < MAX_SPARE) this.spare.push(reply.buf);
+    if (reply.buf) {
+      this.buffersReturn = true;
+      if (reply.buf.byteLength >= READ_BUFFER_BYTES && this.spare.length < MAX_SPARE)
+        this.spare.push(reply.buf);
+    }
     return unpackWriteOutcomes(reply.outcomes);
   }
 

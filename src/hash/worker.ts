@@ -41,6 +41,17 @@ import {
 export const READ_BUFFER_BYTES = 2 * CHUNK_SIZE;
 
 /**
+ * Below this many bytes a read batch gets a buffer of its own size even where buffers go
+ * round (read(), `reuse`). Perf: a buffer the main thread receives and then drops counts
+ * as V8 external memory until a full garbage collection. The ~2 MB batches of 1,024 small
+ * files got buffers of their own size (only batches of 4 MiB or more got full ones), which
+ * a local peer's write handed back and the pool dropped: a full collection every ~35
+ * batches, 26-28 in a 1M-file push, each ~250 ms of the main thread's time and more of
+ * V8's helper threads. Buffers of the full size go round (pool.ts, spare).
+ */
+export const SMALL_READ_BYTES = 64 * 1024;
+
+/**
  * The most bytes one write(2) hands the kernel (fsio.c's WRITE_SLICE is the same). Perf: a
  * page-cache write of a whole 4-8 MiB piece in one call copied 3-15 times slower than the
  * same bytes in 256 KiB calls (Linux 6.18, ext4, a full page cache: the kernel allocates
@@ -191,20 +202,26 @@ class Transfer<T extends object> {
 /**
  * Reads segments and returns their bytes and piece digests, checking the files did not
  * change. The bytes go into `buf` when it is given and large enough (a buffer an earlier
- * write handed back), else into a new buffer.
+ * write handed back), else into a new buffer. `reuse`: the pool gets its read buffers back
+ * (a local peer's transfer), so a new buffer is made of the full size, to go round.
  */
-export async function read(task: { packed: Packed; buf?: ArrayBuffer }): Promise<unknown> {
+export async function read(task: {
+  packed: Packed;
+  buf?: ArrayBuffer;
+  reuse?: boolean;
+}): Promise<unknown> {
   const h = await loadHasher();
   const segments = unpackReadSegments(task.packed);
   const total = segments.reduce((n, s) => n + s.length, 0);
   // Perf: not zero-filled (a memset of every byte sent): only the bytes read, [0, at), are
   // handed on. Its own ArrayBuffer (not Buffer's pool), so it can be transferred.
-  // A batch of at least half the size gets a buffer of the full size, which the pool can
-  // reuse for any batch; a small one (a few changed files) just what it needs.
+  // Where buffers go round, a batch of SMALL_READ_BYTES or more gets one of the full size,
+  // which fits any later batch; otherwise (a wire's, or a few changed files) just what it
+  // needs.
   const data: Uint8Array =
     task.buf !== undefined && task.buf.byteLength >= total
       ? new Uint8Array(task.buf, 0, total)
-      : total >= READ_BUFFER_BYTES / 2
+      : task.reuse === true && total >= SMALL_READ_BYTES
         ? Buffer.allocUnsafeSlow(Math.max(total, READ_BUFFER_BYTES)).subarray(0, total)
         : Buffer.allocUnsafeSlow(total);
   const outcomes: ReadOutcome[] = [];

@@ -10,7 +10,8 @@ import { lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { READ_BUFFER_BYTES, WorkPool } from '../../src/hash/pool.js';
-import type { ReadSegment, WriteItem } from '../../src/hash/pool.js';
+import type { ReadReply, ReadSegment } from '../../src/hash/pool.js';
+import { SMALL_READ_BYTES } from '../../src/hash/worker.js';
 import { tmp } from '../helpers.js';
 
 function segment(abs: string): ReadSegment {
@@ -35,32 +36,44 @@ for (const way of ['the io addon', "Node's fs"] as const) {
       await pool.close();
       delete process.env['ASYNC_NO_ADDONS'];
     });
-    test('a buffer a write hands back serves the next read, which sees only its own bytes', async () => {
+    test('once writes hand buffers back, reads make full ones that go round; stale bytes never show', async () => {
       const dir = tmp();
       mkdirSync(join(dir, 'out'));
       writeFileSync(join(dir, 'big'), Buffer.alloc(READ_BUFFER_BYTES / 2, 7));
+      writeFileSync(join(dir, 'mid'), Buffer.alloc(SMALL_READ_BYTES, 9));
       writeFileSync(join(dir, 'small'), 'abc');
-      const first = await pool.read([segment(join(dir, 'big'))]);
-      assert.equal(first.data.buffer.byteLength, READ_BUFFER_BYTES);
-      const o = first.outcomes[0]!;
-      assert.ok(o.ok);
-      const item: WriteItem = {
-        abs: join(dir, 'out', 'big'),
-        offset: 0,
-        start: o.start,
-        length: o.length,
-        pieces: o.pieces,
-        create: { mode: 0o644, uid: -1, gid: -1 },
+      const writeBack = async (read: ReadReply, name: string) => {
+        const o = read.outcomes[0]!;
+        assert.ok(o.ok);
+        const [w] = await pool.write(read.data, [
+          {
+            abs: join(dir, 'out', name),
+            offset: 0,
+            start: o.start,
+            length: o.length,
+            pieces: o.pieces,
+            create: { mode: 0o644, uid: -1, gid: -1 },
+          },
+        ]);
+        assert.ok(w?.ok);
       };
-      const [w] = await pool.write(first.data, [item]);
-      assert.ok(w?.ok);
-      const second = await pool.read([segment(join(dir, 'small'))]);
-      assert.equal(second.data.byteLength, 3);
-      assert.equal(Buffer.from(second.data).toString(), 'abc');
-      // The same buffer: past the read's own bytes it still holds the first read's.
+      // No buffer has come back yet (as on a daemon, whose reads leave on a wire): a read's
+      // buffer is its own size.
+      const first = await pool.read([segment(join(dir, 'big'))]);
+      assert.equal(first.data.buffer.byteLength, READ_BUFFER_BYTES / 2);
+      await writeBack(first, 'big');
+      // A write handed it back (a local peer): now a read makes a buffer of the full size,
+      const second = await pool.read([segment(join(dir, 'mid'))]);
       assert.equal(second.data.buffer.byteLength, READ_BUFFER_BYTES);
-      assert.deepEqual([...new Uint8Array(second.data.buffer, 3, 4)], [7, 7, 7, 7]);
+      await writeBack(second, 'mid');
+      // which the next read reuses, past its own bytes still holding the last read's.
+      const third = await pool.read([segment(join(dir, 'small'))]);
+      assert.equal(third.data.byteLength, 3);
+      assert.equal(Buffer.from(third.data).toString(), 'abc');
+      assert.equal(third.data.buffer.byteLength, READ_BUFFER_BYTES);
+      assert.deepEqual([...new Uint8Array(third.data.buffer, 3, 4)], [9, 9, 9, 9]);
       assert.deepEqual(readFileSync(join(dir, 'out', 'big')), readFileSync(join(dir, 'big')));
+      assert.deepEqual(readFileSync(join(dir, 'out', 'mid')), readFileSync(join(dir, 'mid')));
     });
 
     test('bytes read elsewhere are checked against their digests; the pool’s own are not hashed again', async () => {

@@ -46,10 +46,10 @@
 #define RENAME_NOREPLACE (1 << 0)
 #endif
 
-/* The failed step, as out[0] says it (native-io.ts names the system call). */
 /* The most bytes one write(2) is given: WRITE_SLICE_BYTES in src/hash/worker.ts says why. */
 #define WRITE_SLICE (256 * 1024)
 
+/* The failed step, as out[0] says it (native-io.ts names the system call). */
 enum { STEP_OPEN = 1, STEP_READ, STEP_WRITE, STEP_FCHMOD, STEP_FCHOWN, STEP_FUTIMES, STEP_FSTAT };
 
 static napi_value number(napi_env env, double v) {

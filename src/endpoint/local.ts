@@ -860,7 +860,7 @@ export class LocalEndpoint implements Endpoint {
         return { path, ok: false, message: placed, retry: false };
       }
       if (inb.partial) this.partials!.placed(path);
-      this.db().put({ ...placed.entry, ...(digest !== undefined ? { digest } : {}) });
+      this.db().put(digest !== undefined ? withDigest(placed.entry, digest) : placed.entry);
       return placed.warning !== undefined
         ? { path, ok: true, digest, warning: placed.warning }
         : { path, ok: true, digest };

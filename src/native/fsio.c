@@ -17,11 +17,12 @@
  *   fchmod(meta[0]), fchown(meta[1], meta[2]) unless both are -1 (EPERM ignored: without the
  *   privilege the file keeps the writer's owner), futimens(meta[3], meta[4]): access and
  *   modification times in milliseconds (NaN: now), unless both are NaN; fstat, close;
- *   then, when placeAt is a string, a rename there that fails if anything is at placeAt. Returns 0, with out[0..7) = st_size,
- *   mtimeMs, st_mode & 07777, st_ino, st_uid, st_gid, and 1 when placed (0: something was
- *   there, or the rename failed: the file stays at path); or a negative errno with out[0] =
- *   the failed step. A failed file is left at path for the caller to remove, as Node's fs
- *   would leave it.
+ *   then, when placeAt is a string, a rename there that fails if anything is at placeAt.
+ *   The bytes go in write(2) calls of at most WRITE_SLICE. Returns 0, with out[0..7) =
+ *   st_size, mtimeMs, st_mode & 07777, st_ino, st_uid, st_gid, and 1 when placed (0:
+ *   something was there, or the rename failed: the file stays at path); or a negative errno
+ *   with out[0] = the failed step. A failed file is left at path for the caller to remove,
+ *   as Node's fs would leave it.
  *
  * setTimes(path, atimeMs, mtimeMs, nofollow) -> number
  *   utimensat, with AT_SYMLINK_NOFOLLOW when nofollow (a link's own times); the times as

@@ -4,9 +4,10 @@
  *
  * Perf: a walk of 1M files in 20k directories on one thread took 3.0-3.2 s with Node's
  * readdirSync and lstatSync, 2.0-2.1 s with the addon, and `find -printf` 2.1-2.5 s
- * (bench/RESULTS.md). `npm install` builds it (scripts/build-addons.mjs; native/load.ts loads it); where it
- * cannot be built or loaded (no compiler, the native-free bundle, ASYNC_NO_ADDONS set), the
- * scan lists and lstats with Node's fs as before, with the same results.
+ * (bench/RESULTS.md). `npm install` builds it (scripts/build-addons.mjs) and
+ * native/load.ts loads it; where it cannot be built or loaded (no compiler, the native-free
+ * bundle, ASYNC_NO_ADDONS set), the scan lists and lstats with Node's fs as before, with the
+ * same results.
  */
 import { loadAddon } from '../native/load.js';
 

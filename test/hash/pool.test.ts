@@ -6,13 +6,14 @@
  * (src/native/fsio.c) and with Node's fs (ASYNC_NO_ADDONS, as where the addon is not built).
  */
 import assert from 'node:assert/strict';
-import { lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { READ_BUFFER_BYTES, WorkPool } from '../../src/hash/pool.js';
 import type { ReadReply, ReadSegment } from '../../src/hash/pool.js';
-import { SMALL_READ_BYTES } from '../../src/hash/worker.js';
-import { tmp } from '../helpers.js';
+import { READ_AHEAD_SEGMENTS, SMALL_READ_BYTES } from '../../src/hash/worker.js';
+import { evictFromCache, tmp } from '../helpers.js';
 
 function segment(abs: string): ReadSegment {
   const st = lstatSync(abs);
@@ -109,6 +110,31 @@ for (const way of ['the io addon', "Node's fs"] as const) {
       ]);
       assert.ok(h?.ok);
       assert.equal(own.digest, h.digest);
+    });
+
+    test('a batch not cached, longer than the read-ahead window: every file read, a vanished one and a FIFO fail alone', async () => {
+      const dir = tmp();
+      const n = READ_AHEAD_SEGMENTS * 2 + 5;
+      const segs = Array.from({ length: n }, (_, i) => {
+        writeFileSync(join(dir, `f${i}`), `file ${i}`);
+        return segment(join(dir, `f${i}`));
+      });
+      // Not in the page cache (so the addon's reads miss and ask ahead), one gone after the
+      // scan, and a FIFO put at another's path: read-ahead skips both.
+      for (const s of segs) evictFromCache(s.abs);
+      rmSync(join(dir, 'f3'));
+      rmSync(join(dir, 'f70'));
+      execFileSync('mkfifo', [join(dir, 'f70')]);
+      const read = await pool.read(segs);
+      assert.equal(read.outcomes.length, n);
+      const [fifo] = await pool.hash([{ abs: join(dir, 'f70'), expect: segs[70]!.expect }]);
+      assert.equal(fifo?.ok, false, 'a FIFO is not waited on');
+      read.outcomes.forEach((o, i) => {
+        if (i === 3 || i === 70) return assert.equal(o.ok, false, `f${i}`);
+        assert.ok(o.ok, `f${i}`);
+        const bytes = Buffer.from(read.data.subarray(o.start, o.start + o.length));
+        assert.equal(bytes.toString(), `file ${i}`);
+      });
     });
 
     test('each way is the one in use: only the addon keeps a time before 1970', async () => {

@@ -6,17 +6,13 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import {
-  closeSync,
-  fsyncSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
-  openSync,
   readFileSync,
   readdirSync,
   readlinkSync,
   rmSync,
-  statfsSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -233,23 +229,4 @@ export function writeTree(root: string, files: Record<string, string | Buffer>):
 
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
-}
-
-/**
- * Drops a file's pages from the page cache (written to disk first, then `dd iflag=nocache`,
- * which asks posix_fadvise DONTNEED), so its next read waits for the disk. False where the
- * file system keeps its files in memory (tmpfs, ramfs): nothing can be dropped there.
- */
-export function evictFromCache(path: string): boolean {
-  const IN_MEMORY = [0x01021994, 0x858458f6]; // TMPFS_MAGIC, RAMFS_MAGIC
-  if (IN_MEMORY.includes(statfsSync(path).type)) return false;
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  const r = spawnSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']);
-  assert.equal(r.status, 0, `dd could not drop ${path} from the page cache: ${String(r.stderr)}`);
-  return true;
 }

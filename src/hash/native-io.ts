@@ -1,8 +1,7 @@
 /**
  * The pool's optional addon (src/native/fsio.c): a small file read (open, read, fstat, close),
  * or created with its metadata and placed (open O_EXCL, write, fchmod, fchown, futimens,
- * fstat, close, rename), in one call each; the kernel asked to read a file ahead
- * (posix_fadvise WILLNEED, which Node's fs lacks); and a path's times set to the nanosecond (Node's
+ * fstat, close, rename), in one call each; and a path's times set to the nanosecond (Node's
  * fs takes seconds in a double, which Node 20's libuv truncates to whole microseconds: a
  * copy could get a time more than a microsecond before its source's).
  *
@@ -24,8 +23,7 @@ import { loadAddon } from '../native/load.js';
 export interface NativeIo {
   /**
    * Reads up to `length` bytes of `path` from `offset` into `data` at `at`; returns the
-   * bytes read (fewer at the end of the file), the file's stat after the read, and `missed`
-   * when the bytes were not all in the page cache (the read waited for the disk).
+   * bytes read (fewer at the end of the file) and the file's stat after the read.
    */
   readFile(
     path: string,
@@ -33,7 +31,7 @@ export interface NativeIo {
     at: number,
     length: number,
     offset: number,
-  ): { got: number; size: number; mtimeMs: number; ino: number; missed: boolean };
+  ): { got: number; size: number; mtimeMs: number; ino: number };
   /**
    * Creates `path` (it must not exist) with the bytes, mode, owner (-1: the writer's; no
    * privilege: the writer's) and times (undefined: now); then, with `placeAt`, renames it
@@ -51,11 +49,6 @@ export interface NativeIo {
     },
     placeAt: string | undefined,
   ): { stat: StatNumbers; placed: boolean };
-  /**
-   * Asks the kernel to start reading `path`'s bytes [offset, offset + length) into the page
-   * cache, and returns at once (advice: a path that cannot be opened is left alone).
-   */
-  willNeed(path: string, offset: number, length: number): void;
   /**
    * Sets a path's access and modification times (ms since the epoch) to the nanosecond the
    * numbers hold; `nofollow`: a symbolic link's own.
@@ -81,7 +74,6 @@ interface Addon {
     placeAt: string | undefined,
     out: Float64Array,
   ): number;
-  willNeed(path: string, offset: number, length: number): undefined;
   setTimes(path: string, atimeMs: number, mtimeMs: number, nofollow: boolean): number;
 }
 
@@ -122,7 +114,7 @@ function load(): NativeIo | null {
     readFile(path, data, at, length, offset) {
       const got = addon.readFile(path, data, at, length, offset, out);
       if (got < 0) throw systemError(got, STEPS[out[0]!] ?? 'read', path);
-      return { got, size: out[0]!, mtimeMs: out[1]!, ino: out[2]!, missed: out[3] === 1 };
+      return { got, size: out[0]!, mtimeMs: out[1]!, ino: out[2]! };
     },
     createFile(path, bytes, m, placeAt) {
       meta[0] = m.mode;
@@ -143,9 +135,6 @@ function load(): NativeIo | null {
         },
         placed: out[6] === 1,
       };
-    },
-    willNeed(path, offset, length) {
-      addon.willNeed(path, offset, length);
     },
     setTimes(path, atimeMs, mtimeMs, nofollow) {
       const r = addon.setTimes(path, atimeMs, mtimeMs, nofollow);

@@ -52,17 +52,6 @@ export const READ_BUFFER_BYTES = 2 * CHUNK_SIZE;
 export const SMALL_READ_BYTES = 64 * 1024;
 
 /**
- * Once a read of a batch has found its file's bytes not in the page cache, how many of the
- * batch's next segments the kernel is asked to read ahead (the addon's willNeed). Perf: a
- * batch reads its files one after another, and from a disk each read waited in turn, one
- * request in flight (bench/RESULTS.md: a C loop doing a 1M small-file push's calls on data
- * not cached took 73-99 s that way, 54-64 s asking 64 files ahead). Asked only after a
- * miss: where the data is cached, the advice is four system calls per file for nothing (a
- * cached 1M-file push took 8 % longer with it).
- */
-export const READ_AHEAD_SEGMENTS = 64;
-
-/**
  * How a file is opened to be read (fsio.c's readFile opens the same way). O_NONBLOCK: a
  * FIFO put at a file's path since the scan would otherwise hold the thread until a writer
  * came; opened at once, it fails its stat check (or its read) as any file that changed.
@@ -245,18 +234,11 @@ export async function read(task: {
   const outcomes: ReadOutcome[] = [];
   let at = 0;
   const io = nativeIo();
-  // From the first read that missed the page cache on (`cold`), the kernel is asked for
-  // the next READ_AHEAD_SEGMENTS segments as each is read; those before `asked` were.
-  let asked = 0;
-  let cold = false;
-  for (const [i, seg] of segments.entries()) {
+  for (const seg of segments) {
     try {
       // One stat, after the read: a change before the open or during the read shows there
       // as well (Perf: a stat before it too cost one more syscall per small file sent).
-      const { got, after, missed } = io ? readNative(io, seg, data, at) : readWithFs(seg, data, at);
-      cold ||= missed === true;
-      if (cold)
-        asked = askAhead(io!, segments, Math.max(asked, i + 1), i + 1 + READ_AHEAD_SEGMENTS);
+      const { got, after } = io ? readNative(io, seg, data, at) : readWithFs(seg, data, at);
       const why =
         changed(after, seg.expect) ?? (got < seg.length ? 'file shrank while reading' : undefined);
       if (why) throw Object.assign(new Error(why), { code: 'ECHANGED' });
@@ -285,23 +267,6 @@ export async function read(task: {
 interface SegmentRead {
   readonly got: number;
   readonly after: Expect;
-  /** The bytes were not all in the page cache (known only through the addon). */
-  readonly missed?: boolean;
-}
-
-/** Asks the kernel to read segments [from, to) ahead; returns the index after them. */
-function askAhead(
-  io: NativeIo,
-  segments: readonly ReadSegment[],
-  from: number,
-  to: number,
-): number {
-  const end = Math.min(segments.length, to);
-  for (let k = from; k < end; k++) {
-    const s = segments[k]!;
-    io.willNeed(s.abs, s.offset, s.length);
-  }
-  return Math.max(from, end);
 }
 
 /** A segment's bytes read into data at `at` with Node's fs, and the file's stat after. */
@@ -323,7 +288,7 @@ export function readWithFs(seg: ReadSegment, data: Uint8Array, at: number): Segm
 /** readWithFs in one call into the addon. */
 function readNative(io: NativeIo, seg: ReadSegment, data: Uint8Array, at: number): SegmentRead {
   const r = io.readFile(seg.abs, data, at, seg.length, seg.offset);
-  return { got: r.got, after: r, missed: r.missed };
+  return { got: r.got, after: r };
 }
 
 /**

@@ -9,10 +9,8 @@
  * readFile(path, data, at, length, offset, out) -> number
  *   open(O_RDONLY | O_NOFOLLOW | O_NONBLOCK), pread into data[at, at + length) from the
  *   file's offset until length bytes or the end of the file, fstat, close. Returns the bytes
- *   read, with out[0..4) = st_size, mtimeMs (as Node computes it), st_ino, and 1 when the
- *   bytes were not all in the page cache (the first read, preadv2 RWF_NOWAIT, would have
- *   waited for the disk; 0 where the kernel cannot tell); or a negative errno, with out[0] =
- *   the failed step (STEP_*). Knowing costs no extra call: the first read is that preadv2.
+ *   read, with out[0..3) = st_size, mtimeMs (as Node computes it), st_ino; or a negative
+ *   errno, with out[0] = the failed step (STEP_*).
  *
  * createFile(path, data, at, length, meta, placeAt, out) -> number
  *   open(O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600), write data[at, at + length),
@@ -25,12 +23,6 @@
  *   something was there, or the rename failed: the file stays at path); or a negative errno
  *   with out[0] = the failed step. A failed file is left at path for the caller to remove,
  *   as Node's fs would leave it.
- *
- * willNeed(path, offset, length) -> undefined
- *   Asks the kernel to start reading path's bytes [offset, offset + length) into the page
- *   cache (open O_RDONLY | O_NOFOLLOW | O_NONBLOCK, posix_fadvise WILLNEED, close) and
- *   returns at once; a path that cannot be opened, or is not a regular file, is left alone.
- *   Advice only: nothing is reported.
  *
  * setTimes(path, atimeMs, mtimeMs, nofollow) -> number
  *   utimensat, with AT_SYMLINK_NOFOLLOW when nofollow (a link's own times); the times as
@@ -49,12 +41,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
-#ifndef RWF_NOWAIT
-#define RWF_NOWAIT 0x00000008
-#endif
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
 #endif
@@ -181,7 +169,7 @@ static napi_value read_file(napi_env env, napi_callback_info info) {
   if (!data) return NULL;
   int64_t offset = size_arg(env, argv[4]);
   if (offset < 0) return NULL;
-  double *out = doubles_arg(env, argv[5], 4, "out must be a Float64Array of 4 or more");
+  double *out = doubles_arg(env, argv[5], 3, "out must be a Float64Array of 3 or more");
   if (!out) return NULL;
   char *path = string_arg(env, argv[0], "readFile: the path must be a string");
   if (!path) return NULL;
@@ -193,20 +181,8 @@ static napi_value read_file(napi_env env, napi_callback_info info) {
     return number(env, -errno);
   }
   int64_t got = 0;
-  bool missed = false, first = length > 0;
   while (got < length) {
-    ssize_t n;
-    if (first) {
-      /* EAGAIN: not cached; EOPNOTSUPP (a file system without it): unknown. Either way the
-       * same bytes are read again below, waiting for them. */
-      first = false;
-      struct iovec iov = {data + at, (size_t)length};
-      n = preadv2(fd, &iov, 1, (off_t)offset, RWF_NOWAIT);
-      if (n < 0 && errno == EAGAIN) missed = true;
-      if (n < 0) continue;
-    } else {
-      n = pread(fd, data + at + got, (size_t)(length - got), (off_t)(offset + got));
-    }
+    ssize_t n = pread(fd, data + at + got, (size_t)(length - got), (off_t)(offset + got));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       int e = errno;
@@ -228,7 +204,6 @@ static napi_value read_file(napi_env env, napi_callback_info info) {
   out[0] = (double)st.st_size;
   out[1] = mtime_ms(&st);
   out[2] = (double)st.st_ino;
-  out[3] = missed;
   return number(env, (double)got);
 }
 
@@ -330,30 +305,6 @@ done:
   return number(env, 0);
 }
 
-static napi_value will_need(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) {
-    napi_throw_type_error(env, NULL, "willNeed(path, offset, length)");
-    return NULL;
-  }
-  int64_t offset = size_arg(env, argv[1]);
-  int64_t length = offset < 0 ? -1 : size_arg(env, argv[2]);
-  if (length < 0) return NULL;
-  char *path = string_arg(env, argv[0], "willNeed: the path must be a string");
-  if (!path) return NULL;
-  /* O_NONBLOCK: a FIFO put there since the scan does not hold the thread. */
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  free(path);
-  struct stat st;
-  if (fd >= 0) {
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-      posix_fadvise(fd, (off_t)offset, (off_t)length, POSIX_FADV_WILLNEED);
-    close(fd);
-  }
-  return NULL;
-}
-
 static napi_value set_times(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -382,8 +333,6 @@ static napi_value init(napi_env env, napi_value exports) {
   if (napi_create_function(env, "createFile", NAPI_AUTO_LENGTH, create_file, NULL, &fn) ==
       napi_ok)
     napi_set_named_property(env, exports, "createFile", fn);
-  if (napi_create_function(env, "willNeed", NAPI_AUTO_LENGTH, will_need, NULL, &fn) == napi_ok)
-    napi_set_named_property(env, exports, "willNeed", fn);
   if (napi_create_function(env, "setTimes", NAPI_AUTO_LENGTH, set_times, NULL, &fn) == napi_ok)
     napi_set_named_property(env, exports, "setTimes", fn);
   return exports;

@@ -4,11 +4,9 @@
  * (readWithFs and createWithFs in src/hash/worker.ts, used where the addon is not built):
  * the same bytes, the same stat numbers (times rounded as fs.futimesSync rounds them), a
  * failure thrown as Node's fs throws it; and its placement never replaces what is at the
- * target. It says when a read missed the page cache; its read-ahead advice (willNeed) never
- * fails and never blocks.
+ * target.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import {
   existsSync,
   lstatSync,
@@ -22,7 +20,7 @@ import { test } from 'node:test';
 import { nativeIo } from '../../src/hash/native-io.js';
 import { createWithFs, readWithFs, WRITE_SLICE_BYTES } from '../../src/hash/worker.js';
 import type { CreateMeta } from '../../src/hash/worker.js';
-import { evictFromCache, tmp } from '../helpers.js';
+import { tmp } from '../helpers.js';
 
 const io = nativeIo();
 
@@ -65,27 +63,13 @@ test('readFile reads from an offset into the buffer and gives the stat after, as
   assert.throws(() => io!.readFile(f, new Uint8Array(16), 10, 7, 0), RangeError);
 });
 
-test('readFile says whether the bytes were in the page cache, and reads them either way', (t) => {
-  const f = join(tmp(), 'f');
-  writeFileSync(f, Buffer.alloc(20_000, 5));
-  const data = new Uint8Array(20_000);
-  assert.equal(io!.readFile(f, data, 0, 20_000, 0).missed, false, 'just written: cached');
-  if (!evictFromCache(f)) return t.skip('the temporary directory is in memory');
-  data.fill(0);
-  const r = io!.readFile(f, data, 0, 20_000, 0);
-  assert.equal(r.missed, true, 'dropped from the cache');
-  assert.equal(r.got, 20_000);
-  assert.ok(data.every((b) => b === 5));
-  assert.equal(io!.readFile(f, data, 0, 20_000, 0).missed, false, 'read: cached again');
-});
-
 test('an empty file: read into an empty buffer (which may have no memory at all), created', () => {
   const dir = tmp();
   writeFileSync(join(dir, 'empty'), '');
   const st = lstatSync(join(dir, 'empty'));
   for (const data of [new Uint8Array(0), Buffer.allocUnsafeSlow(0), new Uint8Array(4)]) {
     const r = io!.readFile(join(dir, 'empty'), data, 0, 0, 0);
-    assert.deepEqual(r, { got: 0, size: 0, mtimeMs: st.mtimeMs, ino: st.ino, missed: false });
+    assert.deepEqual(r, { got: 0, size: 0, mtimeMs: st.mtimeMs, ino: st.ino });
   }
   const meta: CreateMeta = { mode: 0o600, uid: -1, gid: -1, mtimeMs: 1_000_000 };
   const made = io!.createFile(join(dir, 'new'), new Uint8Array(0), meta, join(dir, 'placed'));
@@ -108,19 +92,6 @@ test('readFile fails as Node fails: a missing file, a symbolic link (not followe
       name,
     );
   }
-});
-
-test('willNeed returns at once for a file, a missing path, a directory, a link and a FIFO', () => {
-  const dir = tmp();
-  writeFileSync(join(dir, 'f'), 'abc');
-  symlinkSync('f', join(dir, 'link'));
-  mkdirSync(join(dir, 'sub'));
-  execFileSync('mkfifo', [join(dir, 'fifo')]); // opened without O_NONBLOCK, it would block
-  for (const name of ['f', 'missing', 'sub', 'link', 'fifo']) {
-    assert.equal(io!.willNeed(join(dir, name), 0, 3), undefined, name);
-  }
-  assert.throws(() => io!.willNeed(join(dir, 'f'), -1, 3), TypeError);
-  assert.equal(readFileSync(join(dir, 'f'), 'utf8'), 'abc');
 });
 
 test('createFile writes the bytes, mode, owner and times as the calls through Node fs do', () => {

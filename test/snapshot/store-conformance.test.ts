@@ -604,6 +604,42 @@ for (const { name, skip } of DRIVERS) {
       assert.equal(mNames(again.dirRecord('m')).length, 300);
     });
 
+    test('records of directories done are written during the run; one put to again is written whole at the end', () => {
+      const s = store('handover.db');
+      const names = (d: string): string[] => {
+        const rec = s.dirRecord(d);
+        return rec ? decodeRecord(rec).map((c) => c.name) : [];
+      };
+      // 40 directories of 1,000 files in path order, 500 puts per commit: far more puts
+      // than a directory must be left alone for before its record is handed over.
+      const d = (i: number): string => `d${String(i).padStart(2, '0')}`;
+      const f = (i: number): string => `f${String(i).padStart(4, '0')}`;
+      for (let i = 0; i < 40; i++)
+        for (let at = 0; at < 1000; at += 500)
+          s.write(() => {
+            for (let k = at; k < at + 500; k++) s.put(file(`${d(i)}/${f(k)}`));
+          });
+      assert.ok(s.threadMode);
+      // Before any flush: the first directories' records are written already.
+      assert.equal(names('d00').length, 1000);
+      assert.equal(names('d39').length, 0, 'the last directory is not taken as done');
+      assert.equal(s.getMeta('dir_records'), 'partial', 'a kill -9 now rebuilds every record');
+      // Late results: a directory handed over gets another child, and its own entry.
+      s.write(() => {
+        s.put(file('d00/late'));
+        for (let i = 0; i < 40; i++) s.put(dir(d(i)));
+      });
+      s.flushDirRecords();
+      assert.equal(s.getMeta('dir_records'), 'complete');
+      assert.deepEqual(names('d00'), [...Array.from({ length: 1000 }, (_, k) => f(k)), 'late']);
+      assert.equal(names('d39').length, 1000);
+      assert.deepEqual(
+        names(''),
+        Array.from({ length: 40 }, (_, i) => d(i)),
+      );
+      s.close();
+    });
+
     test('reads and other writes inside a transaction see the rows put before them', () => {
       const s = store('mixed.db');
       s.write(() => {

@@ -1043,7 +1043,9 @@ export class LocalEndpoint implements Endpoint {
 
   async apply(ops: readonly Op[]): Promise<ApplyResult[]> {
     const store = this.db();
-    this.knownDirs.clear();
+    // Renames, deletes and moves aside may take directories away; mkdir and attrs never do
+    // (Perf: the files placed while a run's directories are made keep what is known).
+    if (ops.some((op) => op.op !== 'mkdir' && op.op !== 'attrs')) this.knownDirs.clear();
     const results = store.write(() => ops.map((op) => this.applyOne(op)));
     await store.committed();
     return results;
@@ -1225,6 +1227,7 @@ export class LocalEndpoint implements Endpoint {
       const ignoreMode = this.need().placement.ignoreMode === true;
       mkdirSync(abs, { mode: ignoreMode ? 0o777 : entry.mode | 0o700 });
       this.touch(parentOf(entry.path));
+      this.knownDirs.add(entry.path);
     }
     return this.applyAttrs(entry, undefined);
   }

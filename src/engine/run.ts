@@ -41,7 +41,9 @@ import type {
 import type { RateLimiter } from '../transfer/rate-limiter.js';
 import type { SendItem } from '../transfer/pump.js';
 import { pump } from '../transfer/pump.js';
+import type { Segment } from '../transfer/batches.js';
 import { isChunked } from '../transfer/batches.js';
+import { DirGate } from '../transfer/dir-gate.js';
 import { planResume } from '../transfer/resume.js';
 
 export interface RunOptions {
@@ -633,6 +635,13 @@ function checkSafety(scan: ScanReply, label: string): void {
 
 /** Metadata ops (mkdir, attrs) per apply() call, files per hash() call. */
 const META_CHUNK = 8192;
+/**
+ * With file data moving meanwhile: the first chunk of metadata operations, and the most
+ * one may grow to by doubling (Perf: a local receiver makes a chunk's directories on the
+ * main thread, ~30 ms per 1,024, while the pump's lanes wait for a turn of it).
+ */
+const META_FIRST_CHUNK = 256;
+const META_CHUNK_WHILE_SENDING = 2048;
 
 /**
  * The quick check's racy window (as git's racily-clean index entries): file times have a
@@ -859,11 +868,14 @@ async function execute(
 
   // 3. Directories and metadata-only changes, parents first, in chunks: a reset adopts
   // every file here, and one call per chunk keeps each request (over the daemon), each
-  // transaction and the sender's records in flight bounded.
+  // transaction and the sender's records in flight bounded. The file data of step 4 moves
+  // meanwhile: a batch goes to the receiver once the directories it lands in are made
+  // (Perf: a 1M-file push made its 20,000 directories in ~0.7 s before its first file).
   const meta = plan.ops.filter((o) => o.op === 'mkdir' || o.op === 'attrs') as Extract<
     Op,
     { op: 'mkdir' | 'attrs' }
   >[];
+  const gate = new DirGate(meta.filter((o) => o.op === 'mkdir').map((o) => o.path));
   // Perf: a chunk is sent while the one before is still being confirmed (the receiver's
   // snapshot committing it, the request crossing the wire), unless it creates directories,
   // which may be the parents of the chunk before's. Results are handled in order.
@@ -891,28 +903,53 @@ async function execute(
         records.push({ kind: 'put', entry: op.entry, replaceBelow: wasDir(op.path) });
       }
     });
+    // Made (or failed, which the files sent into it then say): their files may go now.
+    gate.made(chunk);
     await records.flush();
   };
-  for (let at = 0; at < meta.length; at += META_CHUNK) {
-    const chunk = meta.slice(at, at + META_CHUNK);
-    if (inFlight && chunk.some((op) => op.op === 'mkdir')) {
-      await confirmed(inFlight.chunk, await inFlight.res);
-      inFlight = undefined;
+  let halted = false;
+  const metadata = async (): Promise<void> => {
+    // Perf: the first chunks are small, so the first files go after a few hundred mkdirs.
+    const sending = plan.ops.some((o) => o.op === 'send');
+    let size = sending ? META_FIRST_CHUNK : META_CHUNK;
+    const most = sending ? META_CHUNK_WHILE_SENDING : META_CHUNK;
+    for (let at = 0; at < meta.length && !halted; at += size, size = Math.min(2 * size, most)) {
+      const chunk = meta.slice(at, at + size);
+      if (inFlight && chunk.some((op) => op.op === 'mkdir')) {
+        await confirmed(inFlight.chunk, await inFlight.res);
+        inFlight = undefined;
+      }
+      const next = { chunk, res: receiver.apply(chunk) };
+      // Handled below, in order; a rejection is not left unheard meanwhile.
+      next.res.catch(() => undefined);
+      if (inFlight) await confirmed(inFlight.chunk, await inFlight.res);
+      inFlight = next;
+      // A local receiver's chunk resolves without a turn of the event loop: the pump's
+      // lanes (their reads and writes answer as messages from the pool) get one here.
+      await new Promise((resolve) => setImmediate(resolve));
     }
-    const next = { chunk, res: receiver.apply(chunk) };
-    // Handled below, in order; a rejection is not left unheard meanwhile.
-    next.res.catch(() => undefined);
     if (inFlight) await confirmed(inFlight.chunk, await inFlight.res);
-    inFlight = next;
-  }
-  if (inFlight) await confirmed(inFlight.chunk, await inFlight.res);
+  };
 
-  // 4. File data and links, read from the plan as the pump cuts batches (no copy of it).
+  // 4. File data and links, read from the plan as the pump cuts batches (no copy of it),
+  //    while step 3 runs; whichever fails first stops the other.
   for (const o of plan.ops)
     if (o.op === 'restore')
       restores.push(o.expect !== undefined ? { path: o.path, expect: o.expect } : { path: o.path });
+  const both = await Promise.allSettled([
+    metadata().catch((e: unknown) => {
+      gate.fail(e);
+      throw e;
+    }),
+    transfer(sendsOf(plan), sender, receiver, opts, summary, records, wasDir, gate).catch(
+      (e: unknown) => {
+        halted = true;
+        throw e;
+      },
+    ),
+  ]);
+  for (const r of both) if (r.status === 'rejected') throw r.reason;
   await records.flush(true);
-  await transfer(sendsOf(plan), sender, receiver, opts, summary, records, wasDir);
 
   // 5. Restores: what the receiver lost, from the sender's current state.
   if (restores.length > 0) {
@@ -1016,6 +1053,7 @@ async function transfer(
   summary: RunSummary,
   records: Recorder,
   wasDir: (path: string) => boolean,
+  gate?: DirGate,
 ): Promise<void> {
   let files = 0;
   let size = 0;
@@ -1039,6 +1077,7 @@ async function transfer(
     lanes: opts.lanes,
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.events?.bytes ? { onBytes: opts.events.bytes } : {}),
+    ...(gate ? { placeable: (segments: readonly Segment[]) => gate.ready(segments) } : {}),
     onResults: async (results, entryOf) => {
       for (const r of results) {
         const entry = entryOf(r.path)!;

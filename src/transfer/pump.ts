@@ -10,6 +10,7 @@ import type { Entry } from '../core/entry.js';
 import type { DataBatch, Endpoint, PlaceResult } from '../endpoint/endpoint.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { unlimited } from './rate-limiter.js';
+import type { Segment } from './batches.js';
 import { planBatches } from './batches.js';
 
 export interface SendItem {
@@ -32,6 +33,11 @@ export interface PumpOptions {
     r: readonly PlaceResult[],
     entryOf: (path: string) => Entry | undefined,
   ) => Promise<void>;
+  /**
+   * Awaited (when it returns a promise) before a batch read goes to the receiver: the
+   * engine holds a batch until the directories its files land in are made.
+   */
+  readonly placeable?: (segments: readonly Segment[]) => Promise<void> | undefined;
   /** Resume: per path, the pieces the receiver holds and the sender skips (resume.ts). */
   readonly skip?: ReadonlyMap<string, readonly number[]>;
 }
@@ -100,6 +106,8 @@ export async function pump(
             if (due > 0) await pace(due);
           }
         : undefined;
+      const wait = opts.placeable?.(batch.segments);
+      if (wait) await wait;
       const placed = await receiver.write(batch, payWrite);
       // Bytes a receiver did not pace are charged now, so the long-run rate stays exact.
       if (paced < size) {

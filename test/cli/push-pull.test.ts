@@ -64,6 +64,27 @@ describe('async push with a local peer', () => {
     assert.ok(existsSync(join(mirror, '.private-asp/job1/snap.db')));
   });
 
+  test('files move while new directories are still made: each lands in its made directory', () => {
+    // 600 directories (several chunks of mkdirs, the first ones small), two files each,
+    // directory modes that only the mkdir sets: a file placed before its directory's mkdir
+    // would leave the mode its own parent creation gave.
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 300; i++)
+      for (const sub of ['p', 'p/q'])
+        for (const f of ['1', '2']) files[`d${i}/${sub}/${f}`] = `${i}${sub}${f}`;
+    const { data, mirror } = setup(files);
+    for (let i = 0; i < 300; i++) chmodSync(join(data, `d${i}/p`), 0o750);
+    const r = push(data, mirror, '-v');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /1200 files \(.*\) sent, 900 dirs created/);
+    assert.deepEqual(describeTree(mirror), describeTree(data));
+    // Every directory is said made before any file sent into it.
+    const lines = r.stdout.split('\n');
+    const at = new Map(lines.map((l, i) => [l, i]));
+    for (let i = 0; i < 300; i += 37)
+      assert.ok(at.get(`cd d${i}/p/q/`)! < at.get(`>f d${i}/p/q/1`)!, `d${i}/p/q`);
+  });
+
   test('a rerun with no change sends nothing and touches nothing at the receiver', () => {
     const { data, mirror } = setup({ 'a.txt': 'alpha', 'sub/b.txt': 'beta' });
     assert.equal(push(data, mirror).code, 0);

@@ -909,12 +909,16 @@ async function execute(
   };
   let halted = false;
   const metadata = async (): Promise<void> => {
-    // Perf: the first chunks are small, so the first files go after a few hundred mkdirs.
+    // Perf: while files may wait for directories, the chunks start small (the first files
+    // go after a few hundred mkdirs) and stay short; once every directory is made (or none
+    // is new, as in a reset) they are full size.
     const sending = plan.ops.some((o) => o.op === 'send');
-    let size = sending ? META_FIRST_CHUNK : META_CHUNK;
-    const most = sending ? META_CHUNK_WHILE_SENDING : META_CHUNK;
-    for (let at = 0; at < meta.length && !halted; at += size, size = Math.min(2 * size, most)) {
+    let grown = META_FIRST_CHUNK;
+    for (let at = 0; at < meta.length && !halted;) {
+      const size = sending && gate.making ? grown : META_CHUNK;
+      grown = Math.min(2 * grown, META_CHUNK_WHILE_SENDING);
       const chunk = meta.slice(at, at + size);
+      at += size;
       if (inFlight && chunk.some((op) => op.op === 'mkdir')) {
         await confirmed(inFlight.chunk, await inFlight.res);
         inFlight = undefined;

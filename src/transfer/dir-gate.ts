@@ -20,6 +20,11 @@ export class DirGate {
     this.pending = new Set(dirs);
   }
 
+  /** Some directories are still to be made. */
+  get making(): boolean {
+    return this.pending.size > 0;
+  }
+
   /** The directories of `ops` were made (or failed to be). */
   made(ops: readonly { readonly op: string; readonly path: string }[]): void {
     if (this.pending.size === 0) return;

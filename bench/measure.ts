@@ -1,16 +1,26 @@
 /**
- * Runs one command and measures it: wall time and the peak resident memory of its whole
- * process tree (rsync forks a receiver and a generator; async runs worker threads), sampled
- * from /proc every 50 ms. Sampling costs a little CPU on the harness, the same for every
- * tool measured.
+ * Runs one command and measures it: wall time, the CPU time of its whole process tree, and
+ * the peak resident memory of that tree (rsync forks a receiver and a generator; async runs
+ * worker threads), sampled from /proc every 50 ms. Sampling costs a little CPU on the
+ * harness, the same for every tool measured.
+ *
+ * CPU time is far steadier than wall time on a shared machine whose disk writes vary
+ * several-fold between identical runs: it says whether a tool was bound by its own work or
+ * by waiting.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
 
 export interface Measured {
   readonly seconds: number;
   /** Peak of the summed RSS of the process and all its descendants, in MiB. */
   readonly peakRssMiB: number;
+  /**
+   * CPU seconds in user space and in the kernel, of the command and every descendant it
+   * waited for (all its threads). A long-running server it talks to is not counted.
+   */
+  readonly cpuUser: number;
+  readonly cpuSys: number;
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
@@ -70,9 +80,30 @@ export function treeRss(pid: number): number {
   return total;
 }
 
+let ticksPerSecond: number | undefined;
+
+/**
+ * CPU seconds (user, system) of this process's children that have ended and been waited
+ * for: fields 16 and 17 (cutime, cstime) of /proc/self/stat, in clock ticks. A child's
+ * figure includes its own reaped descendants. Node reaps a child before its 'close' event.
+ */
+export function reapedChildrenCpu(): { user: number; sys: number } {
+  ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  // The command name (field 2) may hold spaces and parentheses: fields are counted from
+  // after its closing parenthesis, where field 3 begins.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[16 - 3]) / ticksPerSecond, sys: Number(f[17 - 3]) / ticksPerSecond };
+}
+
+/**
+ * Measures one command. Measurements must not overlap (nor any other child of this process
+ * end meanwhile): the CPU figures are the difference of all reaped children's times.
+ */
 export function measure(cmd: string, args: string[], opts: MeasureOptions = {}): Promise<Measured> {
   return new Promise((resolvePromise, reject) => {
     const devnull = opts.quiet ? openSync('/dev/null', 'w') : undefined;
+    const cpu0 = reapedChildrenCpu();
     const started = performance.now();
     const child = spawn(cmd, args, {
       stdio: ['ignore', devnull ?? 'pipe', 'pipe'],
@@ -101,9 +132,13 @@ export function measure(cmd: string, args: string[], opts: MeasureOptions = {}):
     child.on('close', (code) => {
       clearInterval(timer);
       if (devnull !== undefined) closeSync(devnull);
+      const seconds = (performance.now() - started) / 1000;
+      const cpu = reapedChildrenCpu();
       resolvePromise({
-        seconds: (performance.now() - started) / 1000,
+        seconds,
         peakRssMiB: peak / (1024 * 1024),
+        cpuUser: cpu.user - cpu0.user,
+        cpuSys: cpu.sys - cpu0.sys,
         code: code ?? -1,
         stdout,
         stderr,

@@ -318,7 +318,7 @@ function record(scenario: string, tool: string, m: Measured, note?: string): voi
   r.loads.push(loadavg()[0]!);
   if (note !== undefined && !r.notes.includes(note)) r.notes.push(note);
   log(
-    `${scenario} | ${tool}: ${m.seconds.toFixed(2)} s, ${m.peakRssMiB.toFixed(0)} MiB${note ? ` (${note})` : ''}`,
+    `${scenario} | ${tool}: ${m.seconds.toFixed(2)} s (CPU ${m.cpuUser.toFixed(1)} + ${m.cpuSys.toFixed(1)} s), ${m.peakRssMiB.toFixed(0)} MiB${note ? ` (${note})` : ''}`,
   );
 }
 
@@ -327,8 +327,8 @@ const fmt = (s: number): string =>
 
 function table(): string {
   const lines = [
-    '| scenario | tool | median s | runs (s) | × baseline | peak RSS MiB | load | notes |',
-    '|---|---|---|---|---|---|---|---|',
+    '| scenario | tool | median s | runs (s) | × baseline | CPU s, user + sys | peak RSS MiB | load | notes |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   const scenarios = [...new Set(rows.map((r) => r.scenario))];
   for (const sc of scenarios) {
@@ -342,8 +342,9 @@ function table(): string {
         ratio = `async = ${(o / med).toFixed(2)}×`;
       }
       const rss = Math.max(...r.runs.map((m) => m.peakRssMiB));
+      const cpu = `${fmt(median(r.runs.map((m) => m.cpuUser)))} + ${fmt(median(r.runs.map((m) => m.cpuSys)))}`;
       lines.push(
-        `| ${sc} | ${r.tool} | ${fmt(med)} | ${r.runs.map((m) => fmt(m.seconds)).join(', ')} | ${ratio} | ${rss.toFixed(0)} | ${median(r.loads).toFixed(1)} | ${r.notes.join('; ')} |`,
+        `| ${sc} | ${r.tool} | ${fmt(med)} | ${r.runs.map((m) => fmt(m.seconds)).join(', ')} | ${ratio} | ${cpu} | ${rss.toFixed(0)} | ${median(r.loads).toFixed(1)} | ${r.notes.join('; ')} |`,
       );
     }
   }
@@ -374,6 +375,7 @@ function machine(rsyncVersion: string): string {
     `- Small tree: ${SMALL.files} files of 0-4 KiB in ${SMALL.dirs} leaf dirs (depth ${SMALL.depth}); mixed tree: ${MIXED_SPEC.files} files, log-normal + 3 big (${(planTree(MIXED_SPEC).bytes / 1e9).toFixed(2)} GB)`,
     `- async runs with \`-K push -t --create-dir\` and its databases outside the trees (-b/-B)${EXTRA_ASYNC_ARGS.length ? `, plus \`${EXTRA_ASYNC_ARGS.join(' ')}\`` : ''}; rsync with \`-a --delete\`; cp with \`-a\``,
     `- ${RUNS} runs per tool, interleaved (a push scenario's tools in turn, the first one rotated each round); each run preceded by \`sync\` and a warm-up of the trees it reads (their metadata; the source's bytes too in scenarios 2 and 5)`,
+    `- CPU: medians of each run's user and system seconds, summed over the tool's threads and the processes it waited for${ONLY.has(7) ? ' (scenario 7: the client side only)' : ''}; CPU near ${cpus().length}× the wall time means every core was busy`,
     `- Each push writes a new directory; the copies of earlier runs are deleted when the invocation ends (on ext4 without a journal, files created within minutes of a big deletion pay a scan per inode: bench/run.ts, retire())${trashEmptiedEarly ? '. **Not in this invocation:** the disk was short, so earlier copies were deleted between runs' : ''}`,
     ...(ONLY.has(7)
       ? [

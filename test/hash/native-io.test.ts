@@ -17,6 +17,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { CHUNK_SIZE, loadHasher } from '../../src/hash/digest.js';
 import { nativeIo } from '../../src/hash/native-io.js';
 import { createWithFs, readWithFs, WRITE_SLICE_BYTES } from '../../src/hash/worker.js';
 import type { CreateMeta } from '../../src/hash/worker.js';
@@ -26,6 +27,33 @@ const io = nativeIo();
 
 test('npm install built the io addon and it loads', () => {
   assert.ok(io, 'src/native/build/Release/fsio.node: run npm install to build it');
+});
+
+test("xxh64 gives xxhash-wasm's h64 of the same bytes, wherever they lie in their buffer", async () => {
+  const h = await loadHasher();
+  const buf = new Uint8Array(CHUNK_SIZE + 64);
+  for (let i = 0, x = 1; i < buf.length; i++) {
+    // xorshift: bytes that are not a pattern.
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    buf[i] = x & 255;
+  }
+  // Every length through XXH64's 32-byte stripes and its tails, at offsets not aligned.
+  for (let length = 0; length <= 100; length++)
+    for (const at of [0, 1, 3, 8, 13]) {
+      const bytes = buf.subarray(at, at + length);
+      assert.equal(io!.xxh64(bytes), h.h64Raw(bytes, 0n), `${length} bytes at ${at}`);
+    }
+  for (const [at, length] of [
+    [0, CHUNK_SIZE],
+    [7, CHUNK_SIZE],
+    [64, CHUNK_SIZE - 1],
+  ] as const) {
+    const bytes = buf.subarray(at, at + length);
+    assert.equal(io!.xxh64(bytes), h.h64Raw(bytes, 0n), `${length} bytes at ${at}`);
+  }
+  assert.equal(io!.xxh64(new Uint8Array(0)), h.h64Raw(new Uint8Array(0), 0n));
 });
 
 /** What `fn` throws, as the fields a caller reads. */

@@ -122,6 +122,17 @@ static int64_t size_arg(napi_env env, napi_value v) {
   return n;
 }
 
+/* The call's first n arguments into argv, or false after throwing `usage` (fewer given). */
+static bool args(napi_env env, napi_callback_info info, size_t n, napi_value *argv,
+                 const char *usage) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < n) {
+    napi_throw_type_error(env, NULL, usage);
+    return false;
+  }
+  return true;
+}
+
 /* data, at, length (three arguments from argv): the span data[at, at + length) of a
  * Uint8Array, or NULL after throwing. */
 static unsigned char *span_args(napi_env env, napi_value *argv, int64_t *at, int64_t *length) {
@@ -169,12 +180,8 @@ static struct timespec ms_timespec(double ms) {
 }
 
 static napi_value read_file(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
   napi_value argv[6];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6) {
-    napi_throw_type_error(env, NULL, "readFile(path, data, at, length, offset, out)");
-    return NULL;
-  }
+  if (!args(env, info, 6, argv, "readFile(path, data, at, length, offset, out)")) return NULL;
   int64_t at, length;
   unsigned char *data = span_args(env, argv + 1, &at, &length);
   if (!data) return NULL;
@@ -229,12 +236,9 @@ static int place(const char *from, const char *to) {
 }
 
 static napi_value create_file(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
   napi_value argv[7];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 7) {
-    napi_throw_type_error(env, NULL, "createFile(path, data, at, length, meta, placeAt, out)");
+  if (!args(env, info, 7, argv, "createFile(path, data, at, length, meta, placeAt, out)"))
     return NULL;
-  }
   int64_t at, length;
   unsigned char *data = span_args(env, argv + 1, &at, &length);
   if (!data) return NULL;
@@ -317,15 +321,15 @@ done:
 }
 
 static napi_value set_times(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
+  static const char usage[] = "setTimes(path, atimeMs, mtimeMs, nofollow)";
   napi_value argv[4];
   double atime, mtime;
   bool nofollow;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
-      napi_get_value_double(env, argv[1], &atime) != napi_ok ||
+  if (!args(env, info, 4, argv, usage)) return NULL;
+  if (napi_get_value_double(env, argv[1], &atime) != napi_ok ||
       napi_get_value_double(env, argv[2], &mtime) != napi_ok ||
       napi_get_value_bool(env, argv[3], &nofollow) != napi_ok) {
-    napi_throw_type_error(env, NULL, "setTimes(path, atimeMs, mtimeMs, nofollow)");
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
   char *path = string_arg(env, argv[0], "setTimes: the path must be a string");
@@ -338,12 +342,8 @@ static napi_value set_times(napi_env env, napi_callback_info info) {
 }
 
 static napi_value xxh64(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) {
-    napi_throw_type_error(env, NULL, "xxh64(data, at, length)");
-    return NULL;
-  }
+  if (!args(env, info, 3, argv, "xxh64(data, at, length)")) return NULL;
   int64_t at, length;
   unsigned char *data = span_args(env, argv, &at, &length);
   if (!data) return NULL;

@@ -948,6 +948,10 @@ async function execute(
     transfer(sendsOf(plan), sender, receiver, opts, summary, records, wasDir, gate).catch(
       (e: unknown) => {
         halted = true;
+        // The pump's other lanes may wait for directories that will now never be made:
+        // released (rejected), they let go of their batches' buffers (a continuous
+        // session goes on after a failed pass).
+        gate.fail(e);
         throw e;
       },
     ),

@@ -887,6 +887,8 @@ export class LocalEndpoint implements Endpoint {
     const isLink = entry.kind === 'symlink';
     let warning: string | undefined;
     if (done === undefined) {
+      // The owner first: a chown clears set-user/group-ID bits the mode may ask for.
+      this.setOwner(staged, entry, isLink);
       if (!isLink) {
         // --ignore-mode: a replaced file keeps its mode, a new one gets the umask's.
         const mode = policy.ignoreMode
@@ -894,7 +896,6 @@ export class LocalEndpoint implements Endpoint {
           : entry.mode;
         chmodSync(staged, mode);
       }
-      this.setOwner(staged, entry, isLink);
       const sel = this.xattrSel();
       warning = sel && !isLink ? writeXattrs(staged, entry.xattrs, sel) : undefined;
       const atime = policy.preserveAtime && entry.atimeMs !== undefined;
@@ -1276,7 +1277,13 @@ export class LocalEndpoint implements Endpoint {
     // the lstat above already is the placed state (no second lstat).
     let touched = policy.preserveUid || policy.preserveGid || warning !== undefined;
     if (sel && !isLink && now.xattrs !== entry.xattrs) touched = true;
-    if (!isLink && !policy.ignoreMode && (cur.mode & 0o7777) !== entry.mode) {
+    // The owner was set above: a chown clears set-user/group-ID bits, so they are set again.
+    const owned = policy.preserveUid || policy.preserveGid;
+    if (
+      !isLink &&
+      !policy.ignoreMode &&
+      ((cur.mode & 0o7777) !== entry.mode || (owned && (entry.mode & 0o6000) !== 0))
+    ) {
       chmodSync(abs, entry.mode);
       touched = true;
     }

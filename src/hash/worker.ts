@@ -388,17 +388,18 @@ export function createWithFs(
   c: CreateMeta,
   placeAt: string | undefined,
 ): { stat: StagedStat; placed: boolean } {
+  // Created with its mode (the transfer cache is private); an fchmod only where the umask
+  // or fchown changed it, as fsio.c's createFile does.
   const fd = openSync(
     abs,
     constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o600,
+    c.mode,
   );
   let st: Stats;
   try {
     let put = 0;
     while (put < bytes.length)
       put += writeSync(fd, bytes, put, Math.min(WRITE_SLICE_BYTES, bytes.length - put), put);
-    fchmodSync(fd, c.mode);
     if (c.uid !== -1 || c.gid !== -1) {
       try {
         fchownSync(fd, c.uid, c.gid);
@@ -412,6 +413,10 @@ export function createWithFs(
       futimesSync(fd, (c.atimeMs ?? now) / 1000, (c.mtimeMs ?? now) / 1000);
     }
     st = fstatSync(fd);
+    if ((st.mode & 0o7777) !== (c.mode & 0o7777)) {
+      fchmodSync(fd, c.mode & 0o7777);
+      st = fstatSync(fd);
+    }
   } finally {
     closeSync(fd);
   }

@@ -122,6 +122,34 @@ describe('metadata', () => {
   });
 
   test(
+    '-u -j keep set-user/group-ID bits, which a chown clears (as root)',
+    { skip: !isRoot() && 'needs root' },
+    () => {
+      // A small file (created by a pool worker) and one of several pieces (placed by the
+      // receiver's own thread).
+      const { data, mirror } = setup({ 'small': 'x', 'big': 'y'.repeat(5 * 1024 * 1024) });
+      for (const f of ['small', 'big']) {
+        chownSync(join(data, f), 1234, 5678);
+        chmodSync(join(data, f), 0o6755);
+      }
+      const r = run(data, mirror, '-u', '-j');
+      assert.equal(r.code, 0, r.stderr);
+      for (const f of ['small', 'big']) {
+        const st = statSync(join(mirror, f));
+        assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [1234, 5678, 0o6755], f);
+      }
+      // A new owner alone: the receiver sets it in place, and the bits again.
+      chownSync(join(data, 'small'), 1111, 2222);
+      chmodSync(join(data, 'small'), 0o6755);
+      const r2 = run(data, mirror, '-u', '-j');
+      assert.equal(r2.code, 0, r2.stderr);
+      assert.equal(sent(r2.stdout), 0);
+      const st = statSync(join(mirror, 'small'));
+      assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [1111, 2222, 0o6755]);
+    },
+  );
+
+  test(
     'the native-free bundle refuses --preserve-xattrs and --preserve-acls up front (exit 2)',
     { skip: !UNDER_BUNDLE && 'only the native-free bundle lacks the xattr module' },
     () => {

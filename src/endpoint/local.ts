@@ -95,7 +95,7 @@ import { readXattrs, writeXattrs } from './xattrs.js';
 /** A file being received: its segments may arrive in any order, on several lanes. */
 interface Inbound {
   readonly cache: string;
-  readonly pieces: string[][];
+  readonly pieces: (readonly string[])[];
   got: number;
   failed: string | undefined;
   vanished: boolean;
@@ -617,7 +617,8 @@ export class LocalEndpoint implements Endpoint {
               abs: this.readable(s.entry.path),
               offset: s.offset,
               length: s.length,
-              expect: { size: s.entry.size, mtimeMs: s.entry.mtimeMs, ino: s.entry.ino },
+              // The entry is what the file must still be (size, mtimeMs, ino): no copy.
+              expect: s.entry,
             })),
           )
         : { data: new Uint8Array(0), outcomes: [] };
@@ -702,7 +703,9 @@ export class LocalEndpoint implements Endpoint {
         start: s.start,
         length: s.length,
         pieces: s.pieces,
-        ...whole,
+        // Perf: fields, not a spread (an object of its own shape per file).
+        create: whole.create,
+        placeAt: whole.placeAt,
       });
       itemSegs.push(s);
       itemInbs.push(inb);
@@ -714,7 +717,7 @@ export class LocalEndpoint implements Endpoint {
       const inb = itemInbs[i]!;
       inb.got++;
       if (o.ok) {
-        inb.pieces[s.index] = [...s.pieces];
+        inb.pieces[s.index] = s.pieces;
         if (inb.partial) {
           const list = marks.get(s.entry.path) ?? [];
           s.pieces.forEach((digest, k) => list.push({ index: s.offset / CHUNK_SIZE + k, digest }));
@@ -978,11 +981,12 @@ export class LocalEndpoint implements Endpoint {
   private createMeta(entry: Entry): CreateMeta {
     const p = this.need().placement;
     const atime = p.preserveAtime === true && entry.atimeMs !== undefined;
+    // Perf: one object of one shape per file (no spreads); undefined times are not set.
     return {
       // --ignore-mode: a new file gets the umask's mode; place() keeps a replaced file's.
       mode: p.ignoreMode ? 0o666 & ~process.umask() & 0o7777 : entry.mode,
-      ...(p.preserveMtime ? { mtimeMs: entry.mtimeMs } : {}),
-      ...(atime ? { atimeMs: entry.atimeMs! } : {}),
+      mtimeMs: p.preserveMtime ? entry.mtimeMs : undefined,
+      atimeMs: atime ? entry.atimeMs : undefined,
       uid: p.preserveUid ? entry.uid : -1,
       gid: p.preserveGid ? entry.gid : -1,
     };

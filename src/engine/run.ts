@@ -1011,9 +1011,8 @@ async function execute(
 function sendsOf(plan: Plan): Iterable<SendItem> {
   return {
     *[Symbol.iterator]() {
-      for (const o of plan.ops)
-        if (o.op === 'send')
-          yield { entry: o.entry, ...(o.expect !== undefined ? { expect: o.expect } : {}) };
+      // A send op is a SendItem as it is (entry, expect). Perf: no object per file sent.
+      for (const o of plan.ops) if (o.op === 'send') yield o;
     },
   };
 }

@@ -115,11 +115,33 @@ export async function pump(
         opts.onBytes?.(size - paced);
       }
       bytes += size;
-      const sent = new Map(batch.segments.map((s) => [s.entry.path, s.entry]));
       for (const r of placed) intent.delete(r.path);
-      await opts.onResults?.(placed, (p) => sent.get(p));
+      await opts.onResults?.(placed, entryLookup(batch.segments));
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.lanes) }, lane));
   return { bytes };
+}
+
+/**
+ * The sent entry of a result's path. Results come in the order of the batch's segments
+ * (a file's last segment), so each is looked for at the segment after the one found
+ * last; a map of the batch is made only when one is not there. Perf: no map and no
+ * pair per file of a small-file push.
+ */
+function entryLookup(segments: readonly Segment[]): (path: string) => Entry | undefined {
+  let at = 0;
+  let byPath: Map<string, Entry> | undefined;
+  return (path) => {
+    for (let k = at; k < segments.length && k < at + 2; k++) {
+      // A big file's earlier pieces in this batch come before its last one.
+      const e = segments[k]!.entry;
+      if (e.path === path) {
+        at = k + 1;
+        return e;
+      }
+    }
+    byPath ??= new Map(segments.map((s) => [s.entry.path, s.entry]));
+    return byPath.get(path);
+  };
 }

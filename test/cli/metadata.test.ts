@@ -127,7 +127,7 @@ describe('metadata', () => {
     () => {
       // A small file (created by a pool worker) and one of several pieces (placed by the
       // receiver's own thread).
-      const { data, mirror } = setup({ 'small': 'x', 'big': 'y'.repeat(5 * 1024 * 1024) });
+      const { data, mirror } = setup({ small: 'x', big: 'y'.repeat(5 * 1024 * 1024) });
       for (const f of ['small', 'big']) {
         chownSync(join(data, f), 1234, 5678);
         chmodSync(join(data, f), 0o6755);

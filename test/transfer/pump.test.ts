@@ -124,3 +124,41 @@ describe('pump with a target rate', () => {
     assert.equal(paced, false);
   });
 });
+
+describe('pump results', () => {
+  test('each result gets its own sent entry, whatever order the receiver answers in', async () => {
+    // Small files and the pieces of a big one (several segments of one path in a batch).
+    const entries = [
+      ...Array.from({ length: 50 }, (_, i) => file(`f${String(i).padStart(2, '0')}`, i)),
+      file('zbig', 9 * 1024 * 1024),
+    ];
+    for (const order of ['as sent', 'reversed', 'refused first'] as const) {
+      const seen = new Map<string, Entry | undefined>();
+      const answering = {
+        async write(batch: DataBatch): Promise<PlaceResult[]> {
+          const paths = [...new Set(batch.segments.map((s) => s.entry.path))];
+          if (order === 'reversed') paths.reverse();
+          const out: PlaceResult[] = paths.map((path) => ({ path, ok: true, digest: undefined }));
+          if (order === 'refused first')
+            out.unshift({ path: '../x', ok: false, message: 'refused path', retry: false });
+          return out;
+        },
+      } as unknown as Endpoint;
+      await pump(
+        sender,
+        answering,
+        entries.map((entry) => ({ entry })),
+        {
+          limiter: unlimited,
+          lanes: 2,
+          onResults: (results, entryOf) => {
+            for (const r of results) seen.set(r.path, entryOf(r.path));
+            return Promise.resolve();
+          },
+        },
+      );
+      for (const e of entries) assert.equal(seen.get(e.path), e, `${order}: ${e.path}`);
+      if (order === 'refused first') assert.equal(seen.get('../x'), undefined);
+    }
+  });
+});

@@ -287,33 +287,27 @@ static napi_value create_file(napi_env env, napi_callback_info info) {
     e = errno;
     goto done;
   }
-  step = STEP_FUTIMES;
+/* One step of createFile: a call that fails keeps its errno and step for the answer. */
+#define STEP(s, call)                                                                         \
+  do {                                                                                        \
+    step = (s);                                                                               \
+    if ((call) != 0) {                                                                        \
+      e = errno;                                                                              \
+      goto done;                                                                              \
+    }                                                                                         \
+  } while (0)
   if (!isnan(meta[3]) || !isnan(meta[4])) {
     struct timespec ts[2] = {ms_timespec(meta[3]), ms_timespec(meta[4])};
-    if (futimens(fd, ts) != 0) {
-      e = errno;
-      goto done;
-    }
+    STEP(STEP_FUTIMES, futimens(fd, ts));
   }
-  step = STEP_FSTAT;
-  if (fstat(fd, &st) != 0) {
-    e = errno;
-    goto done;
-  }
+  STEP(STEP_FSTAT, fstat(fd, &st));
   /* The umask took bits away, or fchown cleared set-user/group-ID: set the mode now (after
    * fchown, so those bits stay), and answer the stat as it then is. */
   if ((st.st_mode & 07777) != mode) {
-    step = STEP_FCHMOD;
-    if (fchmod(fd, mode) != 0) {
-      e = errno;
-      goto done;
-    }
-    step = STEP_FSTAT;
-    if (fstat(fd, &st) != 0) {
-      e = errno;
-      goto done;
-    }
+    STEP(STEP_FCHMOD, fchmod(fd, mode));
+    STEP(STEP_FSTAT, fstat(fd, &st));
   }
+#undef STEP
 done:
   if (fd >= 0) close(fd);
   if (e != 0) {

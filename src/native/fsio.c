@@ -236,6 +236,16 @@ static int place(const char *from, const char *to) {
   return rename(from, to) == 0;
 }
 
+/* One step of createFile: a call that fails keeps its errno and step for the answer. */
+#define STEP(s, call)                                                                         \
+  do {                                                                                        \
+    step = (s);                                                                               \
+    if ((call) != 0) {                                                                        \
+      e = errno;                                                                              \
+      goto done;                                                                              \
+    }                                                                                         \
+  } while (0)
+
 static napi_value create_file(napi_env env, napi_callback_info info) {
   napi_value argv[7];
   if (!args(env, info, 7, argv, "createFile(path, data, at, length, meta, placeAt, out)"))
@@ -287,15 +297,6 @@ static napi_value create_file(napi_env env, napi_callback_info info) {
     e = errno;
     goto done;
   }
-/* One step of createFile: a call that fails keeps its errno and step for the answer. */
-#define STEP(s, call)                                                                         \
-  do {                                                                                        \
-    step = (s);                                                                               \
-    if ((call) != 0) {                                                                        \
-      e = errno;                                                                              \
-      goto done;                                                                              \
-    }                                                                                         \
-  } while (0)
   if (!isnan(meta[3]) || !isnan(meta[4])) {
     struct timespec ts[2] = {ms_timespec(meta[3]), ms_timespec(meta[4])};
     STEP(STEP_FUTIMES, futimens(fd, ts));
@@ -307,7 +308,6 @@ static napi_value create_file(napi_env env, napi_callback_info info) {
     STEP(STEP_FCHMOD, fchmod(fd, mode));
     STEP(STEP_FSTAT, fstat(fd, &st));
   }
-#undef STEP
 done:
   if (fd >= 0) close(fd);
   if (e != 0) {
@@ -327,6 +327,8 @@ done:
   free(target);
   return number(env, 0);
 }
+
+#undef STEP
 
 static napi_value set_times(napi_env env, napi_callback_info info) {
   static const char usage[] = "setTimes(path, atimeMs, mtimeMs, nofollow)";

@@ -19,8 +19,28 @@
  * and the message `CODE: description, syscall 'path'`), so callers report it the same way.
  */
 import { getSystemErrorMap } from 'node:util';
-import type { StatNumbers } from '../core/packing.js';
+import type { Packed, StatNumbers } from '../core/packing.js';
 import { loadAddon } from '../native/load.js';
+
+/**
+ * Why a file of a batch failed: a system call (named as Node's fs names it), or, in a read,
+ * the file was no longer what the scan saw (its stat after the read, and the bytes read).
+ */
+export type BatchFailure =
+  | { readonly errno: number; readonly syscall: string; readonly after?: undefined }
+  | {
+      readonly errno: 0;
+      readonly syscall?: undefined;
+      readonly after: {
+        readonly size: number;
+        readonly mtimeMs: number;
+        readonly ino: number;
+        readonly got: number;
+      };
+    };
+
+/** A failed file's outcome (task-codec.ts, readFailure/writeFailure) for its place in a batch. */
+export type OnFailure = (index: number, why: BatchFailure) => [number, string];
 
 export interface NativeIo {
   /**
@@ -52,6 +72,19 @@ export interface NativeIo {
     placeAt: string | undefined,
   ): { stat: StatNumbers; placed: boolean };
   /**
+   * A read task (packReadSegments) read whole: each segment read as readFile reads it, into
+   * data back to back, checked against what the scan saw and its pieces hashed; its
+   * outcomes packed as packReadOutcomes packs them, a failed file's from `failure`. `end`:
+   * where the bytes read end in data. Perf: one call per batch, with no object made per
+   * file (bench/RESULTS.md).
+   */
+  readBatch(task: Packed, data: Uint8Array, failure: OnFailure): { outcomes: Packed; end: number };
+  /**
+   * A write task (packWriteItems) done whole, as worker.ts's write() does it file by file:
+   * its outcomes packed as packWriteOutcomes packs them, a failed file's from `failure`.
+   */
+  writeBatch(task: Packed, data: Uint8Array, trusted: boolean, failure: OnFailure): Packed;
+  /**
    * Sets a path's access and modification times (ms since the epoch) to the nanosecond the
    * numbers hold; `nofollow`: a symbolic link's own.
    */
@@ -81,12 +114,76 @@ interface Addon {
     placeAt: string | undefined,
     out: Float64Array,
   ): number;
+  readBatch(
+    text: string,
+    nums: Float64Array,
+    data: Uint8Array,
+    cursor: Float64Array,
+    out: Float64Array,
+  ): string;
+  writeBatch(
+    text: string,
+    nums: Float64Array,
+    data: Uint8Array,
+    trusted: boolean,
+    cursor: Float64Array,
+    out: Float64Array,
+  ): string;
   setTimes(path: string, atimeMs: number, mtimeMs: number, nofollow: boolean): number;
   xxh64(data: Uint8Array, at: number, length: number): bigint;
 }
 
 /** The system call of each failed step, as fsio.c numbers them (STEP_*). */
 const STEPS = ['', 'open', 'read', 'write', 'fchmod', 'fchown', 'futime', 'fstat'];
+
+/** A batch's cursor, as fsio.c lays it out (CUR_*). */
+const CUR_DONE = 0;
+const CUR_DATA = 3;
+const CUR_OUT = 4;
+const CUR_FAILED = 5;
+const CUR_ERRNO = 6;
+const CUR_STEP = 7;
+const CUR_AFTER = 8;
+const CURSOR = 12;
+
+/** The most numbers an item's outcome takes: a read's 4, a write's 7 (a flag, a stat). */
+const READ_OUTCOME_NUMS = 4;
+const WRITE_OUTCOME_NUMS = 7;
+
+/**
+ * Runs a batch call until every file is done: after a failed file, its outcome is added
+ * here and the call goes on after it.
+ */
+function wholeBatch(
+  task: Packed,
+  perItem: number,
+  call: (cursor: Float64Array, out: Float64Array) => string,
+  failure: OnFailure,
+): { outcomes: Packed; cursor: Float64Array } {
+  const out = new Float64Array(1 + perItem * (task.nums[0] ?? 0));
+  const cursor = new Float64Array(CURSOR);
+  let text = call(cursor, out);
+  while (cursor[CUR_FAILED] === 1) {
+    const errno = cursor[CUR_ERRNO]!;
+    const why: BatchFailure =
+      errno !== 0
+        ? { errno, syscall: STEPS[cursor[CUR_STEP]!] ?? 'open' }
+        : {
+            errno: 0,
+            after: {
+              size: cursor[CUR_AFTER]!,
+              mtimeMs: cursor[CUR_AFTER + 1]!,
+              ino: cursor[CUR_AFTER + 2]!,
+              got: cursor[CUR_AFTER + 3]!,
+            },
+          };
+    const [num, str] = failure(cursor[CUR_DONE]! - 1, why);
+    out[cursor[CUR_OUT]!] = num;
+    cursor[CUR_OUT]! += 1;
+    text += str + call(cursor, out);
+  }
+  return { outcomes: { text, nums: out.subarray(0, cursor[CUR_OUT]) }, cursor };
+}
 
 let loaded: NativeIo | null | undefined;
 
@@ -143,6 +240,23 @@ function load(): NativeIo | null {
         },
         placed: out[6] === 1,
       };
+    },
+    readBatch(task, data, failure) {
+      const { outcomes, cursor } = wholeBatch(
+        task,
+        READ_OUTCOME_NUMS,
+        (cur, o) => addon.readBatch(task.text, task.nums, data, cur, o),
+        failure,
+      );
+      return { outcomes, end: cursor[CUR_DATA]! };
+    },
+    writeBatch(task, data, trusted, failure) {
+      return wholeBatch(
+        task,
+        WRITE_OUTCOME_NUMS,
+        (cur, o) => addon.writeBatch(task.text, task.nums, data, trusted, cur, o),
+        failure,
+      ).outcomes;
     },
     setTimes(path, atimeMs, mtimeMs, nofollow) {
       const r = addon.setTimes(path, atimeMs, mtimeMs, nofollow);

@@ -6,8 +6,12 @@
  * worker, and the objects it makes are garbage right after. Packed, the clone copies one
  * string and moves one buffer, and only the thread that uses a batch makes its objects.
  *
- * Each pack* has its unpack*; the pairs are the only place that knows a layout, and a
- * packed batch that does not add up is an error, never a wrong file (core/packing.ts).
+ * Each pack* has its unpack*; the pairs are the only place in TypeScript that knows a
+ * layout, and a packed batch that does not add up is an error, never a wrong file
+ * (core/packing.ts). The pool's addon (src/native/fsio.c, readBatch and writeBatch) reads
+ * the tasks and writes the outcomes in the same layouts, all but a failed file's outcome,
+ * which it leaves to readFailure/writeFailure here (test/hash/ holds both ways to the same
+ * answers).
  */
 import type { Packed } from '../core/packing.js';
 import { PackReader, PackWriter } from '../core/packing.js';
@@ -35,6 +39,14 @@ export function packReadSegments(segments: readonly ReadSegment[]): Packed {
   return w.done();
 }
 
+/** The bytes a packed read task reads: its segments' lengths added up. */
+export function readTaskBytes(p: Packed): number {
+  let total = 0;
+  // Each segment's numbers: offset, length, size, mtimeMs, ino (after the count).
+  for (let i = 2; i < p.nums.length; i += 5) total += p.nums[i]!;
+  return total;
+}
+
 export function unpackReadSegments(p: Packed): ReadSegment[] {
   const r = new PackReader(p);
   const out = new Array<ReadSegment>(r.num());
@@ -48,6 +60,18 @@ export function unpackReadSegments(p: Packed): ReadSegment[] {
   return out;
 }
 
+/** A failed read outcome's tags (an outcome read whole is 1). */
+const READ_FAILED = 0;
+const READ_VANISHED = 2;
+
+/**
+ * A failed read's outcome as its number and its text (a separator, then the message): how
+ * packReadOutcomes writes it, and how the addon's readBatch has JavaScript add it.
+ */
+export function readFailure(message: string, vanished: boolean): [number, string] {
+  return [vanished ? READ_VANISHED : READ_FAILED, `\0${clean(message)}`];
+}
+
 export function packReadOutcomes(outcomes: readonly ReadOutcome[]): Packed {
   const w = new PackWriter();
   w.num(outcomes.length);
@@ -59,7 +83,7 @@ export function packReadOutcomes(outcomes: readonly ReadOutcome[]): Packed {
       w.num(o.pieces.length);
       for (const d of o.pieces) w.str(d);
     } else {
-      w.num(o.vanished ? 2 : 0);
+      w.num(o.vanished ? READ_VANISHED : READ_FAILED);
       w.str(clean(o.message));
     }
   }
@@ -78,7 +102,7 @@ export function unpackReadOutcomes(p: Packed): ReadOutcome[] {
       for (let k = 0; k < pieces.length; k++) pieces[k] = r.str();
       out[i] = { ok: true, start, length, pieces };
     } else {
-      out[i] = { ok: false, message: r.str(), vanished: tag === 2 };
+      out[i] = { ok: false, message: r.str(), vanished: tag === READ_VANISHED };
     }
   }
   r.end();
@@ -151,6 +175,14 @@ const STAGED = 2;
 const PLACED = 4;
 const DIGEST = 8;
 const MISMATCH = 16;
+
+/**
+ * A write that failed on a system call, as its outcome's number and text: how
+ * packWriteOutcomes writes it, and how the addon's writeBatch has JavaScript add it.
+ */
+export function writeFailure(message: string): [number, string] {
+  return [0, `\0${clean(message)}`];
+}
 
 export function packWriteOutcomes(outcomes: readonly WriteOutcome[]): Packed {
   const w = new PackWriter();

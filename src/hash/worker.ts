@@ -23,14 +23,17 @@ import type { Stats } from 'node:fs';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { CHUNK_SIZE, combineDigests, loadHasher, pieceDigest, pieceHex } from './digest.js';
 import type { StatNumbers } from '../core/packing.js';
-import { nativeIo } from './native-io.js';
+import { nativeIo, systemError } from './native-io.js';
 import type { NativeIo } from './native-io.js';
 import type { Packed } from './task-codec.js';
 import {
   packReadOutcomes,
   packWriteOutcomes,
+  readFailure,
+  readTaskBytes,
   unpackReadSegments,
   unpackWriteItems,
+  writeFailure,
 } from './task-codec.js';
 
 /**
@@ -217,10 +220,8 @@ export async function read(task: {
   buf?: ArrayBuffer;
   reuse?: boolean;
 }): Promise<unknown> {
-  const h = await loadHasher();
-  const segments = unpackReadSegments(task.packed);
-  const total = segments.reduce((n, s) => n + s.length, 0);
-  // Perf: not zero-filled (a memset of every byte sent): only the bytes read, [0, at), are
+  const total = readTaskBytes(task.packed);
+  // Perf: not zero-filled (a memset of every byte sent): only the bytes read, [0, end), are
   // handed on. Its own ArrayBuffer (not Buffer's pool), so it can be transferred.
   // Where buffers go round, a batch of SMALL_READ_BYTES or more gets one of the full size,
   // which fits any later batch; otherwise (a wire's, or a few changed files) just what it
@@ -231,16 +232,58 @@ export async function read(task: {
       : task.reuse === true && total >= SMALL_READ_BYTES
         ? Buffer.allocUnsafeSlow(Math.max(total, READ_BUFFER_BYTES)).subarray(0, total)
         : Buffer.allocUnsafeSlow(total);
+  const io = nativeIo();
+  const { outcomes, end } = io
+    ? readBatchNative(io, task.packed, data)
+    : await readEach(task.packed, data);
+  const reply: PackedReadReply = {
+    data: end === total ? data : data.subarray(0, end),
+    outcomes,
+  };
+  return move(
+    new Transfer(reply, [data.buffer as ArrayBuffer, outcomes.nums.buffer as ArrayBuffer]),
+  );
+}
+
+/** Why a segment failed, from its stat after the read: changed, or shorter than asked. */
+function changedWhy(after: Expect, seg: ReadSegment, got: number): string | undefined {
+  return changed(after, seg.expect) ?? (got < seg.length ? 'file shrank while reading' : undefined);
+}
+
+/**
+ * The read task in one call into the addon (Perf: no object per file; a failed file's
+ * outcome is made here, from the segments unpacked then).
+ */
+function readBatchNative(
+  io: NativeIo,
+  packed: Packed,
+  data: Uint8Array,
+): { outcomes: Packed; end: number } {
+  let segments: ReadSegment[] | undefined;
+  return io.readBatch(packed, data, (i, why) => {
+    segments ??= unpackReadSegments(packed);
+    const seg = segments[i]!;
+    const { message, vanished } = why.after
+      ? { message: changedWhy(why.after, seg, why.after.got) ?? 'file changed', vanished: false }
+      : ioMessage(systemError(why.errno, why.syscall, seg.abs));
+    return readFailure(message, vanished);
+  });
+}
+
+/** The read task file by file through Node's fs (where the addon does not load). */
+async function readEach(
+  packed: Packed,
+  data: Uint8Array,
+): Promise<{ outcomes: Packed; end: number }> {
+  const h = await loadHasher();
   const outcomes: ReadOutcome[] = [];
   let at = 0;
-  const io = nativeIo();
-  for (const seg of segments) {
+  for (const seg of unpackReadSegments(packed)) {
     try {
       // One stat, after the read: a change before the open or during the read shows there
       // as well (Perf: a stat before it too cost one more syscall per small file sent).
-      const { got, after } = io ? readNative(io, seg, data, at) : readWithFs(seg, data, at);
-      const why =
-        changed(after, seg.expect) ?? (got < seg.length ? 'file shrank while reading' : undefined);
+      const { got, after } = readWithFs(seg, data, at);
+      const why = changedWhy(after, seg, got);
       if (why) throw Object.assign(new Error(why), { code: 'ECHANGED' });
       const pieces: string[] = [];
       for (let p = 0; p < seg.length; p += CHUNK_SIZE) {
@@ -256,12 +299,7 @@ export async function read(task: {
       outcomes.push({ ok: false, ...ioMessage(e) });
     }
   }
-  const packed = packReadOutcomes(outcomes);
-  const reply: PackedReadReply = {
-    data: at === total ? data : data.subarray(0, at),
-    outcomes: packed,
-  };
-  return move(new Transfer(reply, [data.buffer as ArrayBuffer, packed.nums.buffer as ArrayBuffer]));
+  return { outcomes: packReadOutcomes(outcomes), end: at };
 }
 
 interface SegmentRead {
@@ -285,12 +323,6 @@ export function readWithFs(seg: ReadSegment, data: Uint8Array, at: number): Segm
   }
 }
 
-/** readWithFs in one call into the addon. */
-function readNative(io: NativeIo, seg: ReadSegment, data: Uint8Array, at: number): SegmentRead {
-  const r = io.readFile(seg.abs, data, at, seg.length, seg.offset);
-  return { got: r.got, after: r };
-}
-
 /**
  * Verifies each item's pieces against the sender's digests and writes them at their
  * offset. `trusted`: the bytes are a read task's of this process, hashed there into the
@@ -302,15 +334,49 @@ export async function write(task: {
   packed: Packed;
   trusted?: boolean;
 }): Promise<unknown> {
-  const h = await loadHasher();
   const io = nativeIo();
+  const trusted = task.trusted === true;
+  const packed = io
+    ? writeBatchNative(io, task.packed, task.data, trusted)
+    : await writeEach(task.packed, task.data, trusted);
+  // Only a buffer the pool reuses goes back (a wire's dies here, as it always did: its
+  // memory is then this thread's to free, not the main thread's, which reads the wire).
+  const buf = trusted && task.data.byteLength > 0 ? (task.data.buffer as ArrayBuffer) : undefined;
+  const reply: PackedWriteReply = buf ? { outcomes: packed, buf } : { outcomes: packed };
+  return move(
+    new Transfer(
+      reply,
+      buf ? [packed.nums.buffer as ArrayBuffer, buf] : [packed.nums.buffer as ArrayBuffer],
+    ),
+  );
+}
+
+/** The write task in one call into the addon (a failed file's outcome made here). */
+function writeBatchNative(
+  io: NativeIo,
+  packed: Packed,
+  data: Uint8Array,
+  trusted: boolean,
+): Packed {
+  let items: WriteItem[] | undefined;
+  return io.writeBatch(packed, data, trusted, (i, why) => {
+    items ??= unpackWriteItems(packed);
+    return writeFailure(
+      ioMessage(systemError(why.errno, why.syscall ?? 'open', items[i]!.abs)).message,
+    );
+  });
+}
+
+/** The write task file by file through Node's fs (where the addon does not load). */
+async function writeEach(packed: Packed, data: Uint8Array, trusted: boolean): Promise<Packed> {
+  const h = await loadHasher();
   const out: WriteOutcome[] = [];
-  for (const it of unpackWriteItems(task.packed)) {
-    const bytes = task.data.subarray(it.start, it.start + it.length);
+  for (const it of unpackWriteItems(packed)) {
+    const bytes = data.subarray(it.start, it.start + it.length);
     let bad = false;
     const raw: bigint[] = [];
     for (let p = 0, i = 0; p < it.length; p += CHUNK_SIZE, i++) {
-      if (task.trusted === true && it.pieces[i] !== undefined) {
+      if (trusted && it.pieces[i] !== undefined) {
         raw.push(BigInt(`0x${it.pieces[i]}`));
         continue;
       }
@@ -330,9 +396,7 @@ export async function write(task: {
         out.push({ ok: true });
         continue;
       }
-      const made = io
-        ? io.createFile(it.abs, bytes, c, it.placeAt)
-        : createWithFs(it.abs, bytes, c, it.placeAt);
+      const made = createWithFs(it.abs, bytes, c, it.placeAt);
       out.push({
         ok: true,
         staged: made.stat,
@@ -344,20 +408,7 @@ export async function write(task: {
       out.push({ ok: false, message: ioMessage(e).message, mismatch: false });
     }
   }
-  const packed = packWriteOutcomes(out);
-  // Only a buffer the pool reuses goes back (a wire's dies here, as it always did: its
-  // memory is then this thread's to free, not the main thread's, which reads the wire).
-  const buf =
-    task.trusted === true && task.data.byteLength > 0
-      ? (task.data.buffer as ArrayBuffer)
-      : undefined;
-  const reply: PackedWriteReply = buf ? { outcomes: packed, buf } : { outcomes: packed };
-  return move(
-    new Transfer(
-      reply,
-      buf ? [packed.nums.buffer as ArrayBuffer, buf] : [packed.nums.buffer as ArrayBuffer],
-    ),
-  );
+  return packWriteOutcomes(out);
 }
 
 /** A piece of a file that exists, written at its offset. */

@@ -2,7 +2,7 @@
  * The pool's optional addon (src/native/fsio.c): a small file read (open, read, fstat, close),
  * or created with its metadata and placed (open O_EXCL with its mode, write, fchown,
  * futimens, fstat, an fchmod only where the umask or fchown changed the mode, close,
- * rename), in one call each; a path's times set to the nanosecond (Node's
+ * rename), in one call each, and a whole read or write task of the pool in one call; a path's times set to the nanosecond (Node's
  * fs takes seconds in a double, which Node 20's libuv truncates to whole microseconds: a
  * copy could get a time more than a microsecond before its source's); and the XXH64 of
  * bytes where they lie (digest.ts).

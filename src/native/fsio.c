@@ -25,6 +25,18 @@
  *   with out[0] = the failed step. A failed file is left at path for the caller to remove,
  *   as Node's fs would leave it.
  *
+ * readBatch(text, nums, data, cursor, out) -> string
+ * writeBatch(text, nums, data, trusted, cursor, out) -> string
+ *   A pool task whole: the files of a packed read or write task (src/hash/task-codec.ts
+ *   lays them out) each read as readFile reads it and its pieces hashed, or each checked
+ *   against the sender's digests and created as createFile creates it (or written into the
+ *   file that exists); the outcomes written as task-codec.ts packs them: their numbers into
+ *   out, their strings as the call's value. A file whose system call fails (or, read, that
+ *   is no longer what the scan saw) stops the call after it, with the cursor saying why
+ *   (CUR_*); JavaScript adds its outcome (Node's message) and calls again, to go on after
+ *   it. Perf: the workers' JavaScript per file (unpacking it, the calls, the digests' hex,
+ *   packing the outcome) cost more CPU than the system calls it made (bench/RESULTS.md).
+ *
  * setTimes(path, atimeMs, mtimeMs, nofollow) -> number
  *   utimensat, with AT_SYMLINK_NOFOLLOW when nofollow (a link's own times); the times as
  *   createFile takes them. Returns 0, or a negative errno.

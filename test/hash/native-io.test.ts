@@ -1,6 +1,7 @@
 /**
  * The pool's addon (src/native/fsio.c) reads a small file, or creates one with its metadata
- * and places it, in one call. It must do what the worker's calls through Node's fs do
+ * and places it, in one call (and a pool task's files in one call: pool.test.ts runs those
+ * both ways). It must do what the worker's calls through Node's fs do
  * (readWithFs and createWithFs in src/hash/worker.ts, used where the addon is not built):
  * the same bytes, the same stat numbers (times rounded as fs.futimesSync rounds them), a
  * failure thrown as Node's fs throws it; and its placement never replaces what is at the
@@ -19,6 +20,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { CHUNK_SIZE, loadHasher } from '../../src/hash/digest.js';
 import { nativeIo } from '../../src/hash/native-io.js';
+import { packReadSegments, packWriteItems } from '../../src/hash/task-codec.js';
 import { createWithFs, readWithFs, WRITE_SLICE_BYTES } from '../../src/hash/worker.js';
 import type { CreateMeta } from '../../src/hash/worker.js';
 import { tmp } from '../helpers.js';
@@ -284,4 +286,38 @@ test('createFile fails as Node fails: a path taken, a directory missing', () => 
     );
   }
   assert.equal(readFileSync(join(dir, 'taken'), 'utf8'), 'x');
+});
+
+test('a batch whose packed task does not add up is refused before any file is touched', () => {
+  const dir = tmp();
+  writeFileSync(join(dir, 'a'), 'abc');
+  const st = lstatSync(join(dir, 'a'));
+  const read = packReadSegments([
+    {
+      abs: join(dir, 'a'),
+      offset: 0,
+      length: 3,
+      expect: { size: 3, mtimeMs: st.mtimeMs, ino: st.ino },
+    },
+  ]);
+  const never = (): [number, string] => assert.fail('no file failed');
+  const short = { text: read.text, nums: read.nums.subarray(0, read.nums.length - 1) };
+  assert.throws(() => io!.readBatch(short, new Uint8Array(3), never), /does not add up/);
+  // Its bytes would not fit in the buffer.
+  assert.throws(() => io!.readBatch(read, new Uint8Array(2), never), /does not add up/);
+  assert.equal(io!.readBatch(read, new Uint8Array(3), never).end, 3);
+
+  const item = {
+    abs: join(dir, 'b'),
+    offset: 0,
+    start: 0,
+    length: 3,
+    pieces: ['0'.repeat(16)],
+    create: { mode: 0o644, uid: -1, gid: -1 },
+  };
+  const write = packWriteItems([item]);
+  const noText = { text: write.text.slice(0, write.text.lastIndexOf('\0')), nums: write.nums };
+  assert.throws(() => io!.writeBatch(noText, new Uint8Array(3), true, never), /does not add up/);
+  assert.throws(() => io!.writeBatch(write, new Uint8Array(2), true, never), /does not add up/);
+  assert.ok(!existsSync(join(dir, 'b')));
 });

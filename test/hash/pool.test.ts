@@ -10,8 +10,10 @@ import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import xxhash from 'xxhash-wasm';
 import { READ_BUFFER_BYTES, WorkPool } from '../../src/hash/pool.js';
-import type { ReadReply, ReadSegment } from '../../src/hash/pool.js';
+import type { ReadReply, ReadSegment, WriteItem } from '../../src/hash/pool.js';
+import { CHUNK_SIZE } from '../../src/hash/digest.js';
 import { SMALL_READ_BYTES } from '../../src/hash/worker.js';
 import { tmp } from '../helpers.js';
 
@@ -110,6 +112,122 @@ for (const way of ['the io addon', "Node's fs"] as const) {
       ]);
       assert.ok(h?.ok);
       assert.equal(own.digest, h.digest);
+    });
+
+    test('a batch goes on past its failed files, each answered as the file-by-file way does', async () => {
+      const dir = tmp();
+      const h = await xxhash();
+      const hex = (b: Uint8Array) => h.h64Raw(b, 0n).toString(16).padStart(16, '0');
+      const files: Record<string, Buffer> = {
+        a: Buffer.from('first'),
+        changed: Buffer.from('0123456789'),
+        big: Buffer.alloc(CHUNK_SIZE + 100, 3),
+        shrunk: Buffer.from('long enough'),
+        z: Buffer.from('last one'),
+      };
+      for (const [name, bytes] of Object.entries(files)) writeFileSync(join(dir, name), bytes);
+      mkdirSync(join(dir, 'dir'));
+      const segs = ['a', 'gone', 'changed', 'big', 'dir', 'shrunk', 'z'].map((name) => {
+        if (name === 'gone') {
+          writeFileSync(join(dir, name), 'x');
+          const s = segment(join(dir, name));
+          rmSync(join(dir, name));
+          return s;
+        }
+        if (name === 'dir')
+          return {
+            abs: join(dir, name),
+            offset: 0,
+            length: 4,
+            expect: { size: 4, mtimeMs: 0, ino: 0 },
+          };
+        return segment(join(dir, name));
+      });
+      writeFileSync(join(dir, 'changed'), '0123'); // after the scan: 10 -> 4 bytes
+      // The scan saw 11 bytes; a read of 20 from the same unchanged file comes up short.
+      segs[5] = { ...segs[5]!, length: 20 };
+      const read = await pool.read(segs);
+      const o = read.outcomes;
+      assert.deepEqual(
+        o.map((x) => (x.ok ? 'ok' : `${x.vanished ? 'vanished: ' : ''}${x.message}`)),
+        [
+          'ok',
+          'vanished: file vanished before it could be read (ENOENT)',
+          'file changed size while reading (10 -> 4 bytes)',
+          'ok',
+          'EISDIR: illegal operation on a directory, read',
+          'file shrank while reading',
+          'ok',
+        ],
+      );
+      // The bytes read lie back to back, the failed files' none.
+      const starts = o.map((x) => (x.ok ? [x.start, x.length] : null));
+      assert.deepEqual(starts, [
+        [0, 5],
+        null,
+        null,
+        [5, CHUNK_SIZE + 100],
+        null,
+        null,
+        [CHUNK_SIZE + 105, 8],
+      ]);
+      assert.equal(read.data.byteLength, CHUNK_SIZE + 113);
+      assert.deepEqual(o[3]!.ok && o[3]!.pieces, [
+        hex(files['big']!.subarray(0, CHUNK_SIZE)),
+        hex(files['big']!.subarray(CHUNK_SIZE)),
+      ]);
+      assert.deepEqual(o[6]!.ok && o[6]!.pieces, [hex(files['z']!)]);
+      assert.equal(Buffer.from(read.data.subarray(CHUNK_SIZE + 105)).toString(), 'last one');
+
+      // Writes of bytes from elsewhere (checked): a file created and placed, one whose bytes
+      // are wrong, one whose cache path is taken, a piece into a file that exists, one whose
+      // target is taken (created, not placed), and one after them all.
+      mkdirSync(join(dir, 'out'));
+      writeFileSync(join(dir, 'out', 'taken'), 'mine');
+      writeFileSync(join(dir, 'out', 'existing'), Buffer.alloc(8));
+      writeFileSync(join(dir, 'out', 'target'), 'was here');
+      const bytes = Buffer.from('abcdefgh');
+      const d = hex(bytes);
+      // A whole second: Node's fs.futimesSync would round a finer time (the fs way).
+      const create = { mode: 0o640, uid: -1, gid: -1, mtimeMs: 1_500_000_000_000 };
+      const item = (abs: string, extra: Partial<WriteItem>): WriteItem => ({
+        abs: join(dir, 'out', abs),
+        offset: 0,
+        start: 0,
+        length: 8,
+        pieces: [d],
+        ...extra,
+      });
+      const written = await pool.write(Uint8Array.from(bytes), [
+        item('c1', { create, placeAt: join(dir, 'out', 'placed') }),
+        item('c2', { create, pieces: [hex(Buffer.from('abcdefgH'))] }),
+        item('taken', { create }),
+        item('existing', { offset: 4, start: 4, length: 4, pieces: [hex(bytes.subarray(4))] }),
+        item('c3', { create, placeAt: join(dir, 'out', 'target') }),
+        item('c4', { create, start: 2, length: 3, pieces: [hex(bytes.subarray(2, 5))] }),
+      ]);
+      const whole = h.h64Raw(Buffer.from(d, 'hex'), 0n).toString(16).padStart(16, '0');
+      assert.deepEqual(
+        written.map((w) =>
+          w.ok
+            ? `ok${w.placed === true ? ' placed' : ''}${w.staged ? ` ${w.staged.size} ${w.staged.mode.toString(8)} ${w.staged.mtimeMs}` : ''}${w.digest === whole ? ' digest' : ''}`
+            : `${w.mismatch ? 'mismatch: ' : ''}${w.message}`,
+        ),
+        [
+          'ok placed 8 640 1500000000000 digest',
+          'mismatch: data did not match the sender digest',
+          `EEXIST: file already exists, open '${join(dir, 'out', 'taken')}'`,
+          'ok',
+          'ok 8 640 1500000000000 digest',
+          'ok 3 640 1500000000000',
+        ],
+      );
+      assert.equal(readFileSync(join(dir, 'out', 'placed'), 'utf8'), 'abcdefgh');
+      assert.equal(readFileSync(join(dir, 'out', 'taken'), 'utf8'), 'mine');
+      assert.equal(readFileSync(join(dir, 'out', 'existing'), 'utf8'), '\0\0\0\0efgh');
+      assert.equal(readFileSync(join(dir, 'out', 'target'), 'utf8'), 'was here');
+      assert.equal(readFileSync(join(dir, 'out', 'c3'), 'utf8'), 'abcdefgh');
+      assert.equal(readFileSync(join(dir, 'out', 'c4'), 'utf8'), 'cde');
     });
 
     // A timeout: where an open blocks on the FIFO, the test fails rather than holds the suite.

@@ -2,10 +2,10 @@
  * The pool's optional addon (src/native/fsio.c): a small file read (open, read, fstat, close),
  * or created with its metadata and placed (open O_EXCL with its mode, write, fchown,
  * futimens, fstat, an fchmod only where the umask or fchown changed the mode, close,
- * rename), in one call each, and a whole read or write task of the pool in one call; a path's times set to the nanosecond (Node's
- * fs takes seconds in a double, which Node 20's libuv truncates to whole microseconds: a
- * copy could get a time more than a microsecond before its source's); and the XXH64 of
- * bytes where they lie (digest.ts).
+ * rename), in one call each, and a whole read or write task of the pool in one call; a
+ * path's times set to the nanosecond (Node's fs takes seconds in a double, which Node 20's
+ * libuv truncates to whole microseconds: a copy could get a time more than a microsecond
+ * before its source's); and the XXH64 of bytes where they lie (digest.ts).
  *
  * Perf: those are thirteen calls into Node's fs per small file a local peer sends, each with
  * its own exception path and a Stats object per stat; the workers of a small-file push spend

@@ -115,12 +115,23 @@ static unsigned char *bytes_arg(napi_env env, napi_value v, size_t *len) {
   return data != NULL ? data : nothing;
 }
 
-static double *doubles_arg(napi_env env, napi_value v, size_t need, const char *what) {
+/* A Float64Array argument's numbers and their count, or NULL after throwing `what`. */
+static double *doubles_len(napi_env env, napi_value v, size_t *len, const char *what) {
   napi_typedarray_type t;
-  size_t len;
   void *data;
-  if (napi_get_typedarray_info(env, v, &t, &len, &data, NULL, NULL) != napi_ok ||
-      t != napi_float64_array || len < need) {
+  if (napi_get_typedarray_info(env, v, &t, len, &data, NULL, NULL) != napi_ok ||
+      t != napi_float64_array) {
+    napi_throw_type_error(env, NULL, what);
+    return NULL;
+  }
+  return data;
+}
+
+/* A Float64Array argument of `need` numbers or more, or NULL after throwing `what`. */
+static double *doubles_arg(napi_env env, napi_value v, size_t need, const char *what) {
+  size_t len;
+  double *data = doubles_len(env, v, &len, what);
+  if (data && len < need) {
     napi_throw_type_error(env, NULL, what);
     return NULL;
   }
@@ -505,16 +516,6 @@ typedef struct {
   int64_t count;
 } batch_t;
 
-static double *doubles_len(napi_env env, napi_value v, size_t *len, const char *what) {
-  napi_typedarray_type t;
-  void *data;
-  if (napi_get_typedarray_info(env, v, &t, len, &data, NULL, NULL) != napi_ok ||
-      t != napi_float64_array) {
-    napi_throw_type_error(env, NULL, what);
-    return NULL;
-  }
-  return data;
-}
 
 /* Opens a batch where its cursor stands; false after throwing. Free b->r.text after. */
 static bool batch_open(napi_env env, napi_value text, napi_value nums, napi_value cursor,
